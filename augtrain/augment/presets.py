@@ -1,0 +1,27 @@
+"""Named augmentation presets for the CLI (`--augment NAME`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import AugtrainError
+from .ops import RandomCrop, RandomHorizontalFlip
+from .pipeline import Compose, Op
+
+PRESETS: dict[str, Callable[[], list[Op]]] = {
+    "none": lambda: [],
+    "flip": lambda: [RandomHorizontalFlip()],
+    # The CIFAR recipe: 4-pixel reflect padding, random 32x32 crop, flip; one gather.
+    "crop-flip": lambda: [RandomCrop(padding=4, padding_mode="reflect", flip=True)],
+}
+
+
+def register_preset(name: str, factory: Callable[[], list[Op]]) -> None:
+    PRESETS[name] = factory
+
+
+def preset(name: str, seed: int = 0) -> Compose:
+    """The pipeline of preset `name`."""
+    if name not in PRESETS:
+        raise AugtrainError(f"unknown --augment preset {name!r}; choose from {', '.join(PRESETS)}")
+    return Compose(PRESETS[name](), seed=seed)

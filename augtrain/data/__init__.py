@@ -1,0 +1,66 @@
+"""Data sources -> uint8 Dataset (train / val / test), decoded once and cached.
+
+    load_data("cifar10")                       official download (md5-checked)
+    load_data("path/cifar-10-python.tar.gz")   local tarball, or cifar-10-batches-py/
+    load_data("path/to/folder")                class subfolders (flow_from_directory)
+    load_data("data.npz")                      arrays x, y (+ x_test, y_test, classes)
+    load_data((x, y)) / load_data({"x": ..})   NumPy arrays from Python
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import AugtrainError
+from .arrays import Dataset, ImageArrays, as_arrays, split_last
+from .cache import cache_dir
+from .cifar10 import is_cifar_path, load_cifar10
+from .folder import load_folder, load_image
+from .npz import dataset_from_arrays, load_npz
+
+__all__ = ["Dataset", "ImageArrays", "as_arrays", "cache_dir", "load_data", "load_image"]
+
+
+def load_data(
+    data: Any = "cifar10",
+    target_size: tuple[int, int] | None = None,
+    color_mode: str = "rgb",
+    interpolation: str = "bilinear",
+    classes: list[str] | None = None,
+    validation_split: float = 0.0,
+    cache: str | Path | None = None,
+    use_cache: bool = True,
+) -> Dataset:
+    """Load any supported source into a Dataset; see the module docstring."""
+    if not 0.0 <= validation_split < 1.0:
+        raise AugtrainError(f"--validation-split {validation_split} must lie in [0, 1)")
+    cache_root = cache_dir(cache)
+    if isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, tuple):
+        if len(data) != 2:
+            raise AugtrainError("data=(x, y) takes exactly two arrays")
+        dataset = dataset_from_arrays({"x": data[0], "y": data[1]})
+    elif isinstance(data, dict):
+        dataset = dataset_from_arrays(data)
+    elif str(data) == "cifar10":
+        dataset = load_cifar10(None, cache_root, use_cache=use_cache)
+    else:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise AugtrainError(f"--data {data}: no such file or folder")
+        if path.suffix == ".npz":
+            dataset = load_npz(path)
+        elif is_cifar_path(path):
+            dataset = load_cifar10(path, cache_root, use_cache=use_cache)
+        elif path.is_dir():
+            return load_folder(
+                path, target_size, color_mode, interpolation, classes, validation_split, cache_root,
+                use_cache=use_cache,
+            )
+        else:
+            raise AugtrainError(f"--data {data}: not a folder, .npz or CIFAR-10 tarball")
+    if validation_split and dataset.val is None:
+        dataset.train, dataset.val = split_last(dataset.train, validation_split)
+    return dataset

@@ -1,0 +1,251 @@
+"""Folders of class subfolders, read the way Keras' `flow_from_directory` reads them.
+
+    root/<class>/**/<image>                      one pool, split by --validation-split
+    root/train/<class>/..., root/test|val/<class>/...   separate splits
+
+Classes are the subfolder names in sorted order (or the list given); files are
+walked recursively in sorted order; `validation_split` takes, per class, the
+first fraction of that order as validation and the rest as training, as Keras
+does. Images are decoded once, in parallel, into the uint8 cache.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AugtrainError
+from . import cache
+from .arrays import Dataset, ImageArrays
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1), "rgba": ("RGBA", 4)}
+SPLIT_DIRS = {"train": ("train",), "test": ("test",), "val": ("val", "valid", "validation")}
+
+
+def list_classes(root: Path, classes: list[str] | None = None) -> list[str]:
+    """Class names: the given list (each must be a subfolder), else sorted subfolders."""
+    if classes:
+        for name in classes:
+            if not (root / name).is_dir():
+                raise AugtrainError(f"{root}: class folder {name!r} not found")
+        return list(classes)
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def iter_image_files(directory: Path, follow_links: bool = False) -> list[Path]:
+    """Image files below `directory`, in Keras' order (os.walk sorted by folder, then name)."""
+    found = []
+    for folder, _, files in sorted(os.walk(directory, followlinks=follow_links), key=lambda t: t[0]):
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(Path(folder) / name)
+    return found
+
+
+def list_images(
+    root: Path,
+    classes: list[str],
+    split: tuple[float, float] | None = None,
+    follow_links: bool = False,
+) -> tuple[list[Path], np.ndarray]:
+    """Files and labels of every class, with Keras' per-class (start, stop) fraction."""
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        class_files = iter_image_files(root / name, follow_links)
+        if split is not None:
+            n = len(class_files)
+            class_files = class_files[int(split[0] * n) : int(split[1] * n)]
+        files += class_files
+        labels += [label] * len(class_files)
+    return files, np.asarray(labels, dtype=np.int64)
+
+
+def load_image(
+    path: str | os.PathLike,
+    target_size: tuple[int, int] | None = None,
+    color_mode: str = "rgb",
+    interpolation: str = "bilinear",
+) -> np.ndarray:
+    """Decode one file to (H, W, C) uint8, resized with PIL to target_size (h, w)."""
+    from PIL import Image
+
+    pil_mode, _ = COLOR_MODES[color_mode]
+    try:
+        with Image.open(path) as img:
+            img = img.convert(pil_mode)
+            if target_size is not None and img.size != (target_size[1], target_size[0]):
+                resample = getattr(Image.Resampling, interpolation.upper())
+                img = img.resize((target_size[1], target_size[0]), resample)
+            arr = np.asarray(img, dtype=np.uint8)
+    except Exception as e:  # PIL raises many types for bad files
+        raise AugtrainError(f"cannot read image {path}: {_short(e)}") from None
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _decode_chunk(args: tuple[list[str], tuple[int, int] | None, str, str]) -> list[np.ndarray]:
+    paths, target_size, color_mode, interpolation = args
+    return [load_image(p, target_size, color_mode, interpolation) for p in paths]
+
+
+def decode_images(
+    files: list[Path],
+    target_size: tuple[int, int] | None,
+    color_mode: str,
+    interpolation: str,
+    workers: int | None = None,
+    desc: str = "decoding",
+) -> np.ndarray:
+    """Decode files in parallel on all cores (with a progress bar) into (N, H, W, C) uint8."""
+    from tqdm import tqdm
+
+    workers = workers or os.cpu_count() or 1
+    chunk = 256
+    jobs = [
+        ([str(p) for p in files[i : i + chunk]], target_size, color_mode, interpolation)
+        for i in range(0, len(files), chunk)
+    ]
+    images: list[np.ndarray] = []
+    with tqdm(total=len(files), desc=desc, unit="img", disable=None, leave=False) as bar:
+        if workers == 1 or len(jobs) == 1:
+            results = map(_decode_chunk, jobs)
+            for part in results:
+                images += part
+                bar.update(len(part))
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                for part in pool.map(_decode_chunk, jobs):
+                    images += part
+                    bar.update(len(part))
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        sizes = ", ".join(f"{s[0]}x{s[1]}" for s in sorted(shapes)[:4])
+        raise AugtrainError(
+            f"images have different sizes ({sizes}, ...): pass --target-size H W to resize them"
+        )
+    return np.stack(images)
+
+
+def _fingerprint(files: list[Path], root: Path) -> list[tuple[str, int, int]]:
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((str(f.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def read_split(
+    root: Path,
+    classes: list[str],
+    split: tuple[float, float] | None,
+    target_size: tuple[int, int] | None,
+    color_mode: str,
+    interpolation: str,
+    cache_root: Path,
+    follow_links: bool = False,
+    use_cache: bool = True,
+) -> ImageArrays:
+    """Decode (or read from the cache) one split of a class-folder tree."""
+    files, labels = list_images(root, classes, split, follow_links)
+    if not files:
+        raise AugtrainError(f"{root}: no images found (extensions: {' '.join(IMAGE_EXTENSIONS)})")
+    key = cache.content_key(
+        {
+            "root": str(root.resolve()),
+            "classes": classes,
+            "files": _fingerprint(files, root),
+            "target_size": target_size,
+            "color_mode": color_mode,
+            "interpolation": interpolation,
+        }
+    )
+    entry = cache_root / f"folder-{key}.npz"
+    names = [str(f.relative_to(root)) for f in files]
+    cached = cache.load(entry) if use_cache else None
+    if cached is not None:
+        return ImageArrays(cached["x"], cached["y"], names, key)
+    x = decode_images(files, target_size, color_mode, interpolation, desc=f"decoding {root.name}")
+    if use_cache:
+        cache.save(entry, {"x": x, "y": labels})
+    return ImageArrays(x, labels, names, key)
+
+
+def split_layout(root: Path) -> dict[str, Path] | None:
+    """{'train': ..., 'test': ..., 'val': ...} when root holds train/ and test/ or val/ folders."""
+    found = {}
+    for split, names in SPLIT_DIRS.items():
+        for name in names:
+            if (root / name).is_dir():
+                found[split] = root / name
+                break
+    if "train" in found and len(found) > 1:
+        return found
+    return None
+
+
+def load_folder(
+    root: Path,
+    target_size: tuple[int, int] | None = None,
+    color_mode: str = "rgb",
+    interpolation: str = "bilinear",
+    classes: list[str] | None = None,
+    validation_split: float = 0.0,
+    cache_root: Path | None = None,
+    follow_links: bool = False,
+    use_cache: bool = True,
+) -> Dataset:
+    """A Dataset from a folder of class subfolders (or train/ + test/ or val/ of them)."""
+    if not root.exists():
+        raise AugtrainError(f"--data {root}: no such file or folder")
+    if not root.is_dir():
+        raise AugtrainError(f"--data {root}: not a folder")
+    if color_mode not in COLOR_MODES:
+        raise AugtrainError(f"unknown color_mode {color_mode!r}; choose from {', '.join(COLOR_MODES)}")
+    if interpolation not in INTERPOLATIONS:
+        raise AugtrainError(
+            f"unknown interpolation {interpolation!r}; choose from {', '.join(INTERPOLATIONS)}"
+        )
+    cache_root = cache_root or cache.cache_dir()
+    layout = split_layout(root) or {"train": root}
+    names = list_classes(layout["train"], classes)
+    if len(names) == 0:
+        raise AugtrainError(f"--data {layout['train']}: no class subfolders found")
+    if len(names) == 1:
+        raise AugtrainError(
+            f"--data {layout['train']}: only one class folder ({names[0]!r}); a classifier needs at least two"
+        )
+
+    def read(folder: Path, split: tuple[float, float] | None = None) -> ImageArrays:
+        return read_split(
+            folder, names, split, target_size, color_mode, interpolation, cache_root, follow_links, use_cache
+        )
+
+    if validation_split and "val" not in layout:
+        train = read(layout["train"], (validation_split, 1.0))
+        val = read(layout["train"], (0.0, validation_split))
+    else:
+        train = read(layout["train"])
+        val = read(layout["val"]) if "val" in layout else None
+    test = read(layout["test"]) if "test" in layout else None
+    if val is not None and val.x.shape[1:] != train.x.shape[1:]:
+        raise AugtrainError(f"{root}: validation images differ in size from training images")
+    if test is not None and test.x.shape[1:] != train.x.shape[1:]:
+        raise AugtrainError(f"{root}: test images differ in size from training images; pass --target-size")
+    source = {
+        "kind": "folder",
+        "path": str(root.resolve()),
+        "target_size": target_size,
+        "color_mode": color_mode,
+        "interpolation": interpolation,
+        "fingerprint": cache.content_key([s.fingerprint for s in (train, val, test) if s is not None]),
+    }
+    return Dataset(names, train, val, test, source)

@@ -1,0 +1,60 @@
+"""Models looked up by name. Every model is a small nn.Module class taking
+(num_classes, in_channels, input_size, **options), registered with a decorator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch.nn as nn
+
+from ..errors import AugtrainError
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    cls: Callable[..., nn.Module]
+    description: str
+
+
+MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, description: str = "") -> Callable:
+    """Class decorator: make the model available as `name` in the CLI and API."""
+
+    def decorate(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        doc = (cls.__doc__ or "").strip().splitlines()
+        MODELS[name] = ModelEntry(name, cls, description or (doc[0] if doc else ""))
+        return cls
+
+    return decorate
+
+
+def create_model(
+    name: str,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int | tuple[int, int] = 32,
+    **options: Any,
+) -> nn.Module:
+    """Build model `name`; unknown names and options are one-line errors."""
+    if name not in MODELS:
+        raise AugtrainError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
+    try:
+        return MODELS[name].cls(
+            num_classes=num_classes, in_channels=in_channels, input_size=input_size, **options
+        )
+    except TypeError as e:
+        raise AugtrainError(f"model {name!r}: {e}") from None
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))

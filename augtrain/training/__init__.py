@@ -1,0 +1,1 @@
+"""Training: config, loop, callbacks, schedules, distributed, and the run folder."""

@@ -1,0 +1,85 @@
+"""Checkpoint files: what they hold, how they are written and read back.
+
+    {"format": "augtrain-checkpoint", "version": 1,
+     "model": {"name", "options", "num_classes", "in_channels", "input_size"},
+     "classes": [...], "config": {...}, "trainer": Trainer.state_dict()}
+
+Written atomically (temp file, fsync, rename): a kill during a write leaves the
+previous checkpoint intact and never a truncated file under the real name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import AugtrainError
+from ..io import save_torch
+from ..models import create_model
+from ..models.classifier import Classifier
+
+FORMAT = "augtrain-checkpoint"
+
+
+def save(
+    path: Path, model_spec: dict[str, Any], classes: list[str], config: dict, trainer_state: dict
+) -> None:
+    save_torch(
+        path,
+        {
+            "format": FORMAT,
+            "version": 1,
+            "model": model_spec,
+            "classes": classes,
+            "config": config,
+            "trainer": trainer_state,
+        },
+    )
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint file, or a run folder's last.pt; one-line errors for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise AugtrainError(f"{path}: not a run folder (no config.json)")
+        path = path / "last.pt"
+        if not path.exists():
+            raise AugtrainError(f"{path.parent}: run folder has no checkpoint (last.pt)")
+    if not path.exists():
+        raise AugtrainError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise AugtrainError(
+            f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise AugtrainError(f"{path}: not an augtrain checkpoint")
+    return ckpt
+
+
+def build_model(
+    spec: dict[str, Any], mean: list[float] | None = None, std: list[float] | None = None
+) -> Classifier:
+    net = create_model(
+        spec["name"],
+        spec["num_classes"],
+        spec["in_channels"],
+        tuple(spec["input_size"]),
+        **spec.get("options", {}),
+    )
+    c = spec["in_channels"]
+    return Classifier(net, mean or [0.0] * c, std or [1.0] * c)
+
+
+def load_model(path: str | Path, which: str = "last.pt") -> tuple[Classifier, dict[str, Any]]:
+    """The trained Classifier of a run folder (its `which` checkpoint) or checkpoint file."""
+    path = Path(path)
+    ckpt = load(path / which if path.is_dir() and (path / which).exists() else path)
+    model = build_model(ckpt["model"])
+    model.load_state_dict(ckpt["trainer"]["model_state"])
+    model.eval()
+    return model, ckpt
