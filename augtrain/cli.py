@@ -36,7 +36,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="augtrain", description=__doc__.split("\n\n")[0].strip())
+    parser = ArgumentParser(
+        prog="augtrain",
+        description="Train, evaluate and ship image classifiers with fast batched augmentation.",
+    )
     parser.add_argument("--version", action="version", version=f"augtrain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
@@ -48,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version and argparse's own errors
+        return int(e.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
