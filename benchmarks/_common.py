@@ -1,0 +1,41 @@
+"""Shared helpers for the benchmark scripts (not part of the package)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CIFAR_JPEG = Path(
+    os.environ.get("CIFAR_JPEG", Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg")
+)
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), torch {torch.__version__}"
+
+
+def run_cli(args: list[str], env: dict | None = None) -> tuple[float, str]:
+    """Run `python -m augtrain ARGS`; return (wall seconds, stdout). Raises on failure."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "augtrain", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"augtrain {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return seconds, proc.stdout
+
+
+def today() -> str:
+    return time.strftime("%Y-%m-%d")
