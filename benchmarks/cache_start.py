@@ -22,7 +22,16 @@ from _common import CIFAR_JPEG, machine, today
 CHILD = """
 import os, sys, time
 import augtrain
+import augtrain.training.run as run_module
 from augtrain.training.callbacks import Callback
+
+_load = run_module.load_data
+def timed_load(*args, **kwargs):
+    t = time.perf_counter()
+    data = _load(*args, **kwargs)
+    print(f"DATA_SECONDS {time.perf_counter() - t}", flush=True)
+    return data
+run_module.load_data = timed_load
 
 class StopAtFirstStep(Callback):
     def on_batch_begin(self, batch, logs=None):
@@ -34,7 +43,8 @@ augtrain.train(data=sys.argv[1], model="cnn4", epochs=1, batch_size=32, runs_dir
 """
 
 
-def time_to_first_step(data: str, cache: str, runs: str) -> float:
+def time_to_first_step(data: str, cache: str, runs: str) -> tuple[float, float]:
+    """(seconds from spawn to the first training step, seconds inside load_data)."""
     t0 = time.time()
     out = subprocess.run(
         [sys.executable, "-c", CHILD, data, runs],
@@ -42,9 +52,11 @@ def time_to_first_step(data: str, cache: str, runs: str) -> float:
         text=True,
         env={**os.environ, "AUGTRAIN_CACHE": cache},
     )
-    for line in out.stdout.splitlines():
-        if line.startswith("FIRST_STEP"):
-            return float(line.split()[1]) - t0
+    found = dict(
+        line.split() for line in out.stdout.splitlines() if line.startswith(("FIRST", "DATA"))
+    )
+    if "FIRST_STEP" in found:
+        return float(found["FIRST_STEP"]) - t0, float(found["DATA_SECONDS"])
     raise SystemExit(f"child failed:\n{out.stderr[-2000:]}")
 
 
@@ -59,13 +71,13 @@ def main() -> None:
         runs = tempfile.mkdtemp(prefix="runs-")
         cold.append(time_to_first_step(args.data, cache, runs))
         warm.append(time_to_first_step(args.data, cache, runs))
-    c, w = statistics.median(cold), statistics.median(warm)
-    print(f"{today()} - {machine()} - {args.data}")
-    print(f"| start | time to first training step (median of {args.repeats}) |")
-    print("|---|---|")
-    print(f"| first (cold cache: decode) | {c:.2f} s ({', '.join(f'{t:.2f}' for t in cold)}) |")
-    print(f"| second (warm cache) | {w:.2f} s ({', '.join(f'{t:.2f}' for t in warm)}) |")
-    print(f"| ratio | {c / w:.1f}x |")
+    med = [statistics.median(t[i] for t in runs_) for runs_ in (cold, warm) for i in (0, 1)]
+    print(f"{today()} - {machine()} - {args.data}, median of {args.repeats}")
+    print("| start | spawn to first training step | of which load_data |")
+    print("|---|---|---|")
+    print(f"| first (cold cache: decode) | {med[0]:.2f} s | {med[1]:.2f} s |")
+    print(f"| second (warm cache) | {med[2]:.2f} s | {med[3]:.2f} s |")
+    print(f"| ratio first / second | {med[0] / med[2]:.1f}x | {med[1] / med[3]:.1f}x |")
 
 
 if __name__ == "__main__":

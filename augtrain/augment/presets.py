@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import AugtrainError
-from .ops import RandomCrop, RandomHorizontalFlip
+from .ops import Cutout, RandomAffine, RandomCrop, RandomHorizontalFlip, TrivialAugmentWide
 from .pipeline import Compose, Op
 
 PRESETS: dict[str, Callable[[], list[Op]]] = {
@@ -13,6 +13,23 @@ PRESETS: dict[str, Callable[[], list[Op]]] = {
     "flip": lambda: [RandomHorizontalFlip()],
     # The CIFAR recipe: 4-pixel reflect padding, random 32x32 crop, flip; one gather.
     "crop-flip": lambda: [RandomCrop(padding=4, padding_mode="reflect", flip=True)],
+    # The Keras tutorials' ImageDataGenerator(rotation_range=10, width_shift_range=0.1,
+    # height_shift_range=0.1, horizontal_flip=True), fill_mode 'nearest' (Keras' default).
+    "keras-basic": lambda: [
+        RandomAffine(
+            rotation_range=10,
+            width_shift_range=0.1,
+            height_shift_range=0.1,
+            horizontal_flip=True,
+            fill_mode="nearest",
+        )
+    ],
+    # For long runs: crop-flip, then one TrivialAugment op per image, then a 16x16 cutout.
+    "strong": lambda: [
+        RandomCrop(padding=4, padding_mode="reflect", flip=True),
+        TrivialAugmentWide(),
+        Cutout(size=16),
+    ],
 }
 
 

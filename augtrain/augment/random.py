@@ -60,6 +60,7 @@ class Draw:
 
     def __init__(self, seed: int, epoch: int, index: torch.Tensor, op_key: int | str) -> None:
         self.key = hash_ints(seed, epoch, op_key)
+        self.seed, self.epoch = seed, epoch  # read by speed_ops.AlternatingFlip
         self.index = index.to(torch.int64)
         self.calls = 0
 

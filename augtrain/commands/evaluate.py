@@ -1,4 +1,13 @@
-"""`augtrain evaluate RUN`: reload a run's checkpoint and measure it on the test data."""
+"""`augtrain evaluate RUN`: reload a run's checkpoint and measure it on the test data.
+
+Prints loss, accuracy, top-5 accuracy (more than 5 classes) and per-class
+precision / recall / F1, and writes evaluation.json, confusion_matrix[_normalized]
+.png/.csv, per_class.csv, predictions.csv, sample_predictions.png and
+wrong_predictions.png. The default evaluation (last.pt, the run's own data and TTA setting, which is
+none unless it was trained with --tta) reproduces metrics.json and writes into the
+run folder; other settings write into RUN/eval-<checkpoint>-<tta>[-<data>]/ (or
+--out-dir).
+"""
 
 from __future__ import annotations
 
@@ -6,52 +15,55 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..report.tta import TTA_MODES
+
+EXAMPLES = """examples:
+  augtrain evaluate runs/cnn4-20261123-120000                 # same accuracy as metrics.json
+  augtrain evaluate runs/cnn4-20261123-120000 --tta flip-translate --checkpoint best.pt
+  augtrain evaluate runs/cnn4-20261123-120000 --data other_photos/
+"""
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("evaluate", help="test accuracy of a trained run", description=__doc__)
+    p = sub.add_parser(
+        "evaluate",
+        help="test metrics, confusion matrix and prediction grids of a trained run",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("--data", help="evaluate on this data instead of the run's own test split")
     p.add_argument(
         "--checkpoint", default="last.pt", help="last.pt (default, as metrics.json) or best.pt"
     )
+    p.add_argument(
+        "--tta",
+        metavar="MODE",
+        help=f"test-time augmentation: {', '.join(TTA_MODES)} (default: the run's own, none "
+        "unless trained with --tta); flip averages the softmax of image and mirror, "
+        "flip-translate adds 1-pixel shifts (6 views)",
+    )
+    p.add_argument("--out-dir", type=Path, help="where the files go (default: see above)")
+    p.add_argument("--grid-size", type=int, default=32, help="images per prediction grid")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import load_data
     from ..errors import AugtrainError
-    from ..report.metrics import classification_metrics, predict_logits
-    from ..training import checkpoint
-    from ..training.config import TrainConfig
-    from ..training.loop import resolve_device
+    from ..report.evaluation import default_out_dir, evaluate_run, format_metrics, write_evaluation
+    from ..report.tta import tta_views
 
-    model, ckpt = checkpoint.load_model(args.run, args.checkpoint)
-    config = TrainConfig.from_dict(ckpt["config"])
-    data = load_data(
-        args.data or config.data,
-        config.target_size,
-        config.color_mode,
-        config.interpolation,
-        config.classes,
-        config.validation_split,
-        config.cache_dir,
-    )
-    split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
-    if split is None:
-        raise AugtrainError(
-            f"{args.data or config.data}: no test or validation split to evaluate on"
-        )
-    if split.x.shape[1:] != (*ckpt["model"]["input_size"], ckpt["model"]["in_channels"]):
-        raise AugtrainError(
-            f"images are {split.x.shape[1:]} but the model takes {(*ckpt['model']['input_size'], ckpt['model']['in_channels'])}"
-        )
-    device = resolve_device(config.device)
-    m = classification_metrics(
-        predict_logits(model.to(device), split.x, device), split.y, ckpt["classes"]
-    )
-    print(
-        f"{split_name}: loss {m['loss']:.4f} - accuracy {m['accuracy']:.4f} ({m['samples']} images)"
-    )
-    for name, acc in m["per_class_accuracy"].items():
-        print(f"  {name:>16s} {acc:.4f}")
+    if args.tta is not None:
+        tta_views(args.tta)  # an unknown mode fails before any loading
+    if args.grid_size < 0 or args.batch_size < 1:
+        raise AugtrainError("--grid-size must be >= 0 and --batch-size >= 1")
+    ev = evaluate_run(args.run, args.data, args.tta, args.checkpoint, args.device, args.batch_size)
+    print(format_metrics(ev))
+    if ev.run is not None or args.out_dir is not None:
+        out_dir = args.out_dir or default_out_dir(ev, args.data)
+        write_evaluation(ev, out_dir, args.grid_size)
+        print(f"written to {out_dir}")
     return 0

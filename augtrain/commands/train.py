@@ -16,6 +16,11 @@ EXAMPLES = """examples:
   augtrain train --model cnn4 --optimizer adamax --lr 5e-3 --schedule exponential --gamma 0.9 \\
                  --batch-size 32 --epochs 10 --augment none
   augtrain train --resume runs/cnn4-20261123-120000 --epochs 20
+  augtrain train --gpus 4 --model resnet18 --batch-size 512      # 4 GPUs, global batch 512
+  augtrain train --preset speed --data ../shared/data/cifar10-jpeg   # airbench94 recipe (speed-cpu on CPU)
+  augtrain train --model resnet18 --model-option stem=imagenet --target-size 224 224 \\
+                 --init-from resnet18-f37072fd.pth --freeze base --unfreeze-after 3 --base-lr-mult 0.1
+  augtrain train --head logistic --features features.npz   # see `augtrain features`
 """
 
 
@@ -67,7 +72,53 @@ def register(sub: Any) -> None:
     g.add_argument("--gamma", type=float, help="decay factor of step/exponential schedules")
     g.add_argument("--step-size", type=int, help="epochs between decays of the step schedule")
     g.add_argument("--warmup-epochs", type=float)
+    g.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="named recipe filling in what is not given: speed (airbench94; speed-cpu without "
+        "CUDA), speed-cpu, speed95, speed96",
+    )
+    g.add_argument(
+        "--lookahead",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lookahead weight averaging (on in the speed presets)",
+    )
+    g.add_argument(
+        "--tta",
+        choices=["none", "flip", "flip-translate"],
+        help="test-time augmentation of the final evaluation (flip-translate in the speed presets)",
+    )
+    g.add_argument(
+        "--model-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="model option, repeatable: layout=imagenet (vgg16, googlenet), stem=imagenet (resnet18)",
+    )
     add_augment_arguments(p)
+
+    g = p.add_argument_group("transfer learning (see `augtrain features`)")
+    g.add_argument(
+        "--init-from",
+        metavar="PATH",
+        help="start from these weights: a run folder, checkpoint, or state_dict .pth/.pt/.safetensors",
+    )
+    g.add_argument(
+        "--freeze", choices=["base", "none"], help="base: train only the head (the last layers)"
+    )
+    g.add_argument(
+        "--unfreeze-after",
+        type=int,
+        metavar="N",
+        help="with --freeze base: train all after N epochs",
+    )
+    g.add_argument("--base-lr-mult", type=float, help="learning-rate multiplier of the base")
+    g.add_argument(
+        "--head",
+        choices=["logistic"],
+        help="logistic: scikit-learn logistic regression on --features",
+    )
+    g.add_argument("--features", metavar="NPZ", help="features written by `augtrain features`")
 
     g = p.add_argument_group("run")
     g.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
@@ -86,8 +137,50 @@ def register(sub: Any) -> None:
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile the training forward/backward (costs compile time up front)",
+    )
     g.add_argument("--verbose", type=int, choices=[0, 1, 2])
-    p.set_defaults(func=run)
+
+    g = p.add_argument_group("callbacks (on --monitor)")
+    g.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        metavar="N",
+        help="stop when --monitor has not improved for N epochs (EarlyStopping)",
+    )
+    g.add_argument(
+        "--reduce-lr-patience",
+        type=int,
+        metavar="N",
+        help="multiply the lr by --reduce-lr-factor after N epochs without improvement",
+    )
+    g.add_argument("--reduce-lr-factor", type=float, metavar="F", help="default 0.1")
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="TensorBoard logs in RUN/tensorboard (needs `pip install tensorboard`)",
+    )
+
+    g = p.add_argument_group("several GPUs (torchrun; --batch-size is the global batch)")
+    g.add_argument(
+        "--gpus",
+        type=int,
+        metavar="N",
+        help="train on N GPUs of this machine: starts torchrun for you "
+        "(with --device cpu: N CPU processes, gloo)",
+    )
+    g.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="synchronise batch-norm statistics across GPUs (SyncBatchNorm)",
+    )
+    p.set_defaults(func=run, parser=p)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,6 +191,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         out["target_size"] = tuple(out["target_size"])
     if isinstance(out.get("save_freq"), str) and out["save_freq"].isdigit():
         out["save_freq"] = int(out["save_freq"])
+    if getattr(args, "model_option", None):
+        from ..models.transfer import parse_options
+
+        out["model_options"] = parse_options(args.model_option)
     augment = augment_from_args(args)
     if augment is not None:
         out["augment"] = augment
@@ -107,8 +204,17 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from ..training.run import train
 
+    if getattr(args, "gpus", None) is not None:
+        from ..training.launch import relaunch_if_needed
+
+        code = relaunch_if_needed(args.gpus, args.parser, args)
+        if code is not None:
+            return code
     overrides = overrides_from_args(args)
-    run = train(resume=args.resume, **overrides) if args.resume else train(TrainConfig(**overrides))
-    if run.path is not None:
+    # Keyword overrides, not a TrainConfig: a --preset fills in only what was not given.
+    run = train(resume=args.resume, **overrides) if args.resume else train(**overrides)
+    from ..training.distributed import from_env
+
+    if run.path is not None and from_env().is_main:  # under torchrun, rank 0 speaks
         print(f"run folder: {run.path}")
     return 0

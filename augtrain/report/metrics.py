@@ -61,3 +61,58 @@ def classification_metrics(
     out["per_class_accuracy"] = {name: float(a) for name, a in zip(classes, per_class)}
     out["confusion_matrix"] = cm.tolist()
     return out
+
+
+def per_class_report(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]
+) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of each class (scikit-learn; 0 where undefined)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(
+        np.asarray(y_true),
+        np.asarray(y_pred),
+        labels=list(range(len(classes))),
+        zero_division=0,
+    )
+    return [
+        {
+            "class": name,
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(s[i]),
+        }
+        for i, name in enumerate(classes)
+    ]
+
+
+def averages(report: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Macro and support-weighted averages of a `per_class_report`."""
+    support = np.array([r["support"] for r in report], dtype=np.float64)
+    out = {}
+    for name, weights in (("macro", np.ones_like(support)), ("weighted", support)):
+        total = weights.sum() or 1.0
+        out[name] = {
+            k: float(sum(w * r[k] for w, r in zip(weights, report)) / total)
+            for k in ("precision", "recall", "f1")
+        }
+    return out
+
+
+def confusion_matrix_csv(cm: np.ndarray, classes: list[str], normalize: bool = False) -> str:
+    """The matrix as CSV: a header of predicted classes, one row per true class.
+
+    Counts are integers; `normalize` divides each row by its total (recall per cell).
+    """
+    import csv
+    import io
+
+    cm = np.asarray(cm, dtype=np.float64)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["true \\ predicted", *classes])
+    for name, row in zip(classes, shown):
+        w.writerow([name, *(f"{v:.6f}" if normalize else str(int(v)) for v in row)])
+    return buf.getvalue()

@@ -1,7 +1,12 @@
-"""The plots of a run: learning curves and the confusion matrix."""
+"""The plots of a run: learning curves, the confusion matrix, runs compared.
+
+Each plot has a `*_figure` function returning the matplotlib figure (the HTML
+report embeds it) and a function that writes it to a file atomically.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +24,21 @@ def _pyplot() -> Any:
     return plt
 
 
-def learning_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, training against validation."""
+def save(fig: Any, path: Path, dpi: int = 100) -> None:
+    """Write a figure atomically and free it."""
+    save_figure(path, fig, dpi=dpi)
+    _pyplot().close(fig)
+
+
+def png_bytes(fig: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (for embedding); frees it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def learning_curves_figure(history: list[dict[str, Any]], title: str = "") -> Any:
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -37,21 +55,22 @@ def learning_curves(history: list[dict[str, Any]], path: Path, title: str = "") 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    save_figure(path, fig, dpi=100)
-    plt.close(fig)
+    return fig
 
 
-def confusion_matrix_plot(
-    cm: np.ndarray, classes: list[str], path: Path, normalize: bool = False
-) -> None:
-    """Heat map with class names on both axes and the count (or share) in each cell."""
+def learning_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Loss and accuracy per epoch, training against validation."""
+    save(learning_curves_figure(history, title), path)
+
+
+def confusion_matrix_figure(cm: np.ndarray, classes: list[str], normalize: bool = False) -> Any:
     plt = _pyplot()
     cm = np.asarray(cm, dtype=np.float64)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     n = len(classes)
     size = max(5.0, 0.55 * n + 2)
     fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    im = ax.imshow(shown, cmap="Blues")
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(n), classes, rotation=45, ha="right")
     ax.set_yticks(range(n), classes)
@@ -73,5 +92,46 @@ def confusion_matrix_plot(
                     color="white" if shown[i, j] > top / 2 else "black",
                 )
     fig.tight_layout()
-    save_figure(path, fig, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def confusion_matrix_plot(
+    cm: np.ndarray, classes: list[str], path: Path, normalize: bool = False
+) -> None:
+    """Heat map with class names on both axes and the count (or share) in each cell."""
+    save(confusion_matrix_figure(cm, classes, normalize), path)
+
+
+def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]]) -> Any:
+    """Learning curves of several runs overlaid: one colour per run, validation solid,
+    training dashed; loss on the left, accuracy on the right."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, history) in enumerate(runs):
+        color = colors[k % len(colors)]
+        epochs = [h["epoch"] for h in history]
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            ax.plot(
+                epochs,
+                [h[metric] for h in history],
+                "--",
+                color=color,
+                alpha=0.7,
+                label=f"{name} train",
+            )
+            if history and f"val_{metric}" in history[0]:
+                ax.plot(
+                    epochs,
+                    [h[f"val_{metric}"] for h in history],
+                    "o-",
+                    color=color,
+                    label=f"{name} validation",
+                )
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

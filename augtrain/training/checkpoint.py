@@ -39,6 +39,17 @@ def save(
     )
 
 
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete what killed writes left behind (`.NAME.XXXXXX.tmp`, see `io.atomic_path`).
+    Such files are never read: a checkpoint is only ever loaded under its real name."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint file, or a run folder's last.pt; one-line errors for anything else."""
     path = Path(path)

@@ -1,19 +1,40 @@
 """Distributed training under torchrun: the same loop, one process per device.
 
+    torchrun --nproc_per_node=4 -m augtrain train --model resnet18 --batch-size 512 ...
+    augtrain train --gpus 4 ...                      (starts the torchrun above for you)
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d \\
+             --rdzv-endpoint=HOST:29500 --rdzv-id=job1 -m augtrain train ...   (on each node)
+
 torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; `init()` joins the process group
-(NCCL on GPUs, gloo on CPU). Each rank takes its slice of every global batch,
-DDP averages the gradients, so the update equals one process with the same
-global batch (exactly so for models without batch norm, or with --sync-bn).
-Only rank 0 writes files and prints.
+(NCCL on GPUs, gloo on CPU). Rules:
+- `batch_size` is the GLOBAL batch: every global batch (the same on every rank,
+  from the keyed epoch order) is cut into world_size contiguous slices, one per
+  rank; each rank augments its slice on its own device (augmentation is keyed by
+  sample index, so a sample gets the same transform on any rank).
+- DDP averages the gradients, weighted by each slice's share of the global batch,
+  so one step equals one step of a single process with the same global batch and
+  the same learning rate: changing the number of GPUs needs no LR change. (To use a
+  bigger global batch, raise --batch-size and scale --lr yourself, e.g. linearly.)
+  For models without batch norm or dropout the result equals one process up to float
+  rounding (tests/test_distributed.py). BN layers see only their rank's slice unless
+  --sync-bn (SyncBatchNorm, CUDA only) is given; dropout masks are keyed by rank.
+- Stopping (EarlyStopping, TerminateOnNaN, Ctrl-C, SIGTERM) is agreed by all ranks after
+  every batch (one tiny all-reduce), so they stop at the same step.
+- Training and validation metrics are summed over ranks, so the reported accuracy
+  is over the whole split; only rank 0 prints and writes files.
+- Resume needs the run folder (last.pt) readable on every node; the world size may change.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from ..errors import AugtrainError
 
 
 @dataclass
@@ -39,14 +60,24 @@ def from_env() -> DistInfo:
     )
 
 
+def under_torchrun() -> bool:
+    """Started by torchrun (or another launcher that sets the env:// variables)?"""
+    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
+
+
 def init(device: torch.device) -> DistInfo:
     """Join the process group when launched by torchrun; a no-op otherwise."""
     info = from_env()
     if info.enabled and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
+            count = torch.cuda.device_count()
+            if device.index is not None and device.index >= count:
+                raise AugtrainError(
+                    f"rank {info.rank} wants cuda:{device.index} but this node has {count} CUDA "
+                    "device(s); start at most that many processes per node (--nproc_per_node)"
+                )
             torch.cuda.set_device(device)
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return info
 
 
@@ -63,6 +94,15 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
+def any_flags(flags: list[bool], info: DistInfo, device: torch.device) -> list[bool]:
+    """Each flag, True if it is True on any rank."""
+    if not info.enabled:
+        return list(flags)
+    t = torch.tensor([int(f) for f in flags], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
 def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """Rank 0's decision (e.g. early stop) for every rank."""
     if not info.enabled:
@@ -70,6 +110,15 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([int(flag)], device=device)
     dist.broadcast(t, 0)
     return bool(t.item())
+
+
+def broadcast_object(obj: Any, info: DistInfo) -> Any:
+    """Rank 0's (picklable) object on every rank, e.g. the run folder it created."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def cleanup() -> None:

@@ -3,23 +3,35 @@
     for epoch:                          (Trainer.fit)
         order = permutation(seed, epoch)
         for batch in order:             (Trainer.train_epoch)
-            x = uint8 images on the device, gathered by index
+            x = uint8 images on the device, gathered by index (this rank's shard)
             x = augment(x, index, epoch)    keyed randomness: no generator state
             loss = criterion(model(x / 255), y); backward; step
         validate; callbacks; save last.pt (and best.pt)
 
 Everything needed to continue exactly (model, optimizer, epoch, batch within
-the epoch, partial epoch sums, callback state, torch RNG for dropout) is in
-`state_dict()`; data order and augmentation need no state.
+the epoch, partial epoch sums, lr scale, callback state) is in `state_dict()`;
+data order, augmentation and dropout are keyed by (seed, epoch, batch) and need
+no state, so a run killed at any moment and resumed from last.pt ends with the
+same weights and history as one that was never stopped.
+
+Under torchrun (see `distributed`) the same loop runs once per rank:
+`batch_size` is the GLOBAL batch; each rank trains on its slice of every global
+batch and DDP averages the gradients, so the update is that of one process with
+the same global batch and the same learning rate (no LR scaling rule needed:
+to train with a bigger global batch, raise --batch-size and --lr yourself).
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +41,10 @@ import torch.nn.functional as F
 
 from ..augment import Compose, epoch_order
 from ..augment.functional import to_float
+from ..augment.random import hash_ints
 from ..data import ImageArrays
-from . import distributed
+from ..errors import AugtrainError
+from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
 from .optim import build_optimizer, build_schedule
@@ -64,17 +78,25 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 NHWC images, in [0, 1] units."""
-    flat = x.reshape(-1, x.shape[-1])
-    total = np.zeros(x.shape[-1])
-    total_sq = np.zeros(x.shape[-1])
-    for i in range(0, len(flat), 1 << 22):  # chunks keep the float64 copy small
-        chunk = flat[i : i + (1 << 22)].astype(np.float64)
-        total += chunk.sum(0)
-        total_sq += (chunk**2).sum(0)
-    mean = total / len(flat)
-    std = np.sqrt(np.maximum(total_sq / len(flat) - mean**2, 1e-12))
-    return (mean / 255).tolist(), (std / 255).tolist()
+    """Per-channel mean and std of uint8 NHWC images, in [0, 1] units.
+
+    Exact, from a 256-bin histogram per channel: much faster than a float copy of
+    the dataset (0.3 s instead of 2 s for CIFAR-10 on 2 cores).
+    """
+    flat = torch.from_numpy(np.ascontiguousarray(x)).view(-1, x.shape[-1])
+    levels = torch.arange(256, dtype=torch.float64)
+    mean, std = [], []
+    for c in range(x.shape[-1]):
+        hist = torch.bincount(flat[:, c].contiguous(), minlength=256).double()
+        m = float((hist * levels).sum() / hist.sum())
+        var = float((hist * (levels - m) ** 2).sum() / hist.sum())
+        mean.append(m / 255)
+        std.append(max(var, 1e-12) ** 0.5 / 255)
+    return mean, std
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training at a batch boundary, after last.pt was saved."""
 
 
 class Trainer:
@@ -121,24 +143,34 @@ class Trainer:
             config.channels_last == "auto" and self.device.type == "cuda"
         )
         self.callbacks = CallbackList(callbacks or [], self)
+        # Where checkpoints and callback files go, and what a checkpoint says about the
+        # model (set by `augtrain.train`; a bare Trainer writes relative to the cwd).
+        self.run_dir: Path | None = None
+        self.checkpoint_meta: dict[str, Any] = {"model": None, "classes": None}
+        self.checkpoint_hook = None  # called with (trainer, reason) when a checkpoint is due
         # State, all saved in checkpoints:
         self.epoch = 0  # the epoch in progress (0-based); == epochs when done
         self.batch_in_epoch = 0  # batches of `epoch` already trained
         self.global_step = 0
-        self.partial = torch.zeros(
-            3, dtype=torch.float64
-        )  # loss sum, correct, seen of this epoch so far
+        # this rank's loss sum, correct, seen of this epoch so far
+        self.partial = torch.zeros(3, dtype=torch.float64)
         self.history: list[dict[str, Any]] = []
-        self.lr_scale = 1.0  # set by ReduceLROnPlateau / LearningRateScheduler
+        self.lr_scale = 1.0  # set by ReduceLROnPlateau: a factor on the schedule
+        self.lr_override: float | None = None  # set by LearningRateScheduler: replaces it
         self.stop_training = False
-        self.checkpoint_hook = None  # called with (trainer, reason) when a checkpoint is due
+        self.interrupted: str | None = None  # name of the signal that asked to stop
+        self.stopping_for: str | None = None  # the same, once every rank has agreed on it
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> list[dict[str, Any]]:
+        self.check_monitors()
         self.callbacks.train_begin({})
         try:
-            while self.epoch < self.config.epochs and not self.stop_training:
-                self.train_epoch()
+            with self._stop_on_signals():
+                while self.epoch < self.config.epochs and not self.stop_training:
+                    self.train_epoch()
+                    if self.stopping_for:  # a signal during the epoch's end; last.pt is saved
+                        raise TrainingInterrupted(self.stopping_for)
         finally:
             self.callbacks.train_end({"history": self.history})
         return self.history
@@ -151,21 +183,22 @@ class Trainer:
         if self.batch_in_epoch == 0:
             self.callbacks.epoch_begin(epoch, {})
             self.partial.zero_()
-        sums = self.partial.to(self.device)
+        sums = self.partial = self.partial.to(self.device)
         self.model.train()
         bar = self._progress(epoch, steps)
         start = time.perf_counter()
         first = self.batch_in_epoch
         for b in range(first, steps):
-            index = distributed.shard(order[b * batch : (b + 1) * batch], self.dist).to(self.device)
+            global_index = order[b * batch : (b + 1) * batch]
+            index = distributed.shard(global_index, self.dist).to(self.device)
             self.callbacks.batch_begin(b, {"batch": b, "size": len(index)})
             self.set_lr(epoch + b / steps)
-            loss, correct = self.train_step(index, epoch)
+            self.seed_batch(epoch, b)
+            loss, correct = self.train_step(index, epoch, len(global_index))
             sums[0] += loss.detach().double() * len(index)
             sums[1] += correct
             sums[2] += len(index)
             self.batch_in_epoch, self.global_step = b + 1, self.global_step + 1
-            self.partial = sums.cpu() if self.device.type == "cpu" else sums
             self.callbacks.batch_end(b, {"batch": b, "size": len(index), "loss": loss.detach()})
             if bar is not None:
                 bar.update(1)
@@ -176,14 +209,15 @@ class Trainer:
                         f"{s[2] * self.dist.world_size / (time.perf_counter() - start):.0f} img/s"
                     )
             if isinstance(cfg.save_freq, int) and self.global_step % cfg.save_freq == 0:
-                self.partial = sums.cpu()
                 self._checkpoint("step")
-            if self.stop_training:
+            if self._stop_requested():
                 break
         if bar is not None:
             bar.close()
+        if self.stopping_for:  # Ctrl-C / SIGTERM: save this point of the epoch and stop
+            self._checkpoint("interrupt")
+            raise TrainingInterrupted(self.stopping_for)
         seconds = time.perf_counter() - start
-        self.partial = sums.cpu()
         totals = distributed.all_reduce_sum(sums.clone(), self.dist).tolist()
         logs: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -200,14 +234,19 @@ class Trainer:
         self.history.append(logs)
         self.epoch, self.batch_in_epoch = epoch + 1, 0
         self.partial.zero_()
-        self.callbacks.epoch_end(epoch, logs)
-        self.stop_training = distributed.broadcast_flag(self.stop_training, self.dist, self.device)
         self._print_epoch(logs)
+        self.callbacks.epoch_end(epoch, logs)
+        self._stop_requested()
         self._checkpoint("epoch")
         return logs
 
-    def train_step(self, index: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on the samples `index`; returns (mean loss, number correct)."""
+    def train_step(
+        self, index: torch.Tensor, epoch: int, global_size: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on the samples `index`; returns (mean loss, number correct).
+
+        Under DDP `index` is this rank's shard of a global batch of `global_size`.
+        """
         images, labels = self.train.batch(index)
         if self.pipeline.mixes_labels:
             targets = F.one_hot(labels, self.num_classes).float()
@@ -220,11 +259,29 @@ class Trainer:
         with self.autocast:
             logits = self.forward_model(images)
         loss = self.criterion(logits.float(), targets)
+        objective = loss
+        if self.dist.enabled:
+            # DDP averages gradients over ranks; weighting each rank's mean by its share of
+            # the global batch makes the update that of the mean over the global batch,
+            # also for an uneven (or empty) last shard.
+            share = len(index) * self.dist.world_size / (global_size or len(index) or 1)
+            objective = loss * share if len(index) else logits.sum() * 0.0
+            loss = loss if len(index) else logits.sum().detach() * 0.0
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         self.optimizer.step()
         correct = (logits.argmax(1) == hard).sum()
         return loss, correct
+
+    def seed_batch(self, epoch: int, batch: int) -> None:
+        """Dropout (and any torch randomness in the model) of a batch: keyed by (seed, epoch,
+        batch, rank), so resume reproduces it without generator state and ranks differ."""
+        key = (self.config.seed, epoch, batch, self.dist.rank)
+        seed = (hash_ints(*key, "torch") << 32) | hash_ints(*key, "torch-low")
+        torch.default_generator.manual_seed(seed)
+        if self.device.type == "cuda":  # this rank's device only
+            with torch.cuda.device(self.device):
+                torch.cuda.manual_seed(seed)
 
     # --------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -246,6 +303,11 @@ class Trainer:
         self.model.train()
         return {"loss": loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
 
+    def running_logs(self) -> dict[str, float]:
+        """Loss and accuracy of the epoch so far, over all ranks (collective under DDP)."""
+        s = distributed.all_reduce_sum(self.partial.to(self.device).clone(), self.dist).tolist()
+        return {"loss": s[0] / max(s[2], 1), "accuracy": s[1] / max(s[2], 1)}
+
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         images = to_float(images)
         if self.channels_last:
@@ -254,16 +316,51 @@ class Trainer:
 
     # --------------------------------------------------------------- lr + state
     def set_lr(self, progress: float) -> None:
+        """The rate of every group: base lr x schedule(progress) x lr_scale, unless a
+        LearningRateScheduler set `lr_override`, which then is the rate."""
         factor = self.schedule(progress) * self.lr_scale
         for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * group["lr_mult"] * factor
+            if self.lr_override is not None:
+                group["lr"] = self.lr_override * group["lr_mult"]
+            else:
+                group["lr"] = group["base_lr"] * group["lr_mult"] * factor
 
     @property
     def current_lr(self) -> float:
         g = self.optimizer.param_groups[0]
         return float(g["lr"] / g["lr_mult"])
 
+    def set_current_lr(self, lr: float) -> None:
+        """Make `lr` the rate from now on (ReduceLROnPlateau, LearningRateScheduler)."""
+        if self.lr_override is not None:
+            self.lr_override = lr
+        elif self.current_lr > 0:
+            self.lr_scale *= lr / self.current_lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+
+    def logged_metrics(self) -> set[str]:
+        """The names every epoch's logs hold (for checking what callbacks monitor)."""
+        names = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
+        if self.val is not None:
+            names |= {"val_loss", "val_accuracy"}
+        for cb in self.callbacks:
+            names |= set(cb.provides())
+        return names
+
+    def check_monitors(self) -> None:
+        """A callback monitoring a metric that is never logged is an error now, not a silent no-op."""
+        logged = self.logged_metrics()
+        for cb in self.callbacks:
+            for name in cb.monitors():
+                if name not in logged:
+                    raise AugtrainError(
+                        f"{type(cb).__name__}: monitor {name!r} is never logged; "
+                        f"available: {', '.join(sorted(logged))}"
+                    )
+
     def state_dict(self) -> dict[str, Any]:
+        """This rank's state; see `checkpoint_state` for what a checkpoint holds."""
         return {
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
@@ -273,6 +370,7 @@ class Trainer:
             "partial": self.partial.cpu().clone(),
             "history": self.history,
             "lr_scale": self.lr_scale,
+            "lr_override": self.lr_override,
             "stop_training": self.stop_training,
             "callbacks": self.callbacks.state_dict(),
             "rng_cpu": torch.get_rng_state(),
@@ -284,18 +382,82 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
         self.global_step = state["global_step"]
-        self.partial = state["partial"].clone()
+        # The epoch's partial sums are over all ranks: rank 0 carries them on.
+        partial = state["partial"].clone()
+        self.partial = partial if self.dist.is_main else torch.zeros_like(partial)
         self.history = list(state["history"])
         self.lr_scale = state["lr_scale"]
+        self.lr_override = state.get("lr_override")
         self.stop_training = state.get("stop_training", False)
         self.callbacks.load_state_dict(state["callbacks"])
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
+    def checkpoint_state(self) -> dict[str, Any]:
+        """`state_dict()` with the epoch's partial sums over all ranks.
+        Collective under DDP: every rank calls it at the same point."""
+        state = self.state_dict()
+        partial = self.partial.to(self.device).clone()
+        state["partial"] = distributed.all_reduce_sum(partial, self.dist).cpu()
+        return state
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write a full checkpoint (`--resume`, `checkpoint.load_model`, `augtrain evaluate`),
+        atomically. Every rank calls it (collective under DDP); rank 0 writes."""
+        state = self.checkpoint_state()
+        if self.dist.is_main:
+            meta = self.checkpoint_meta
+            config = meta.get("config") or self.config.to_dict()
+            checkpoint.save(Path(path), meta.get("model"), meta.get("classes"), config, state)
+
     def _checkpoint(self, reason: str) -> None:
         if self.checkpoint_hook is not None:
             self.checkpoint_hook(self, reason)
+
+    # ------------------------------------------------------------ stopping early
+    def _stop_requested(self) -> bool:
+        """Did a callback, Ctrl-C or SIGTERM ask to stop? Under DDP a request on any rank
+        stops every rank at the same batch (one tiny all-reduce per batch)."""
+        if self.model.__dict__.pop("stop_training", False):  # Keras: model.stop_training = True
+            self.stop_training = True
+        self.stopping_for = self.interrupted
+        if self.dist.enabled:
+            flags = [self.stop_training, self.interrupted is not None]
+            self.stop_training, interrupted = distributed.any_flags(flags, self.dist, self.device)
+            self.stopping_for = (
+                (self.interrupted or "a signal on another rank") if interrupted else None
+            )
+        return self.stop_training or self.stopping_for is not None
+
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """Ctrl-C (SIGINT) and SIGTERM stop training after the current batch, with last.pt
+        saved; a second Ctrl-C stops at once (without saving)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.interrupted is not None:
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                return
+            self.interrupted = signal.Signals(signum).name
+            if self.dist.is_main and self.config.verbose:
+                print(
+                    f"\n{self.interrupted}: stopping after this batch and saving last.pt "
+                    "(Ctrl-C again to stop at once)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h if h is not None else signal.SIG_DFL)
 
     # ----------------------------------------------------------------- printing
     def _progress(self, epoch: int, steps: int) -> Any:

@@ -56,9 +56,19 @@ def build_optimizer(
 
 
 def build_schedule(
-    name: str, epochs: int, gamma: float = 0.1, step_size: int = 30, warmup_epochs: float = 0.0
+    name: str,
+    epochs: int,
+    gamma: float = 0.1,
+    step_size: int = 30,
+    warmup_epochs: float = 0.0,
+    start_factor: float = 0.0,
+    end_factor: float = 0.0,
 ) -> Callable[[float], float]:
-    """A function progress (in epochs, fractional) -> lr factor."""
+    """A function progress (in epochs, fractional) -> lr factor.
+
+    onecycle goes linearly from `start_factor` to 1 at `warmup_epochs`, then linearly to
+    `end_factor` at the end (0 and 0 by default; the speed presets use airbench's 0.2, 0.07).
+    """
     if name not in SCHEDULES:
         raise AugtrainError(f"unknown --schedule {name!r}; choose from {', '.join(SCHEDULES)}")
     if name == "onecycle" and warmup_epochs <= 0:
@@ -82,9 +92,10 @@ def build_schedule(
 
         return cosine
 
-    def onecycle(t: float) -> float:  # linear up to 1 at warmup_epochs, linear down to 0 at the end
+    def onecycle(t: float) -> float:  # linear up to 1 at warmup_epochs, linear down at the end
         if t < warmup_epochs:
-            return t / warmup_epochs
-        return max(0.0, (epochs - t) / max(epochs - warmup_epochs, 1e-9))
+            return start_factor + (1.0 - start_factor) * t / warmup_epochs
+        left = max(0.0, (epochs - t) / max(epochs - warmup_epochs, 1e-9))
+        return end_factor + (1.0 - end_factor) * left
 
     return onecycle

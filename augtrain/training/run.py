@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import platform
 import sys
 import time
@@ -28,12 +29,14 @@ from ..augment import Compose, build_pipeline, preset
 from ..data import Dataset, load_data
 from ..errors import AugtrainError
 from ..io import read_json, write_json, write_text
-from ..report.metrics import classification_metrics, predict_logits
+from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from . import checkpoint, distributed
 from .callbacks import Callback, History
+from .callbacks import from_config as config_callbacks
 from .config import TrainConfig
-from .loop import DeviceSplit, Trainer, channel_stats, resolve_device
+from .loop import DeviceSplit, Trainer, TrainingInterrupted, channel_stats, resolve_device
+from .presets import configure_trainer, init_from_data, recipe_setup, with_preset
 
 
 @dataclass
@@ -99,6 +102,85 @@ def new_run_dir(config: TrainConfig) -> Path:
     return path
 
 
+# Settings a resumed run cannot change: its checkpoint would not load, or the run would
+# silently become a different one.
+FIXED_ON_RESUME = (
+    "model",
+    "model_options",
+    "optimizer",
+    "batch_size",
+    "target_size",
+    "color_mode",
+    "input_norm",
+    "classes",
+)
+
+
+def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | None, TrainConfig]:
+    """What `--resume RUN` continues: last.pt with its config, plus `overrides` (e.g. more
+    epochs). A run killed before its first checkpoint starts again from config.json."""
+    if not run_dir.is_dir():
+        raise AugtrainError(f"--resume {run_dir}: no such run folder")
+    if distributed.from_env().is_main:
+        checkpoint.remove_temp_files(run_dir)  # left by a killed write; never read
+    if (run_dir / "last.pt").exists() or not (run_dir / "config.json").exists():
+        ckpt: dict | None = checkpoint.load(run_dir)
+        saved = ckpt["config"]
+    else:
+        ckpt, saved = None, load_run_config(run_dir)["config"]
+    for key in FIXED_ON_RESUME:
+        new = overrides.get(key)
+        if new is not None and _plain(new) != _plain(saved.get(key)):
+            raise AugtrainError(
+                f"--resume: --{key.replace('_', '-')} cannot change in a resumed run "
+                f"(it is {saved.get(key)!r}); start a new run instead"
+            )
+    data = overrides.get("data")
+    ignored = ("data", "name", "runs_dir", "overwrite")
+    config = TrainConfig.from_dict(
+        {**saved, **{k: v for k, v in overrides.items() if k not in ignored}}
+    )
+    if data is not None:
+        config.data = data
+    if config.data == "<arrays>":
+        raise AugtrainError(
+            f"{run_dir} was trained on in-memory arrays: resume it from Python with "
+            f"augtrain.train(resume={str(run_dir)!r}, data=...)"
+        )
+    return run_dir, ckpt, config
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _or_error(fn: Any, *args: Any) -> Any:
+    """fn(*args), or the AugtrainError it raised (to hand to the other ranks)."""
+    try:
+        return fn(*args)
+    except AugtrainError as e:
+        return e
+
+
+def _unless_error(value: Any) -> Any:
+    if isinstance(value, AugtrainError):
+        raise value
+    return value
+
+
+def interrupted_message(error: BaseException, trainer: Trainer, run_dir: Path) -> str:
+    where = f"epoch {trainer.epoch + 1}/{trainer.config.epochs}, batch {trainer.batch_in_epoch}"
+    if isinstance(error, TrainingInterrupted):
+        head = f"interrupted ({error}) at {where}; saved {run_dir / 'last.pt'}."
+    else:  # a second Ctrl-C: stopped mid-step, nothing saved now
+        head = f"interrupted at once; {run_dir / 'last.pt'} holds the last checkpoint."
+    if os.environ.get("AUGTRAIN_GPUS"):  # started by `augtrain train --gpus N`
+        return f"{head} Resume with: augtrain train --gpus {os.environ['AUGTRAIN_GPUS']} --resume {run_dir}"
+    if trainer.dist.enabled:
+        return f"{head} Resume with: torchrun <same options> -m augtrain train --resume {run_dir}"
+    return f"{head} Resume with: augtrain train --resume {run_dir}"
+
+
 class RunFolder(Callback):
     """Writes the run folder as training goes: history.csv each epoch, last.pt, best.pt."""
 
@@ -116,17 +198,12 @@ class RunFolder(Callback):
         self.best: float | None = None
 
     def save(self, trainer: Trainer, name: str) -> None:
-        checkpoint.save(
-            self.path / name,
-            self.model_spec,
-            self.classes,
-            self.config.to_dict(),
-            trainer.state_dict(),
-        )
+        trainer.save_checkpoint(self.path / name)  # every rank calls it; rank 0 writes
+
+    def monitors(self) -> list[str]:
+        return [self.monitor]
 
     def __call__(self, trainer: Trainer, reason: str) -> None:  # the trainer's checkpoint hook
-        if not trainer.dist.is_main:
-            return
         if reason == "epoch":
             logs = trainer.history[-1]
             value = logs.get(self.monitor)
@@ -136,7 +213,8 @@ class RunFolder(Callback):
             ):
                 self.best = value
                 self.save(trainer, "best.pt")
-            write_history(self.path / "history.csv", trainer.history)
+            if trainer.dist.is_main:
+                write_history(self.path / "history.csv", trainer.history)
         self.save(trainer, "last.pt")
 
     def state_dict(self) -> dict[str, Any]:
@@ -187,12 +265,9 @@ def train(
     (its run folder then holds weights that only that code can rebuild).
     """
     if resume is not None:
-        run_dir = Path(resume)
-        ckpt = checkpoint.load(run_dir)
-        config = TrainConfig.from_dict({**ckpt["config"], **overrides})
-        if isinstance(overrides.get("data"), (tuple, dict)):
-            config.data = overrides["data"]
+        run_dir, ckpt, config = resume_run(Path(resume), overrides)
     else:
+        overrides = with_preset(config, overrides, lambda d: resolve_device(d).type == "cuda")
         config = (
             (config or TrainConfig()).replace(**overrides)
             if overrides
@@ -200,6 +275,10 @@ def train(
         )
         ckpt, run_dir = None, None
     config.validate()
+    if config.head == "logistic" or config.features:  # no network: scikit-learn on features
+        from ..models.transfer import train_logistic
+
+        return train_logistic(config)
 
     device = resolve_device(config.device)
     dist_info = distributed.init(device)
@@ -238,34 +317,61 @@ def train(
         from ..models.classifier import Classifier
 
         classifier = Classifier(network, mean, std)
+    if config.init_from and ckpt is None:  # a resumed run has its weights in last.pt
+        from ..models.transfer import init_from
+
+        verbose = config.verbose if dist_info.is_main else 0
+        init_from(classifier.net, config.init_from, model_spec["name"], verbose)
     classifier.to(device)
     if config.sync_bn and dist_info.enabled:
+        if device.type != "cuda":
+            raise AugtrainError("--sync-bn needs CUDA devices (torch's SyncBatchNorm is GPU-only)")
         classifier = torch.nn.SyncBatchNorm.convert_sync_batchnorm(classifier)
-    if device.type == "cuda":
+    if config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda"):
         classifier = classifier.to(memory_format=torch.channels_last)
 
-    if run_dir is None and dist_info.is_main:
-        run_dir = new_run_dir(config)
     monitor, mode = resolve_monitor(config, val_arrays is not None)
+    flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
+    if run_dir is None:  # rank 0 makes it; every rank needs its name (checkpoints are collective)
+        made = _or_error(new_run_dir, config) if dist_info.is_main else None
+        run_dir = _unless_error(distributed.broadcast_object(made, dist_info))
     history_cb = History()
     folder = (
         RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
         if run_dir is not None
         else None
     )
-    all_callbacks: list[Callback] = [history_cb, *(callbacks or [])] + ([folder] if folder else [])
+    from ..models.transfer import setup as transfer_setup
+
+    groups, transfer_callbacks = transfer_setup(getattr(classifier, "net", classifier), config)
+    groups, recipe_callbacks = recipe_setup(getattr(classifier, "net", classifier), config, groups)
+    all_callbacks: list[Callback] = [history_cb, *transfer_callbacks, *recipe_callbacks]
+    all_callbacks += flag_callbacks
+    all_callbacks += callbacks or []
+    all_callbacks += [folder] if folder else []
+    train_split = DeviceSplit.from_arrays(data.train, device)
+    if ckpt is None and not config.init_from:
+        init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
     trainer = Trainer(
         classifier,
-        DeviceSplit.from_arrays(data.train, device),
+        train_split,
         None if val_arrays is None else DeviceSplit.from_arrays(val_arrays, device),
         config,
         make_pipeline(config),
         all_callbacks,
         device,
+        param_groups=groups,
         dist_info=dist_info,
         num_classes=data.num_classes,
     )
     trainer.checkpoint_hook = folder
+    trainer.run_dir = run_dir
+    trainer.checkpoint_meta = {
+        "model": model_spec,
+        "classes": data.classes,
+        "config": config.to_dict(),
+    }
+    configure_trainer(trainer, config)
     check_monitors(trainer, val_arrays is not None)
     if ckpt is not None:
         trainer.load_state_dict(ckpt["trainer"])
@@ -274,13 +380,10 @@ def train(
 
     try:
         trainer.fit()
-    except KeyboardInterrupt:
-        if folder is not None and dist_info.is_main:
-            folder.save(trainer, "last.pt")
-        raise AugtrainError(
-            f"interrupted at epoch {trainer.epoch + 1}, batch {trainer.batch_in_epoch}; last.pt saved. "
-            f"Resume with: augtrain train --resume {run_dir}"
-        ) from None
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: say where we are and how to go on
+        if dist_info.is_main and run_dir is not None:
+            print(interrupted_message(e, trainer, run_dir), file=sys.stderr, flush=True)
+        raise
 
     metrics: dict[str, Any] = {}
     if dist_info.is_main:
@@ -291,15 +394,7 @@ def train(
 
 def check_monitors(trainer: Trainer, has_val: bool) -> None:
     """A callback monitoring a metric that is never logged is an error now, not a silent no-op."""
-    logged = {"loss", "accuracy", "lr", "seconds", "images_per_s", "epoch"}
-    if has_val:
-        logged |= {"val_loss", "val_accuracy"}
-    for cb in trainer.callbacks:
-        for name in cb.monitors():
-            if name not in logged:
-                raise AugtrainError(
-                    f"{type(cb).__name__}: monitor {name!r} is never logged; available: {', '.join(sorted(logged))}"
-                )
+    trainer.check_monitors()
 
 
 def write_config(
@@ -338,9 +433,21 @@ def final_evaluation(
             "checkpoint": "last.pt",
             **classification_metrics(logits, split.y, data.classes),
         }
+        if config.tta != "none":  # the same views as `augtrain evaluate --tta`
+            from ..report.tta import predict_tta
+
+            plain = metrics["accuracy"]
+            logits = predict_tta(model, split.x, device, config.tta)
+            metrics.update(classification_metrics(logits, split.y, data.classes))
+            metrics.update(tta=config.tta, accuracy_without_tta=plain)
         if config.verbose:
+            tta = (
+                f" (TTA {config.tta}; {metrics['accuracy_without_tta']:.4f} without)"
+                if config.tta != "none"
+                else ""
+            )
             print(
-                f"{split_name}: loss {metrics['loss']:.4f} - accuracy {metrics['accuracy']:.4f}",
+                f"{split_name}: loss {metrics['loss']:.4f} - accuracy {metrics['accuracy']:.4f}{tta}",
                 flush=True,
             )
     if run_dir is not None:
@@ -352,6 +459,10 @@ def final_evaluation(
                 np.asarray(metrics["confusion_matrix"]),
                 data.classes,
                 run_dir / "confusion_matrix.png",
+            )
+            write_text(
+                run_dir / "confusion_matrix.csv",
+                confusion_matrix_csv(np.asarray(metrics["confusion_matrix"]), data.classes),
             )
     return metrics
 

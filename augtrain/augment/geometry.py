@@ -1,0 +1,338 @@
+"""Affine geometry: one 2x3 matrix per sample, one resample per batch.
+
+Convention: a matrix `M` (B, 2, 3) maps an OUTPUT pixel (row, col, 1) to the
+INPUT coordinate (row, col) it samples from (scipy.ndimage.affine_transform's
+convention, the one Keras uses). Pixel centres lie on integer coordinates, so
+the identity samples pixel (r, c) from (r, c).
+
+Building blocks (all batched, float64 on the matrices' device):
+  keras_matrix(...)      Keras' ImageDataGenerator composition: rotate, shift
+                         (tx along rows, ty along columns), shear, zoom, about a
+                         centre; optional output flips folded in.
+  warp(images, M, ...)   the resampler: nearest or bilinear, fill mode by index
+                         arithmetic (`functional.map_index`), uint8 or float.
+
+When every matrix of the batch is a whole-pixel map (flips, whole-pixel
+shifts, multiples of 90 degrees) the resample is a pure gather: exact on uint8
+and never goes through floating point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import functional as F
+
+# Keras fill modes plus torch-style 'mirror' and scipy's own 'wrap' (period n-1
+# in coordinate space: what ImageDataGenerator(fill_mode='wrap') really outputs).
+WARP_FILL_MODES = (*F.FILL_MODES, "scipy-wrap")
+INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def _as_batch(value, batch: int, device, dtype=torch.float64) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=dtype, device=device)
+    if t.ndim == 0:
+        t = t.expand(batch)
+    return t.reshape(batch)
+
+
+def keras_matrix(
+    h: int,
+    w: int,
+    theta=0.0,
+    tx=0.0,
+    ty=0.0,
+    shear=0.0,
+    zx=1.0,
+    zy=1.0,
+    flip_horizontal=False,
+    flip_vertical=False,
+    batch: int | None = None,
+    device: torch.device | str | None = None,
+    center: str = "keras",
+) -> torch.Tensor:
+    """(B, 2, 3) float64 matrices of Keras' `apply_affine_transform`, batched.
+
+    Each parameter is a scalar or a (B,) tensor: theta and shear in degrees, tx
+    the shift along rows (height), ty along columns (width), zx the zoom of
+    rows, zy of columns (Keras' naming). The transform is
+    `C @ R(theta) @ T(tx, ty) @ Shear @ Zoom @ C^-1` about the centre C, then
+    output flips (Keras flips after the warp) are folded in.
+
+    center='keras' uses Keras' (h/2 + 0.5, w/2 + 0.5), one pixel off the true
+    centre (kept for bit-parity with keras-preprocessing); center='true' uses
+    ((h-1)/2, (w-1)/2), so that a rotation by 90 degrees is exactly rot90.
+    """
+    params = [theta, tx, ty, shear, zx, zy, flip_horizontal, flip_vertical]
+    if batch is None:
+        batch = max((p.numel() if isinstance(p, torch.Tensor) else 1 for p in params), default=1)
+    if device is None:
+        device = next((p.device for p in params if isinstance(p, torch.Tensor)), "cpu")
+    th = torch.deg2rad(_as_batch(theta, batch, device))
+    sh = torch.deg2rad(_as_batch(shear, batch, device))
+    tx, ty = _as_batch(tx, batch, device), _as_batch(ty, batch, device)
+    zx, zy = _as_batch(zx, batch, device), _as_batch(zy, batch, device)
+    cos, sin = torch.cos(th), torch.sin(th)
+    # snap cos/sin of multiples of 90 degrees to exact integers (cos(pi/2) = 6e-17)
+    cos = torch.where(cos.abs() < 1e-12, torch.zeros_like(cos), cos)
+    sin = torch.where(sin.abs() < 1e-12, torch.zeros_like(sin), sin)
+    ssh, csh = torch.sin(sh), torch.cos(sh)
+    ssh = torch.where(ssh.abs() < 1e-12, torch.zeros_like(ssh), ssh)
+    # L = R @ Shear @ Zoom (linear part); t = R @ (tx, ty)
+    # R = [[c, -s], [s, c]], Shear = [[1, -ssh], [0, csh]], Zoom = diag(zx, zy)
+    a00 = cos * zx
+    a01 = (-cos * ssh - sin * csh) * zy
+    a10 = sin * zx
+    a11 = (-sin * ssh + cos * csh) * zy
+    t0 = cos * tx - sin * ty
+    t1 = sin * tx + cos * ty
+    if center == "keras":
+        o0, o1 = h / 2 + 0.5, w / 2 + 0.5
+    elif center == "true":
+        o0, o1 = (h - 1) / 2, (w - 1) / 2
+    else:
+        raise ValueError(f"center must be 'keras' or 'true', got {center!r}")
+    # in = L @ (out - o) + t + o
+    b0 = t0 + o0 - (a00 * o0 + a01 * o1)
+    b1 = t1 + o1 - (a10 * o0 + a11 * o1)
+    m = torch.stack(
+        [torch.stack([a00, a01, b0], -1), torch.stack([a10, a11, b1], -1)], -2
+    )  # (B, 2, 3)
+    fh = _as_batch(flip_horizontal, batch, device, torch.bool)
+    fv = _as_batch(flip_vertical, batch, device, torch.bool)
+    return compose_flips(m, h, w, fh, fv)
+
+
+def compose_flips(
+    m: torch.Tensor, h: int, w: int, flip_h: torch.Tensor | None, flip_v: torch.Tensor | None
+) -> torch.Tensor:
+    """Fold output flips into M: out'(r, c) = out(r, w-1-c) for flip_h, (h-1-r, c) for flip_v."""
+    m = m.clone()
+    if flip_h is not None:
+        fh = flip_h.to(m.device).view(-1)
+        # col -> (w-1) - col: column 1 of M negated, its (w-1) multiple added to the offset
+        new_b = m[:, :, 2] + m[:, :, 1] * (w - 1)
+        m[:, :, 2] = torch.where(fh[:, None], new_b, m[:, :, 2])
+        m[:, :, 1] = torch.where(fh[:, None], -m[:, :, 1], m[:, :, 1])
+    if flip_v is not None:
+        fv = flip_v.to(m.device).view(-1)
+        new_b = m[:, :, 2] + m[:, :, 0] * (h - 1)
+        m[:, :, 2] = torch.where(fv[:, None], new_b, m[:, :, 2])
+        m[:, :, 0] = torch.where(fv[:, None], -m[:, :, 0], m[:, :, 0])
+    return m
+
+
+def identity(batch: int, device=None) -> torch.Tensor:
+    m = torch.zeros(batch, 2, 3, dtype=torch.float64, device=device)
+    m[:, 0, 0] = 1
+    m[:, 1, 1] = 1
+    return m
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a then... composition of coordinate maps: (a @ b)(p) = a(b(p)) for (B, 2, 3) matrices."""
+    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=a.dtype, device=a.device).expand(a.shape[0], 1, 3)
+    return (torch.cat([a, bottom], 1) @ torch.cat([b.to(a.dtype), bottom], 1))[:, :2]
+
+
+def is_integral(m: torch.Tensor, tol: float = 1e-6) -> bool:
+    """True when every matrix maps whole pixels to whole pixels (entries integral)."""
+    return bool(((m - m.round()).abs() <= tol).all())
+
+
+def _coords(
+    m: torch.Tensor, out_h: int, out_w: int, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source (row, col) coordinates of every output pixel: two (B, out_h, out_w)."""
+    dev = m.device
+    mf = m.to(dtype)
+    r = torch.arange(out_h, device=dev, dtype=dtype)
+    c = torch.arange(out_w, device=dev, dtype=dtype)
+    # (B, H, 1) + (B, 1, W): the row part and the column part, summed once
+    src_r = (mf[:, 0, 0, None] * r + mf[:, 0, 2, None])[:, :, None] + (mf[:, 0, 1, None] * c)[
+        :, None, :
+    ]
+    src_c = (mf[:, 1, 0, None] * r + mf[:, 1, 2, None])[:, :, None] + (mf[:, 1, 1, None] * c)[
+        :, None, :
+    ]
+    return src_r, src_c
+
+
+def _flat_gather(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """images[b, :, rows[b, i, j], cols[b, i, j]] -> (B, C, H', W'); indices already in range."""
+    b, c, h, w = images.shape
+    out_hw = rows.shape[1:]
+    flat = rows * w + cols  # (B, H', W') int64
+    src = images.reshape(b, c, h * w)
+    idx = flat.reshape(b, 1, -1).expand(b, c, -1)
+    return torch.gather(src, 2, idx).reshape(b, c, *out_hw)
+
+
+def _map(i: torch.Tensor, size: int, mode: str):
+    if mode == "scipy-wrap":
+        return F.map_index(i, size, "nearest")
+    return F.map_index(i, size, mode)
+
+
+def warp(
+    images: torch.Tensor,
+    m: torch.Tensor,
+    out_size: tuple[int, int] | None = None,
+    mode: str = "nearest",
+    cval: float = 0.0,
+    interpolation: str = "bilinear",
+) -> torch.Tensor:
+    """Resample NCHW `images` through per-sample matrices `m` (B, 2, 3), output to input.
+
+    mode: constant (cval where the source lies outside [0, n-1], as
+    scipy/Keras), nearest, reflect (scipy / Keras), mirror (torch 'reflect'),
+    wrap (period n), scipy-wrap (scipy's 'wrap': period n-1 in coordinates).
+    interpolation: nearest or bilinear. uint8 in -> uint8 out (rounded), float
+    in -> float out. Whole-pixel matrices take an exact gather path.
+
+    Bilinear sampling with constant / nearest / reflect fill runs on
+    torch's grid_sample (one fused, vectorised kernel over all channels;
+    'border' and 'reflection' with align_corners=False are exactly scipy's
+    nearest and reflect); the other modes use index arithmetic and gathers.
+    """
+    if mode not in WARP_FILL_MODES:
+        raise ValueError(
+            f"unknown fill mode {mode!r}; expected one of {', '.join(WARP_FILL_MODES)}"
+        )
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"unknown interpolation {interpolation!r}; expected one of {', '.join(INTERPOLATIONS)}"
+        )
+    b, c, h, w = images.shape
+    out_h, out_w = (h, w) if out_size is None else out_size
+    m = m.to(images.device)
+    if is_integral(m):
+        m = m.round()
+        interpolation = "nearest"
+    if interpolation == "bilinear" and mode in ("constant", "nearest", "reflect"):
+        return _warp_grid_sample(images, m, out_h, out_w, mode, cval)
+    return _warp_gather(images, m, out_h, out_w, mode, cval, interpolation)
+
+
+def _grid_theta(m: torch.Tensor, h: int, w: int, out_h: int, out_w: int) -> torch.Tensor:
+    """Our pixel matrix (out row, col -> in row, col) as affine_grid's normalised theta
+    (out x, y -> in x, y; align_corners=False: pixel i at (2i + 1) / n - 1)."""
+    m = m.to(torch.float64)
+    # out pixel from normalised: col = ((x + 1) * out_w - 1) / 2, row likewise
+    ax, bx = out_w / 2.0, (out_w - 1) / 2.0
+    ay, by = out_h / 2.0, (out_h - 1) / 2.0
+    # in pixel -> normalised: x = (2 * col + 1) / w - 1
+    theta = torch.empty(m.shape[0], 2, 3, dtype=torch.float64, device=m.device)
+    # in_col = m10 * row + m11 * col + m12 ; in_row = m00 * row + m01 * col + m02
+    for k, (mi, n) in enumerate(((1, w), (0, h))):
+        r_coef, c_coef, off = m[:, mi, 0], m[:, mi, 1], m[:, mi, 2]
+        # in = c_coef * (ax x + bx) + r_coef * (ay y + by) + off
+        sx, sy = c_coef * ax, r_coef * ay
+        s0 = c_coef * bx + r_coef * by + off
+        theta[:, k, 0] = 2.0 * sx / n
+        theta[:, k, 1] = 2.0 * sy / n
+        theta[:, k, 2] = (2.0 * s0 + 1.0) / n - 1.0
+    return theta
+
+
+def _affine_grid(theta: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """affine_grid(theta, align_corners=False) by broadcasting: the x part and the y part
+    of each coordinate are two small vectors summed once (no (H*W, 3) @ (3, 2) bmm)."""
+    dev, dt = theta.device, theta.dtype
+    xs = (torch.arange(out_w, device=dev, dtype=dt) * 2 + 1) / out_w - 1
+    ys = (torch.arange(out_h, device=dev, dtype=dt) * 2 + 1) / out_h - 1
+    grid = torch.empty(theta.shape[0], out_h, out_w, 2, device=dev, dtype=dt)
+    for k in range(2):
+        along_x = theta[:, k, 0, None] * xs + theta[:, k, 2, None]  # (B, W)
+        along_y = theta[:, k, 1, None] * ys  # (B, H)
+        torch.add(along_x[:, None, :], along_y[:, :, None], out=grid[..., k])
+    return grid
+
+
+def _warp_grid_sample(images, m, out_h, out_w, mode, cval) -> torch.Tensor:
+    b, c, h, w = images.shape
+    x = images if images.is_floating_point() else images.to(torch.float32)
+    theta = _grid_theta(m, h, w, out_h, out_w).to(x.dtype)
+    grid = _affine_grid(theta, out_h, out_w)
+    padding = "reflection" if mode == "reflect" else "border"
+    out = torch.nn.functional.grid_sample(
+        x, grid, mode="bilinear", padding_mode=padding, align_corners=False
+    )
+    if mode == "constant":
+        # scipy's constant: no interpolation beyond the edges: cval where the source
+        # lies outside [0, n-1] (a hair of tolerance for float noise)
+        tol = 1e-4
+        gx, gy = grid[..., 0], grid[..., 1]
+        inside = (
+            (gx >= (1 - 2 * tol) / w - 1)
+            & (gx <= (2 * (w - 1 + tol) + 1) / w - 1)
+            & (gy >= (1 - 2 * tol) / h - 1)
+            & (gy <= (2 * (h - 1 + tol) + 1) / h - 1)
+        )
+        out = torch.where(
+            inside.unsqueeze(1), out, torch.as_tensor(cval, dtype=out.dtype, device=out.device)
+        )
+    if images.is_floating_point():
+        return out
+    # bilinear mixes of 0..255 values stay in range (cval clamped): round half up by truncation
+    if mode == "constant":
+        out = out.clamp_(0, 255)
+    return out.add_(0.5).to(images.dtype)
+
+
+def _warp_gather(images, m, out_h, out_w, mode, cval, interpolation) -> torch.Tensor:
+    h, w = images.shape[-2:]
+    # nearest sampling rounds: float64 coordinates put ties where scipy puts them
+    src_r, src_c = _coords(
+        m, out_h, out_w, torch.float64 if interpolation == "nearest" else torch.float32
+    )
+    if mode == "scipy-wrap":
+        src_r = _scipy_wrap(src_r, h)
+        src_c = _scipy_wrap(src_c, w)
+    inside = None
+    if mode == "constant":
+        tol = 1e-4
+        inside = (src_r >= -tol) & (src_r <= h - 1 + tol) & (src_c >= -tol) & (src_c <= w - 1 + tol)
+    if interpolation == "nearest":
+        ri, _ = _map(torch.floor(src_r + 0.5).to(torch.int64), h, mode)
+        ci, _ = _map(torch.floor(src_c + 0.5).to(torch.int64), w, mode)
+        out = _flat_gather(images, ri, ci)
+    else:
+        r0f, c0f = torch.floor(src_r), torch.floor(src_c)
+        fr = (src_r - r0f).unsqueeze(1)
+        fc = (src_c - c0f).unsqueeze(1)
+        r0, c0 = r0f.to(torch.int64), c0f.to(torch.int64)
+        r0m, _ = _map(r0, h, mode)
+        r1m, _ = _map(r0 + 1, h, mode)
+        c0m, _ = _map(c0, w, mode)
+        c1m, _ = _map(c0 + 1, w, mode)
+        dtype = images.dtype if images.is_floating_point() else torch.float32
+        v00 = _flat_gather(images, r0m, c0m).to(dtype)
+        v01 = _flat_gather(images, r0m, c1m).to(dtype)
+        v10 = _flat_gather(images, r1m, c0m).to(dtype)
+        v11 = _flat_gather(images, r1m, c1m).to(dtype)
+        top = v00 + fc * (v01 - v00)
+        bot = v10 + fc * (v11 - v10)
+        out = top + fr * (bot - top)
+        if not images.is_floating_point():
+            out = out.round_().clamp_(0, 255).to(images.dtype)
+    if inside is not None:
+        out = torch.where(
+            inside.unsqueeze(1), out, torch.as_tensor(cval, dtype=out.dtype, device=out.device)
+        )
+    return out
+
+
+def _scipy_wrap(x: torch.Tensor, n: int) -> torch.Tensor:
+    """scipy.ndimage's mode='wrap': [0, n-1] as it is, outside taken modulo n - 1."""
+    if n <= 1:
+        return torch.zeros_like(x)
+    return torch.where((x >= 0) & (x <= n - 1), x, torch.remainder(x, n - 1))
+
+
+def rotation_degrees_to_quarter_turns(theta: float) -> int | None:
+    """k when theta is a whole multiple of 90 degrees, else None."""
+    k = theta / 90.0
+    return int(round(k)) % 4 if math.isclose(k, round(k), abs_tol=1e-9) else None

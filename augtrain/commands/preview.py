@@ -1,0 +1,192 @@
+"""`augtrain preview`: look at what augmentation does to the training images.
+
+Each row is one training image: the source, then its augmented variants. Variant
+v is the image as training sees it in epoch E + v with the same --seed (the
+randomness is keyed by seed, epoch and sample index), so the grid shows exactly
+what `augtrain train` with the same flags trains on. `--save-to-dir` writes the
+augmented images as files, as Keras' `flow(save_to_dir=...)` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..augment.flags import add_augment_arguments, augment_from_args
+
+EXAMPLES = """examples:
+  augtrain preview --data ../shared/data/cifar10-jpeg --augment keras-basic --out preview.png
+  augtrain preview --data photos/ --rotation-range 30 --zoom-range 0.2 --horizontal-flip \\
+                   --images 4 --variants 6 --epoch 10 --out grid.png
+  augtrain preview --data cifar10 --augment strong --save-to-dir aug/ --save-prefix aug \\
+                   --save-format jpeg
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "preview",
+        help="draw training images beside their augmented variants",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="cifar10", help="as `augtrain train --data`")
+    g.add_argument("--target-size", type=int, nargs=2, metavar=("H", "W"))
+    g.add_argument("--color-mode", choices=["rgb", "grayscale", "rgba"], default="rgb")
+    g.add_argument("--cache-dir", help="decoded-image cache")
+    g.add_argument(
+        "--first", type=int, default=0, metavar="I", help="first training index shown (default 0)"
+    )
+    add_augment_arguments(p)
+    g = p.add_argument_group("preview")
+    g.add_argument("--images", type=int, default=8, help="source images, one per row (default 8)")
+    g.add_argument("--variants", type=int, default=8, help="augmented variants per image (default 8)")
+    g.add_argument("--epoch", type=int, default=0, help="epoch of the first variant (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="the training seed (default 0)")
+    g.add_argument("--scale", type=int, default=0, help="upscale factor of the grid (default: auto)")
+    g.add_argument("--out", help="grid PNG (default preview.png unless --save-to-dir is given)")
+    g.add_argument("--save-to-dir", metavar="DIR", help="also write each augmented image here")
+    g.add_argument("--save-prefix", default="", help="file name prefix (Keras save_prefix)")
+    g.add_argument("--save-format", choices=["png", "jpeg"], default="png")
+    p.set_defaults(func=run)
+
+
+def augmented_variants(
+    images: Any, labels: Any, pipeline: Any, first_index: int, epoch: int, variants: int, classes: int
+) -> list[Any]:
+    """[(B, C, H, W) tensor for epoch + v] for v in range(variants); sample indices from first_index."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(images).permute(0, 3, 1, 2).contiguous()
+    index = torch.arange(first_index, first_index + len(x))
+    out = []
+    for v in range(variants):
+        if pipeline.mixes_labels:
+            t = F.one_hot(torch.as_tensor(labels), classes).float()
+            y, _ = pipeline(x, index, epoch + v, t)
+        else:
+            y = pipeline(x, index, epoch + v)
+        out.append(y)
+    return out
+
+
+def to_display(x: Any) -> Any:
+    """A batch as uint8 NHWC NumPy: uint8 as is; float in [0, 1] scaled; other float stretched
+    per image (as Keras' array_to_img(scale=True))."""
+    import torch
+
+    if x.dtype == torch.uint8:
+        out = x
+    else:
+        x = x.float()
+        lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+        if float(lo.min()) >= 0 and float(hi.max()) <= 1:
+            out = (x * 255).round().clamp(0, 255).byte()
+        else:
+            out = ((x - lo) / (hi - lo).clamp_min(1e-12) * 255).round().clamp(0, 255).byte()
+    out = out.permute(0, 2, 3, 1).cpu().numpy()
+    if out.shape[-1] == 1:
+        out = out.repeat(3, axis=-1)
+    return out[..., :3]
+
+
+def draw_grid(sources: Any, variants: list[Any], epoch: int, scale: int) -> Any:
+    """PIL image: a header row, then per image the source and its variants."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    n, h, w, _ = sources.shape
+    vh, vw = variants[0].shape[1:3] if variants else (h, w)
+    ch, cw = max(h, vh) * scale, max(w, vw) * scale
+    gap, head = 4, 16
+    cols = 1 + len(variants)
+    canvas = np.full((head + n * (ch + gap) + gap, cols * (cw + gap) + gap, 3), 255, np.uint8)
+    for i in range(n):
+        tiles = [sources[i]] + [v[i] for v in variants]
+        for j, tile in enumerate(tiles):
+            big = tile.repeat(scale, 0).repeat(scale, 1)
+            y = head + gap + i * (ch + gap)
+            x = gap + j * (cw + gap) + (gap if j else 0) * 0
+            canvas[y : y + big.shape[0], x : x + big.shape[1]] = big
+    img = Image.fromarray(canvas)
+    d = ImageDraw.Draw(img)
+    d.text((gap, 2), "source", fill=(0, 0, 0))
+    for v in range(len(variants)):
+        d.text((gap + (v + 1) * (cw + gap), 2), f"epoch {epoch + v}", fill=(0, 0, 0))
+    return img
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from ..augment import build_pipeline, preset
+    from ..augment.random import hash_ints
+    from ..data import load_data
+    from ..errors import AugtrainError
+    from ..io import atomic_path
+
+    for name in ("images", "variants"):
+        if getattr(args, name) < 1:
+            raise AugtrainError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.epoch < 0:
+        raise AugtrainError(f"--epoch must be >= 0, got {args.epoch}")
+    if args.first < 0:
+        raise AugtrainError(f"--first must be >= 0, got {args.first}")
+    augment = augment_from_args(args)
+    if augment is None:
+        augment = "crop-flip"
+    pipeline = (
+        preset(augment, seed=args.seed)
+        if isinstance(augment, str)
+        else build_pipeline(augment, seed=args.seed)
+    )
+    data = load_data(
+        args.data,
+        target_size=tuple(args.target_size) if args.target_size else None,
+        color_mode=args.color_mode,
+        cache=args.cache_dir,
+    )
+    train = data.train
+    if args.first >= len(train):
+        raise AugtrainError(f"--first {args.first}: the training split has {len(train)} images")
+    stop = min(len(train), args.first + args.images)
+    x, y = train.x[args.first : stop], train.y[args.first : stop]
+    out = augmented_variants(x, y, pipeline, args.first, args.epoch, args.variants, data.num_classes)
+    shown = [to_display(v) for v in out]
+    if args.save_to_dir:
+        folder = Path(args.save_to_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        ext = "jpg" if args.save_format == "jpeg" else "png"
+        written = 0
+        for v, batch in enumerate(shown):
+            for k, img in enumerate(batch):
+                index = args.first + k
+                tag = hash_ints(args.seed, args.epoch + v, index) % 10**7
+                name = f"{args.save_prefix}_{index}_{tag}.{ext}"
+                with atomic_path(folder / name) as tmp:
+                    Image.fromarray(np.ascontiguousarray(img)).save(
+                        tmp, format="JPEG" if ext == "jpg" else "PNG"
+                    )
+                written += 1
+        print(f"wrote {written} augmented images to {folder}")
+    if args.out or not args.save_to_dir:
+        path = Path(args.out or "preview.png")
+        h = max(x.shape[1], shown[0].shape[1])
+        scale = args.scale or max(1, 96 // h)
+        grid = draw_grid(to_display_sources(x), shown, args.epoch, scale)
+        with atomic_path(path) as tmp:
+            grid.save(tmp, format="PNG")
+        print(f"preview: {path} ({len(x)} images x {args.variants} variants, {pipeline!r})")
+    return 0
+
+
+def to_display_sources(x: Any) -> Any:
+    """Source images (N, H, W, C uint8) as RGB for the grid."""
+    if x.shape[-1] == 1:
+        return x.repeat(3, axis=-1)
+    return x[..., :3]

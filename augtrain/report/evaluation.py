@@ -1,0 +1,357 @@
+"""Evaluate a run folder: reload a checkpoint, predict its test data, compute and write
+everything people look at (metrics, per-class report, confusion matrices, image grids).
+
+`augtrain evaluate` and `augtrain report` both go through `evaluate_run`; with the
+defaults (last.pt, no TTA, the run's own data) its accuracy is the one in the run's
+metrics.json, because both come from `predict_logits` on the same weights and images.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import AugtrainError
+from ..io import read_json, write_json, write_text
+from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
+from .tta import predict_tta, tta_views
+
+CHECKPOINTS = ("last.pt", "best.pt")
+
+
+# ------------------------------------------------------------------ run folders
+def check_run_dir(path: str | Path) -> Path:
+    """A run folder (holding config.json), or a one-line error."""
+    path = Path(path)
+    if not path.exists():
+        raise AugtrainError(f"{path}: no such run folder")
+    if not path.is_dir():
+        raise AugtrainError(f"{path}: not a run folder (a run folder holds config.json)")
+    if not (path / "config.json").exists():
+        raise AugtrainError(f"{path}: not a run folder (no config.json)")
+    return path
+
+
+def load_run_model(path: str | Path, which: str = "last.pt") -> tuple[torch.nn.Module, dict]:
+    """The Classifier of checkpoint `which` in run folder `path` (or a checkpoint file)."""
+    from ..training import checkpoint
+
+    path = Path(path)
+    if path.is_file():
+        model, ckpt = checkpoint.load_model(path)
+        return model, ckpt
+    run_dir = check_run_dir(path)
+    name = which if which.endswith(".pt") else f"{which}.pt"
+    if not (run_dir / name).exists():
+        present = [c for c in CHECKPOINTS if (run_dir / c).exists()]
+        hint = f" (it has {', '.join(present)})" if present else ""
+        raise AugtrainError(f"{run_dir}: run folder has no checkpoint {name}{hint}")
+    return checkpoint.load_model(run_dir / name)
+
+
+def color_mode_for(config: dict[str, Any], in_channels: int) -> str:
+    """The colour mode that gives the model's channel count: the run's own when it
+    matches, else the mode with that many channels; a one-line error if none has."""
+    from ..data.folder import COLOR_MODES
+
+    mode = config.get("color_mode", "rgb")
+    if COLOR_MODES.get(mode, (None, None))[1] == in_channels:
+        return mode
+    for name, (_, channels) in COLOR_MODES.items():
+        if channels == in_channels:
+            return name
+    raise AugtrainError(
+        f"the model takes {in_channels}-channel images; image files can only be read as "
+        f"1 (grayscale), 3 (rgb) or 4 (rgba) channels"
+    )
+
+
+def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
+    """The run's own Dataset (read with its own settings, so from the same cache entry),
+    or `data` read for this model: resized to its input size, in a colour mode with
+    its channel count."""
+    from ..data import load_data
+    from ..training.config import TrainConfig
+
+    config = TrainConfig.from_dict(ckpt["config"])
+    source = data or config.data
+    if source in (None, "<arrays>"):
+        raise AugtrainError(
+            "this run was trained on in-memory arrays: pass --data (a .npz file or image folder)"
+        )
+    input_size = tuple(ckpt["model"]["input_size"])
+    return load_data(
+        source,
+        config.target_size if data is None else (config.target_size or input_size),
+        config.color_mode
+        if data is None
+        else color_mode_for(vars(config), ckpt["model"]["in_channels"]),
+        config.interpolation,
+        config.classes,
+        config.validation_split if data is None else 0.0,
+        config.cache_dir,
+    )
+
+
+def pick_split(
+    dataset: Any, ckpt: dict[str, Any], source: str, whole: bool = False
+) -> tuple[str, Any]:
+    """(name, ImageArrays) to evaluate on: the test split, else the validation split,
+    else (`whole`: data given with --data, e.g. one folder of class folders) all of it;
+    checked against what the model takes."""
+    split = "test" if dataset.test is not None else "val"
+    arrays = getattr(dataset, split)
+    if arrays is None and whole:
+        split, arrays = "all", dataset.train
+    if arrays is None:
+        raise AugtrainError(f"{source}: no test or validation split to evaluate on")
+    in_channels = ckpt["model"]["in_channels"]
+    expected = (*ckpt["model"]["input_size"], in_channels)
+    if tuple(arrays.x.shape[1:]) != expected:
+        h, w, c = arrays.x.shape[1:]
+        raise AugtrainError(
+            f"{source}: images are {h}x{w} with {c} channel(s) but the model takes "
+            f"{expected[0]}x{expected[1]} with {expected[2]}"
+        )
+    if len(dataset.classes) != len(ckpt["classes"]):
+        raise AugtrainError(
+            f"{source}: {len(dataset.classes)} classes but the model knows {len(ckpt['classes'])}"
+        )
+    return split, arrays
+
+
+# ------------------------------------------------------------------ evaluation
+@dataclass
+class Evaluation:
+    run: Path | None
+    checkpoint: str
+    tta: str
+    split: str
+    data: str
+    classes: list[str]
+    images: np.ndarray  # uint8 NHWC
+    labels: np.ndarray
+    logits: torch.Tensor  # logits, or log(mean softmax) under TTA
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def probs(self) -> np.ndarray:
+        return torch.softmax(self.logits, 1).numpy()
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.logits.argmax(1).numpy()
+
+
+def evaluate_run(
+    run: str | Path,
+    data: str | None = None,
+    tta: str | None = None,
+    checkpoint: str = "last.pt",
+    device: str = "auto",
+    batch_size: int = 500,
+    dataset: Any = None,
+) -> Evaluation:
+    """Predict the run's test split (or `data`'s; or that of an already loaded
+    `dataset`) and compute every metric. `tta` None: the run's own final-evaluation
+    TTA (config `tta`, 'none' unless trained with one), as in its metrics.json."""
+    from ..training.loop import resolve_device
+
+    if tta is not None:
+        tta_views(tta)  # unknown mode: one-line error before anything is loaded
+    model, ckpt = load_run_model(run, checkpoint)
+    run_tta = ckpt["config"].get("tta", "none")
+    tta = run_tta if tta is None else tta
+    if dataset is None:
+        dataset = load_dataset(ckpt, data)
+    label = "own data" if data is None else str(data)
+    split, arrays = pick_split(
+        dataset, ckpt, data or ckpt["config"].get("data"), whole=data is not None
+    )
+    dev = resolve_device(device)
+    model = model.to(dev)
+    if dev.type == "cuda":  # as in training's final evaluation, so metrics.json is reproduced
+        model = model.to(memory_format=torch.channels_last)
+    logits = predict_tta(model, arrays.x, dev, tta, batch_size)
+    classes = list(ckpt["classes"])
+    metrics = classification_metrics(logits, arrays.y, classes)
+    report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)
+    metrics = {
+        "split": split,
+        "data": label,
+        "checkpoint": checkpoint if Path(run).is_dir() else str(run),
+        "tta": tta,
+        "tta_views": len(tta_views(tta)),
+        "run_tta": run_tta,
+        **metrics,
+        "per_class": report,
+        "averages": averages(report),
+    }
+    return Evaluation(
+        Path(run) if Path(run).is_dir() else None,
+        checkpoint,
+        tta,
+        split,
+        label,
+        classes,
+        arrays.x,
+        arrays.y,
+        logits,
+        metrics,
+    )
+
+
+def default_out_dir(ev: Evaluation, data: str | None) -> Path:
+    """The run folder itself for the default evaluation (last.pt, the run's own TTA and
+    data: what metrics.json holds); a subfolder named after the settings otherwise."""
+    run, checkpoint, tta = ev.run, ev.checkpoint, ev.tta
+    if checkpoint == "last.pt" and tta == ev.metrics.get("run_tta", "none") and data is None:
+        return run
+    tag = f"eval-{Path(checkpoint).stem}-{tta}"
+    if data is not None:
+        tag += "-" + (Path(data).stem or "data")
+    return run / tag
+
+
+def _table_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list[Path]:
+    """evaluation.json, confusion matrices (PNG + CSV, counts and normalised), per-class CSV,
+    predictions.csv and the two image grids; returns the files written."""
+    from . import grids, plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cm = np.asarray(ev.metrics["confusion_matrix"])
+    probs = ev.probs
+    written = []
+
+    def out(name: str) -> Path:
+        written.append(out_dir / name)
+        return out_dir / name
+
+    write_json(out("evaluation.json"), ev.metrics)
+    plots.confusion_matrix_plot(cm, ev.classes, out("confusion_matrix.png"))
+    plots.confusion_matrix_plot(cm, ev.classes, out("confusion_matrix_normalized.png"), True)
+    write_text(out("confusion_matrix.csv"), confusion_matrix_csv(cm, ev.classes))
+    write_text(out("confusion_matrix_normalized.csv"), confusion_matrix_csv(cm, ev.classes, True))
+    write_text(out("per_class.csv"), _table_csv(ev.metrics["per_class"]))
+    pred = probs.argmax(1)
+    rows = [
+        {
+            "index": i,
+            "true": ev.classes[int(ev.labels[i])],
+            "predicted": ev.classes[int(pred[i])],
+            "probability": f"{probs[i, pred[i]]:.6f}",
+            "correct": int(pred[i] == ev.labels[i]),
+        }
+        for i in range(len(pred))
+    ]
+    if rows:
+        write_text(out("predictions.csv"), _table_csv(rows))
+    sample = grids.sample_indices(len(ev.labels), grid_size)
+    plots.save(
+        grids.prediction_grid(
+            ev.images,
+            probs,
+            ev.labels,
+            ev.classes,
+            sample,
+            "sample predictions: pred / score / true",
+        ),
+        out("sample_predictions.png"),
+    )
+    wrong = grids.most_confident_wrong(probs, ev.labels, grid_size)
+    plots.save(
+        grids.prediction_grid(
+            ev.images,
+            probs,
+            ev.labels,
+            ev.classes,
+            wrong,
+            "most confidently wrong: pred / score / true",
+        ),
+        out("wrong_predictions.png"),
+    )
+    return written
+
+
+def format_metrics(ev: Evaluation) -> str:
+    """The evaluation as printed by `augtrain evaluate`."""
+    m = ev.metrics
+    lines = [
+        f"{ev.split}: loss {m['loss']:.4f} - accuracy {m['accuracy']:.4f}"
+        + (f" - top-5 accuracy {m['top5_accuracy']:.4f}" if "top5_accuracy" in m else "")
+        + f" ({m['samples']} images, {ev.checkpoint}, TTA {ev.tta})"
+    ]
+    width = max([len(c) for c in ev.classes] + [12])
+    lines.append(f"  {'class':>{width}s}  precision  recall      f1  support")
+    for r in m["per_class"]:
+        lines.append(
+            f"  {r['class']:>{width}s}  {r['precision']:9.4f}  {r['recall']:6.4f}  {r['f1']:6.4f}  {r['support']:7d}"
+        )
+    for name, avg in m["averages"].items():
+        lines.append(
+            f"  {name + ' avg':>{width}s}  {avg['precision']:9.4f}  {avg['recall']:6.4f}  {avg['f1']:6.4f}  {m['samples']:7d}"
+        )
+    return "\n".join(lines)
+
+
+def read_run_summary(run: Path) -> dict[str, Any]:
+    """What `runs` and `compare` show of a run, from its files alone (no checkpoint load)."""
+    cfg = read_json(run / "config.json")
+    config = cfg.get("config", {})
+    history = read_history(run / "history.csv")
+    metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
+    val = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    return {
+        "name": run.name,
+        "path": str(run),
+        "model": cfg.get("model", {}).get("name", config.get("model", "?")),
+        "augment": augment_label(config.get("augment", "?")),
+        "epochs": len(history),
+        "epochs_planned": config.get("epochs"),
+        "final_val_accuracy": val[-1] if val else None,
+        "best_val_accuracy": max(val) if val else None,
+        "test_accuracy": metrics.get("accuracy"),
+        "seconds": sum(h.get("seconds") or 0.0 for h in history),
+        "created": cfg.get("created", ""),
+        "history": history,
+    }
+
+
+def augment_label(augment: Any) -> str:
+    """A preset name as is; an op list as its op names joined by '+'."""
+    if isinstance(augment, str):
+        return augment
+    if isinstance(augment, list):
+        return "+".join(str(op.get("op", "?")) for op in augment) or "none"
+    return str(augment)
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """history.csv as a list of dicts with numbers (empty if missing)."""
+    if not path.exists():
+        return []
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            parsed: dict[str, Any] = {}
+            for k, v in row.items():
+                try:
+                    parsed[k] = int(v) if k == "epoch" else float(v)
+                except (TypeError, ValueError):
+                    parsed[k] = None if v in ("", None) else v
+            rows.append(parsed)
+    return rows

@@ -1,0 +1,128 @@
+"""Image grids: sample predictions, the most confidently wrong ones, augmentation previews.
+
+Every function returns a matplotlib figure; `plots.save` writes one to a file and
+`plots.png_bytes` turns one into PNG bytes for the HTML report.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .plots import _pyplot
+
+WRONG = "#d62728"  # red: wrong predictions
+RIGHT = "#2ca02c"  # green: right ones
+
+
+def _short(name: str, n: int = 12) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"
+
+
+def _show(ax: Any, image: np.ndarray) -> None:
+    """uint8 HWC: grey for one channel, RGB(A) otherwise; no ticks."""
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def sample_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """k indices of n spread over the whole split (test folders are sorted by class),
+    fixed by `seed` so every evaluation of a run shows the same images."""
+    k = min(k, n)
+    return np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
+
+
+def most_confident_wrong(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k wrong predictions with the highest predicted probability."""
+    pred = probs.argmax(1)
+    wrong = np.flatnonzero(pred != labels)
+    order = np.argsort(-probs[wrong, pred[wrong]], kind="stable")
+    return wrong[order[:k]]
+
+
+def prediction_grid(
+    images: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    indices: np.ndarray,
+    title: str = "",
+    cols: int = 8,
+) -> Any:
+    """Images with 'pred / score / true' above each; wrong ones in red with a red frame."""
+    plt = _pyplot()
+    n = max(len(indices), 1)
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.75 * cols, 1.95 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, indices):
+        ax.axis("on")
+        _show(ax, images[i])
+        pred = int(probs[i].argmax())
+        ok = pred == int(labels[i])
+        color = RIGHT if ok else WRONG
+        ax.set_title(
+            f"{_short(classes[pred])} / {probs[i, pred]:.2f}\n"
+            f"{'' if ok else '✗ '}true {_short(classes[int(labels[i])])}",
+            fontsize=7.5,
+            color=color,
+        )
+        for spine in ax.spines.values():
+            spine.set_edgecolor(color)
+            spine.set_linewidth(1 if ok else 3)
+    if not len(indices):
+        axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_grid(
+    images: np.ndarray,
+    index: np.ndarray,
+    pipeline: Any,
+    epochs: int = 6,
+    num_classes: int | None = None,
+    title: str = "",
+) -> Any:
+    """Each row: a training image, then what the pipeline made of it in epochs 1..`epochs`.
+
+    Randomness is keyed by (seed, epoch, dataset index), so these are exactly the
+    variants training saw for those samples.
+    """
+    plt = _pyplot()
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    idx = torch.as_tensor(index, dtype=torch.int64)
+    variants = []
+    for epoch in range(epochs):
+        if getattr(pipeline, "mixes_labels", False):
+            k = num_classes or 2
+            targets = torch.zeros(len(idx), k)
+            out, _ = pipeline(x, idx, epoch, targets=targets)
+        else:
+            out = pipeline(x, idx, epoch)
+        if out.dtype != torch.uint8:  # float ops work in [0, 1], as the training loop assumes
+            out = (out.float().clamp(0, 1) * 255).round().to(torch.uint8)
+        variants.append(out.permute(0, 2, 3, 1).numpy())
+    rows, cols = len(images), epochs + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.4 * rows + 0.5), squeeze=False)
+    for r in range(rows):
+        _show(axes[r, 0], images[r])
+        for e in range(epochs):
+            _show(axes[r, e + 1], variants[e][r])
+    for c in range(cols):
+        axes[0, c].set_title("original" if c == 0 else f"epoch {c}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,129 @@
+"""Predict image files with a trained run: decode, resize as training did, batch, softmax.
+
+Files are decoded with `augtrain.data.load_image` at the model's input size, with the
+run's colour mode and interpolation (the way its training folder was read), on all
+cores in chunks, while the main process runs the model on the chunks already decoded.
+An unreadable file is reported and skipped; the others are still predicted, in the
+order given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import AugtrainError
+
+CHUNK = 256  # files per decoding job
+
+
+@dataclass
+class Prediction:
+    file: str
+    probs: np.ndarray | None  # (classes,) float32; None when the file could not be read
+    error: str | None = None
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by their image files (recursive, sorted by path)."""
+    from ..data.folder import IMAGE_EXTENSIONS, iter_image_files
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                iter_image_files(path, follow_links=True), key=lambda f: f.relative_to(path).parts
+            )
+            if not found:
+                raise AugtrainError(
+                    f"{path}: no image files in this folder (extensions: {' '.join(IMAGE_EXTENSIONS)})"
+                )
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            raise AugtrainError(f"{path}: no such file or folder")
+    return files
+
+
+def _decode_chunk(
+    job: tuple[list[str], tuple[int, int], str, str],
+) -> list[np.ndarray | str]:
+    """Decode a chunk; each entry is the image, or the error message for that file."""
+    from ..data.folder import load_image
+
+    paths, size, color_mode, interpolation = job
+    out: list[np.ndarray | str] = []
+    for p in paths:
+        try:
+            out.append(load_image(p, size, color_mode, interpolation))
+        except AugtrainError as e:
+            out.append(str(e))
+    return out
+
+
+def decode_stream(
+    files: list[Path],
+    size: tuple[int, int],
+    color_mode: str,
+    interpolation: str,
+    workers: int | None = None,
+) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
+    """Chunks of (files, decoded images or error strings), in order, decoded in parallel."""
+    workers = workers or os.cpu_count() or 1
+    jobs = [
+        ([str(p) for p in files[i : i + CHUNK]], size, color_mode, interpolation)
+        for i in range(0, len(files), CHUNK)
+    ]
+    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    if workers == 1 or len(jobs) <= 1:
+        for chunk, job in zip(chunks, jobs):
+            yield chunk, _decode_chunk(job)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from zip(chunks, pool.map(_decode_chunk, jobs))
+
+
+def predict_files(
+    model: torch.nn.Module,
+    files: list[Path],
+    size: tuple[int, int],
+    color_mode: str,
+    interpolation: str,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    workers: int | None = None,
+) -> Iterator[Prediction]:
+    """Softmax probabilities of each file, in order (errors as Predictions with `error`)."""
+    from ..augment.functional import to_float
+
+    device = torch.device(device)
+    model.eval()
+    for chunk, decoded in decode_stream(files, size, color_mode, interpolation, workers):
+        ok = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+        probs: dict[int, np.ndarray] = {}
+        for s in range(0, len(ok), batch_size):
+            part = ok[s : s + batch_size]
+            x = torch.from_numpy(np.stack([decoded[i] for i in part])).to(device)
+            x = to_float(x.permute(0, 3, 1, 2))
+            with torch.no_grad():
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        logits = model(x).float()
+                else:
+                    logits = model(x)
+            p = torch.softmax(logits.float(), 1).cpu().numpy()
+            probs.update(zip(part, p))
+        for i, f in enumerate(chunk):
+            d = decoded[i]
+            yield (
+                Prediction(str(f), None, d) if isinstance(d, str) else Prediction(str(f), probs[i])
+            )

@@ -1,0 +1,106 @@
+"""Test-time augmentation: predict each image under a few fixed views and average.
+
+    none             the image as it is (exactly what metrics.json measures)
+    flip             the image and its horizontal mirror                      (2 views)
+    flip-translate   those two, each also shifted by `shift` pixels up-left
+                     and down-right, edges filled by mirroring                (6 views)
+
+The views are whole-pixel index gathers (`augment.functional.gather_crop`) on the
+uint8 images, so they are exact: no resampling. The prediction is the mean of the
+views' softmax probabilities; it is returned as log-probabilities, which act as
+logits everywhere (argmax, top-k, and cross-entropy, which on log-probabilities is
+the negative log of the averaged probability of the true class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..augment.functional import gather_crop, to_float
+from ..errors import AugtrainError
+from .metrics import predict_logits
+
+TTA_MODES = ("none", "flip", "flip-translate")
+
+
+@dataclass(frozen=True)
+class View:
+    dy: int = 0  # the window starts dy rows down: content moves up by dy
+    dx: int = 0
+    flip: bool = False
+
+
+def tta_views(mode: str, shift: int = 1) -> list[View]:
+    """The views of a TTA mode; see the module docstring."""
+    if mode not in TTA_MODES:
+        raise AugtrainError(f"unknown TTA mode {mode!r}; choose from {', '.join(TTA_MODES)}")
+    if mode == "none":
+        return [View()]
+    if mode == "flip":
+        return [View(), View(flip=True)]
+    return [
+        View(dy, dx, flip)
+        for flip in (False, True)
+        for dy, dx in ((0, 0), (-shift, -shift), (shift, shift))
+    ]
+
+
+def apply_view(images: torch.Tensor, view: View, fill_mode: str = "mirror") -> torch.Tensor:
+    """One view of an NCHW batch (any dtype): exact whole-pixel shift and/or mirror."""
+    if view.dy == 0 and view.dx == 0:
+        return images.flip(3) if view.flip else images
+    n, _, h, w = images.shape
+    dev = images.device
+    return gather_crop(
+        images,
+        torch.full((n,), view.dy, device=dev),
+        torch.full((n,), view.dx, device=dev),
+        h,
+        w,
+        flip_h=torch.full((n,), view.flip, device=dev) if view.flip else None,
+        mode=fill_mode,
+    )
+
+
+@torch.no_grad()
+def predict_tta(
+    model: nn.Module,
+    images: np.ndarray | torch.Tensor,
+    device: torch.device | str = "cpu",
+    mode: str = "none",
+    batch_size: int = 500,
+    shift: int = 1,
+) -> torch.Tensor:
+    """(N, classes) on the CPU for uint8 NHWC images.
+
+    mode 'none' gives the raw logits of `predict_logits` (bit-identical to what the
+    run's metrics.json was computed from); other modes give log(mean softmax) over
+    the views.
+    """
+    views = tta_views(mode, shift)
+    if mode == "none":
+        return predict_logits(model, images, device, batch_size)
+    model.eval()
+    device = torch.device(device)
+    x = torch.as_tensor(images)
+    out = []
+    log_n = float(np.log(len(views)))
+    for i in range(0, len(x), batch_size):
+        batch = x[i : i + batch_size].to(device).permute(0, 3, 1, 2)
+        log_probs = []
+        for view in views:
+            v = to_float(apply_view(batch, view))
+            if device.type == "cuda":
+                v = v.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    logits = model(v).float()
+            else:
+                logits = model(v).float()
+            log_probs.append(torch.log_softmax(logits, 1))
+        # log of the mean probability, computed stably in log space
+        out.append((torch.logsumexp(torch.stack(log_probs), 0) - log_n).cpu())
+    return torch.cat(out) if out else torch.zeros(0, 0)

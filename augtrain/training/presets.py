@@ -1,0 +1,246 @@
+"""Named training recipes: `augtrain train --preset speed` (or `augtrain.train(preset="speed")`).
+
+A preset is a set of TrainConfig values (model options included). It fills in what
+the user did not give: every explicit flag or keyword wins over the preset.
+
+    speed       airbench94's recipe (94% on the lossless CIFAR-10 in ~3.5 s on an A100);
+                on a machine without CUDA it becomes speed-cpu
+    speed-cpu   the same recipe sized for a 2-core CPU and ~10 minutes
+    speed95     airbench95's: wider (128/384/384), 15 epochs
+    speed96     airbench96's: wider (128/512/512), 3 convs per block with a residual,
+                translate 4 + cutout 12, 40 epochs
+
+The recipes' numbers are airbench's (Keller Jordan, 2024), restated for augtrain's
+mean-reduced loss (airbench sums the loss over the batch):
+- lr: airbench gives it "per 1024 examples" and divides it by 1 + 1/(1 - momentum),
+  the factor by which Nesterov momentum amplifies a constant gradient, so that lr and
+  momentum can be tuned apart. For a mean loss over a batch of B:
+      lr = lr_per_1024 * B / 1024 / (1 + 1 / (1 - momentum))      (11.5 -> 1.5 at B=1024)
+  It is derived from the final batch size and momentum unless --lr is given.
+- weight decay: airbench's 0.0153 "per 1024 examples", decoupled from the lr, is a
+  torch SGD weight_decay of 0.0153 / lr_per_1024 (1.33e-3 for airbench94) at any batch size.
+- schedule: lr factor 0.2 -> 1 over the first 23% of training, then linearly to 0.07.
+- label smoothing 0.2; Nesterov momentum 0.85; batch 1024.
+- augmentation: alternating flip + 2-pixel reflect translate (speed_ops.FlipTranslate).
+- no per-epoch validation (it costs time; the final evaluation has test-time augmentation:
+  mirror + 1-pixel translations, airbench's level 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import AugtrainError
+from .callbacks import Callback
+
+# airbench's momentum and the lr-amplification factor of Nesterov momentum at it.
+MOMENTUM = 0.85
+WEIGHT_DECAY_PER_1024 = 0.0153
+WARMUP_FRACTION = 0.23  # fraction of training spent warming the lr up (airbench)
+
+
+def speed_recipe(
+    widths: tuple[int, int, int],
+    epochs: int,
+    lr_per_1024: float,
+    batch_size: int = 1024,
+    translate: int = 2,
+    cutout: int = 0,
+    depth: int = 2,
+    description: str = "",
+) -> dict[str, Any]:
+    return {
+        "description": description,
+        "lr_per_1024": lr_per_1024,
+        "values": {
+            "model": "speednet",
+            "model_options": {"widths": list(widths), "depth": depth},
+            "input_norm": "standardize",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": "sgd",
+            "momentum": MOMENTUM,
+            "nesterov": True,
+            "weight_decay": WEIGHT_DECAY_PER_1024 / lr_per_1024,
+            "label_smoothing": 0.2,
+            "schedule": "onecycle",
+            "lr_start_factor": 0.2,
+            "lr_end_factor": 0.07,
+            "augment": [
+                {
+                    "op": "FlipTranslate",
+                    "pixels": translate,
+                    "flip": "alternating",
+                    "padding_mode": "reflect",
+                    "cutout": cutout,
+                }
+            ],
+            "lookahead": True,
+            "tta": "flip-translate",
+            "validation": "none",
+        },
+    }
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # airbench94: 9.9 epochs there (48 full batches an epoch); here 10 epochs of 49
+    # batches, the last one partial, because augtrain counts whole epochs.
+    "speed": speed_recipe(
+        (64, 256, 256), 10, 11.5, description="airbench94 recipe (GPU); speed-cpu without CUDA"
+    ),
+    # The 2-core CPU variant: see BENCHMARKS.md for how it was chosen.
+    "speed-cpu": speed_recipe(
+        (32, 128, 128), 10, 11.5, description="speed recipe sized for ~10 min on a 2-core CPU"
+    ),
+    "speed95": speed_recipe((128, 384, 384), 15, 10.0, description="airbench95 recipe"),
+    "speed96": speed_recipe(
+        (128, 512, 512), 40, 9.0, translate=4, cutout=12, depth=3, description="airbench96"
+    ),
+}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): then bf16 autocast
+    runs the convs ~3x faster than float32 (measured on the 2-core AMD EPYC: 35 vs 98 s an
+    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception:  # private API: absent in some torch builds
+        return False
+
+
+def resolve_name(name: str, cuda: bool) -> str:
+    """The preset that runs: `speed` is the GPU recipe with CUDA, else `speed-cpu`."""
+    if name not in PRESETS:
+        raise AugtrainError(f"unknown --preset {name!r}; choose from {', '.join(PRESETS)}")
+    if name == "speed" and not cuda:
+        return "speed-cpu"
+    return name
+
+
+def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, Any]:
+    """TrainConfig values: the preset's, overridden by `explicit` (what the user gave).
+
+    Model options merge (the user's win) when the model is the preset's; with another
+    model the preset's options are dropped. lr and warmup_epochs are derived from the
+    final batch size, momentum and epochs unless given.
+    """
+    resolved = resolve_name(name, cuda)
+    recipe = PRESETS[resolved]
+    values = dict(recipe["values"])
+    if not cuda and cpu_has_fast_bf16():
+        values.update(amp="bf16", channels_last="on")  # oneDNN's bf16 convs want NHWC
+    out = {**values, **explicit, "preset": resolved}
+    if out["model"] == recipe["values"]["model"]:
+        out["model_options"] = {
+            **recipe["values"]["model_options"],
+            **(explicit.get("model_options") or {}),
+        }
+    elif "model_options" not in explicit:
+        out["model_options"] = {}
+    if explicit.get("lr") is None:
+        momentum = out["momentum"]
+        out["lr"] = recipe["lr_per_1024"] * out["batch_size"] / 1024 / (1 + 1 / (1 - momentum))
+    if explicit.get("warmup_epochs") is None:
+        out["warmup_epochs"] = WARMUP_FRACTION * out["epochs"]
+    return out
+
+
+def describe() -> str:
+    return "; ".join(f"{name}: {p['description']}" for name, p in PRESETS.items())
+
+
+# ------------------------------------------------------------ hooks used by run.train
+def with_preset(
+    config: Any, overrides: dict[str, Any], is_cuda: Callable[[str], bool]
+) -> dict[str, Any]:
+    """The overrides for `TrainConfig.replace`, with the preset (if any) filled in.
+
+    What counts as given: every keyword override, and every field of a passed config
+    that differs from TrainConfig's default. `is_cuda(device_name)` says whether the
+    run's device is a GPU (for `speed` -> `speed-cpu`).
+    """
+    from .config import TrainConfig
+
+    name = overrides.get("preset") or (config.preset if config is not None else None)
+    if not name:
+        return overrides
+    explicit: dict[str, Any] = {}
+    if config is not None:
+        default = TrainConfig()
+        for f in dataclasses.fields(TrainConfig):
+            value = getattr(config, f.name)
+            if f.name != "preset" and value != getattr(default, f.name):
+                explicit[f.name] = value
+    explicit.update({k: v for k, v in overrides.items() if k != "preset"})
+    return apply_preset(name, explicit, is_cuda(explicit.get("device", "auto")))
+
+
+def recipe_setup(
+    net: nn.Module, config: Any, groups: list[dict] | None
+) -> tuple[list[dict] | None, list[Callback]]:
+    """Optimizer groups and callbacks the network and config ask for.
+
+    - a net with `param_groups()` (speednet) gets its groups, unless `groups` are set
+      already (transfer learning's); a group's 'weight_decay_mult' becomes its weight_decay;
+    - a net with `set_epoch(epoch)` is told each epoch (speednet freezes its whitening bias);
+    - `lookahead` adds the Lookahead callback.
+    """
+    from .lookahead import Lookahead, NetEpochHook
+
+    if groups is None and hasattr(net, "param_groups"):
+        groups = []
+        for g in net.param_groups():
+            g = dict(g)
+            mult = g.pop("weight_decay_mult", None)
+            if mult is not None:
+                g["weight_decay"] = config.weight_decay * mult
+            if g["params"]:
+                groups.append(g)
+    callbacks: list[Callback] = []
+    if hasattr(net, "set_epoch"):
+        callbacks.append(NetEpochHook(net))
+    if config.lookahead:
+        callbacks.append(Lookahead())
+    return groups, callbacks
+
+
+@torch.no_grad()
+def init_from_data(classifier: nn.Module, train_x: torch.Tensor) -> None:
+    """Call the net's `init_from_data(uint8 NCHW images, mean, std)` if it has one
+    (speednet's patch whitening); `train_x` is the training split's uint8 NHWC tensor."""
+    net = getattr(classifier, "net", classifier)
+    if hasattr(net, "init_from_data"):
+        mean = getattr(classifier, "mean", None)
+        std = getattr(classifier, "std", None)
+        net.init_from_data(
+            train_x.permute(0, 3, 1, 2),
+            None if mean is None else mean.flatten(),
+            None if std is None else std.flatten(),
+        )
+
+
+def configure_trainer(trainer: Any, config: Any) -> None:
+    """Settings the Trainer does not read itself: onecycle's start/end factors, --compile."""
+    from .optim import build_schedule
+
+    if config.lr_start_factor or config.lr_end_factor:
+        trainer.schedule = build_schedule(
+            config.schedule,
+            config.epochs,
+            config.gamma,
+            config.step_size,
+            config.warmup_epochs,
+            config.lr_start_factor,
+            config.lr_end_factor,
+        )
+    if config.compile:
+        # Only the training forward/backward is compiled: evaluation runs a few batches
+        # and would pay a second compilation for little. dynamic=False: the last, partial
+        # batch of an epoch compiles once more, then every shape is cached.
+        trainer.forward_model = torch.compile(trainer.forward_model, dynamic=False)

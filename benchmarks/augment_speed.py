@@ -1,0 +1,181 @@
+"""Augmentation throughput: augtrain against keras-preprocessing and Kornia, one run.
+
+Same 32x32 uint8 CIFAR-10 batches for everyone (the JPEG CIFAR-10 tree, or random
+images with --quick), same transforms:
+
+  affine     rotation 10 deg, width/height shift 0.1, horizontal flip, fill 'nearest',
+             bilinear (keras-basic)
+               augtrain  RandomAffine on uint8 (out uint8), keyed per-sample params
+               keras     ImageDataGenerator(...).flow(x, batch_size) (float32 NHWC)
+               kornia    RandomAffine(degrees=10, translate=(0.1, 0.1),
+                         padding_mode='border') + RandomHorizontalFlip on float,
+                         uint8 -> float conversion included
+  crop-flip  4-pixel reflect padding, random 32x32 crop, horizontal flip
+               augtrain  RandomCrop(padding=4, flip=True) (crop-flip preset)
+               kornia    RandomCrop((32, 32), padding=4, padding_mode='reflect')
+                         + RandomHorizontalFlip
+
+CPU numbers use torch.set_num_threads(--threads, default 2). On a machine with
+CUDA, both transforms are also measured on the GPU (augtrain vs Kornia, batch
+1024). Run under the shared benchmark lock:
+
+    AUGTRAIN_CACHE=/tmp/augtrain-cache flock /tmp/augtrain-bench.lock \\
+        python benchmarks/augment_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CIFAR_JPEG, machine, today  # noqa: E402
+
+
+def load_images(quick: bool, n: int) -> np.ndarray:
+    if quick:
+        return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    from augtrain.data import load_data
+
+    data = load_data(str(CIFAR_JPEG))
+    return np.ascontiguousarray(data.train.x[:n])
+
+
+def timed(fn, batches: int, warmup: int = 2, sync=None) -> float:
+    """Seconds per call (best of 3 rounds of `batches` calls)."""
+    for _ in range(warmup):
+        fn(0)
+    if sync:
+        sync()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for i in range(batches):
+            fn(i)
+        if sync:
+            sync()
+        best = min(best, (time.perf_counter() - t0) / batches)
+    return best
+
+
+def augtrain_fn(name: str, x: torch.Tensor, batch: int):
+    from augtrain.augment import preset
+
+    pipe = preset({"affine": "keras-basic", "crop-flip": "crop-flip"}[name], seed=0)
+    n = x.shape[0]
+    starts = list(range(0, n - batch + 1, batch))
+
+    def fn(i: int):
+        s = starts[i % len(starts)]
+        idx = torch.arange(s, s + batch, device=x.device)
+        return pipe(x[s : s + batch], idx, epoch=i)
+
+    return fn
+
+
+def kornia_fn(name: str, x: torch.Tensor, batch: int):
+    import kornia.augmentation as K
+
+    if name == "affine":
+        aug = torch.nn.Sequential(
+            K.RandomAffine(degrees=10, translate=(0.1, 0.1), padding_mode="border", p=1.0),
+            K.RandomHorizontalFlip(p=0.5),
+        )
+    else:
+        aug = torch.nn.Sequential(
+            K.RandomCrop((32, 32), padding=4, padding_mode="reflect", p=1.0),
+            K.RandomHorizontalFlip(p=0.5),
+        )
+    aug = aug.to(x.device)
+    n = x.shape[0]
+    starts = list(range(0, n - batch + 1, batch))
+
+    def fn(i: int):
+        s = starts[i % len(starts)]
+        with torch.no_grad():
+            return aug(x[s : s + batch].float().div_(255.0))
+
+    return fn
+
+
+def keras_fn(x_nhwc: np.ndarray, batch: int):
+    from keras_preprocessing.image import ImageDataGenerator
+
+    gen = ImageDataGenerator(
+        rotation_range=10,
+        width_shift_range=0.1,
+        height_shift_range=0.1,
+        horizontal_flip=True,
+        fill_mode="nearest",
+    )
+    it = gen.flow(x_nhwc, batch_size=batch, shuffle=False, seed=0)  # converts to float32 once
+
+    def fn(i: int):
+        return next(it)
+
+    return fn
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="random images, fewer batches")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batches", type=int, nargs="+", default=[128, 1024], help="CPU batch sizes")
+    ap.add_argument("--keras-images", type=int, default=2048, help="images keras augments")
+    ap.add_argument("--no-gpu", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    n = 8192 if args.quick else 10240
+    x_nhwc = load_images(args.quick, n)
+    x = torch.from_numpy(x_nhwc).permute(0, 3, 1, 2).contiguous()
+    batches = 4 if args.quick else 10
+    rows = []
+
+    def add(transform, peer, device, batch, seconds):
+        rows.append((transform, peer, device, batch, batch / seconds))
+
+    cpu = f"cpu x{args.threads}"
+    for name in ("affine", "crop-flip"):
+        for b in args.batches:
+            reps = max(2, batches * 1024 // b // (1 if name == "affine" else 1))
+            add(name, "augtrain", cpu, b, timed(augtrain_fn(name, x, b), reps))
+            add(name, "kornia", cpu, b, timed(kornia_fn(name, x, b), max(2, reps // 3)))
+        if name == "affine":
+            kb = 32  # the tutorials' batch size; flow transforms image by image anyway
+            k_batches = max(1, args.keras_images // kb)
+            keras_s = timed(keras_fn(x_nhwc, kb), k_batches, warmup=1)
+            add(name, "keras-preprocessing", cpu + " (1 thread)", kb, keras_s)
+    if torch.cuda.is_available() and not args.no_gpu:
+        xg = x.cuda()
+        sync = torch.cuda.synchronize
+        for name in ("affine", "crop-flip"):
+            add(name, "augtrain", "cuda", 1024, timed(augtrain_fn(name, xg, 1024), 20, 3, sync))
+            add(name, "kornia", "cuda", 1024, timed(kornia_fn(name, xg, 1024), 20, 3, sync))
+
+    print(
+        f"# augment_speed {today()} on {machine()}; data: {'random' if args.quick else 'CIFAR-10 JPEG train'}"
+    )
+    print("| transform | peer | device | batch | img/s | augtrain is |")
+    print("|---|---|---|---|---|---|")
+    ours = {(r[0], r[2], r[3]): r[4] for r in rows if r[1] == "augtrain"}
+    best = {}
+    for r in rows:
+        if r[1] == "augtrain":
+            best[(r[0], r[2])] = max(best.get((r[0], r[2]), 0), r[4])
+    for transform, peer, device, batch, ips in rows:
+        base = device.split(" (")[0]
+        ref = ours.get((transform, base, batch)) or best.get((transform, base))
+        ratio = "" if peer == "augtrain" or ref is None else f"{ref / ips:.1f}x faster"
+        print(f"| {transform} | {peer} | {device} | {batch} | {ips:,.0f} | {ratio} |")
+    sys.stdout.flush()
+    os._exit(0)  # keras' iterator threads
+
+
+if __name__ == "__main__":
+    main()
