@@ -12,10 +12,11 @@ ZOO = ["lenet5", "cnn4", "shallowvgg", "vgg16", "resnet18", "googlenet"]
 
 
 @pytest.mark.parametrize("name", ZOO)
-def test_forward_backward_at_32(name):
+def test_forward_backward(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=7, in_channels=3, input_size=32)
-    x = torch.randn(2, 3, 32, 32)
+    size = 16 if name in ("googlenet", "resnet18") else 32  # 32: 8 s of oneDNN set-up
+    model = create_model(name, num_classes=7, in_channels=3, input_size=size)
+    x = torch.randn(2, 3, size, size)
     out = model(x)
     assert out.shape == (2, 7)
     out.sum().backward()

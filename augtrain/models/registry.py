@@ -48,7 +48,7 @@ def create_model(
         return MODELS[name].cls(
             num_classes=num_classes, in_channels=in_channels, input_size=input_size, **options
         )
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # bad options: a user error, not a bug
         raise AugtrainError(f"model {name!r}: {e}") from None
 
 
