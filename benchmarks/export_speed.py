@@ -3,7 +3,7 @@
 
     python benchmarks/export_speed.py [--run RUN] [--batch-sizes 1 32 256] [--threads 2]
 
-Without --run a 1-epoch cnn4 run on 5,000 training images is made in a temp folder (speed
+Without --run a 1-epoch cnn4 run on every 10th training image is made in a temp folder (speed
 does not depend on the weights). Each backend runs the 10,000 test images (float32 NCHW
 in [0, 1], normalisation inside the model) in batches; rounds alternate between backends
 and the median is kept. The exports are checked first: max abs difference of the logits.

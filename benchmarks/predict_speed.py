@@ -2,9 +2,9 @@
 test folder) for a cnn4 run, against the same model called from a hand-written PIL +
 PyTorch loop, in the same process and run.
 
-    python benchmarks/predict_speed.py [--repeats 3] [--batch-size 256]
+    python benchmarks/predict_speed.py [--repeats 3] [--batch-size 128]
 
-The model only has to exist: a 1-epoch cnn4 run on 5,000 training images is made first
+The model only has to exist: a 1-epoch cnn4 run on every 10th training image is made first
 (in a temp folder). Each repeat times, alternately:
   - `augtrain predict RUN test/ --format csv` called in-process (output to /dev/null),
     everything from listing the folder to the last CSV row;
@@ -87,7 +87,7 @@ def augtrain_process(run: Path, folder: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--folder", type=Path, default=CIFAR_JPEG / "test")
     args = ap.parse_args()
     n = sum(1 for _ in args.folder.rglob("*.jpg"))

@@ -23,10 +23,27 @@ def test_preset_name_is_kept():
 
 def test_keras_flags_build_an_op_list():
     cfg = augment_of(
-        "--rotation-range", "10", "--width-shift-range", "0.1", "--height-shift-range", "2",
-        "--shear-range", "5", "--zoom-range", "0.9", "1.2", "--horizontal-flip",
-        "--fill-mode", "constant", "--cval", "128", "--brightness-range", "0.8", "1.2",
-        "--channel-shift-range", "20",
+        "--rotation-range",
+        "10",
+        "--width-shift-range",
+        "0.1",
+        "--height-shift-range",
+        "2",
+        "--shear-range",
+        "5",
+        "--zoom-range",
+        "0.9",
+        "1.2",
+        "--horizontal-flip",
+        "--fill-mode",
+        "constant",
+        "--cval",
+        "128",
+        "--brightness-range",
+        "0.8",
+        "1.2",
+        "--channel-shift-range",
+        "20",
     )
     assert [c["op"] for c in cfg] == ["RandomAffine", "BrightnessRange", "ChannelShift"]
     affine = cfg[0]
@@ -75,9 +92,26 @@ def test_train_with_keras_basic_and_flags_records_the_pipeline(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     for extra in (["--augment", "keras-basic"], ["--rotation-range", "5", "--cutmix", "1.0"]):
         code = main(
-            ["train", "--data", str(tmp_path / "d.npz"), "--model", "lenet5", "--epochs", "1",
-             "--batch-size", "16", "--runs-dir", str(tmp_path / "runs"), "--name", extra[1],
-             "--verbose", "0", "--validation", "none", *extra]
+            [
+                "train",
+                "--data",
+                str(tmp_path / "d.npz"),
+                "--model",
+                "lenet5",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--name",
+                extra[1],
+                "--verbose",
+                "0",
+                "--validation",
+                "none",
+                *extra,
+            ]
         )
         assert code == 0
         config = json.loads((tmp_path / "runs" / extra[1] / "config.json").read_text())
@@ -88,17 +122,43 @@ def test_preview_writes_a_png_and_keras_style_files(tmp_path, capsys):
     data = write_image_folder(tmp_path / "imgs", per_class=4, size=12)
     out = tmp_path / "preview.png"
     code = main(
-        ["preview", "--data", str(data), "--augment", "keras-basic", "--images", "3",
-         "--variants", "4", "--out", str(out)]
+        [
+            "preview",
+            "--data",
+            str(data),
+            "--augment",
+            "keras-basic",
+            "--images",
+            "3",
+            "--variants",
+            "4",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0 and out.exists()
     grid = Image.open(out)
     assert grid.format == "PNG" and grid.width > grid.height > 3 * 12
     saved = tmp_path / "aug"
     code = main(
-        ["preview", "--data", str(data), "--rotation-range", "20", "--horizontal-flip",
-         "--images", "2", "--variants", "3", "--save-to-dir", str(saved), "--save-prefix", "aug",
-         "--save-format", "jpeg"]
+        [
+            "preview",
+            "--data",
+            str(data),
+            "--rotation-range",
+            "20",
+            "--horizontal-flip",
+            "--images",
+            "2",
+            "--variants",
+            "3",
+            "--save-to-dir",
+            str(saved),
+            "--save-prefix",
+            "aug",
+            "--save-format",
+            "jpeg",
+        ]
     )
     assert code == 0
     files = sorted(p.name for p in saved.iterdir())

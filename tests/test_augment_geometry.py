@@ -155,3 +155,26 @@ def test_affine_nearest_fill_never_leaves_the_value_range():
     assert out.dtype == torch.uint8 and out.shape == x.shape
     outf = Compose([op])(x.float() / 255, torch.arange(8))
     assert outf.dtype == torch.float32 and float(outf.min()) >= 0 and float(outf.max()) <= 1
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect", "wrap"])
+def test_whole_pixel_shift_op_is_an_exact_index_map(mode):
+    """Keras int shift ranges draw whole pixels: the op takes the exact gather path."""
+    x = images(b=16, h=12, w=12)
+    op = RandomAffine(
+        width_shift_range=4, height_shift_range=3, horizontal_flip=True, fill_mode=mode, cval=5
+    )
+    from augtrain.augment.random import Draw
+
+    out = op.forward(x, Draw(0, 0, torch.arange(16), "s"))
+    p = op.params(Draw(0, 0, torch.arange(16), "s"), (12, 12))
+    for i in range(16):
+        dy, dx = int(p["tx"][i]), int(p["ty"][i])
+        rows, rin = F.map_index(torch.arange(12) + dy, 12, mode)
+        cols, cin = F.map_index(torch.arange(12) + dx, 12, mode)
+        ref = x[i][:, rows][:, :, cols]
+        if mode == "constant":
+            ref = torch.where(rin[:, None] & cin[None, :], ref, torch.tensor(5, dtype=torch.uint8))
+        if bool(p["flip_horizontal"][i]):
+            ref = ref.flip(2)
+        assert torch.equal(out[i], ref)

@@ -58,7 +58,9 @@ def test_apply_transform_matches_keras(fill_mode, case):
     close = np.abs(ours.astype(np.float64) - ref) <= 1.0
     assert close.mean() >= 0.99, f"{params}: {close.mean():.4f} within one level"
     # float in, float out: Keras' own values
-    ours_f = keras_compat.apply_transform(x.astype(np.float32), params, fill_mode=fill_mode, cval=77.0)
+    ours_f = keras_compat.apply_transform(
+        x.astype(np.float32), params, fill_mode=fill_mode, cval=77.0
+    )
     assert (np.abs(ours_f - ref) <= 1.0).mean() >= 0.99
 
 
@@ -95,14 +97,23 @@ def draws(n=20000, **kwargs):
 
 
 def test_drawn_parameters_follow_keras_ranges():
-    p = draws(rotation_range=20, width_shift_range=0.1, height_shift_range=0.25, shear_range=5,
-              zoom_range=0.2, channel_shift_range=30, brightness_range=[0.5, 1.5],
-              horizontal_flip=True)
+    p = draws(
+        rotation_range=20,
+        width_shift_range=0.1,
+        height_shift_range=0.25,
+        shear_range=5,
+        zoom_range=0.2,
+        channel_shift_range=30,
+        brightness_range=[0.5, 1.5],
+        horizontal_flip=True,
+    )
+
     def uniform(t, lo, hi):
         t = t.double()
         assert float(t.min()) >= lo and float(t.max()) <= hi
         hist = torch.histc(t, bins=10, min=lo, max=hi)
         assert (hist / len(t) - 0.1).abs().max() < 0.01  # flat
+
     uniform(p["theta"], -20, 20)
     uniform(p["ty"], -4.0, 4.0)  # width shift: 0.1 * 40 columns
     uniform(p["tx"], -8.0, 8.0)  # height shift: 0.25 * 32 rows
@@ -134,7 +145,9 @@ def test_neutral_settings_draw_neutral_params():
 
 def test_same_keys_same_params_whatever_the_batch():
     a = keras_compat.draw_transform(Draw(5, 2, torch.arange(100), "k"), (32, 32), rotation_range=30)
-    b = keras_compat.draw_transform(Draw(5, 2, torch.arange(50, 60), "k"), (32, 32), rotation_range=30)
+    b = keras_compat.draw_transform(
+        Draw(5, 2, torch.arange(50, 60), "k"), (32, 32), rotation_range=30
+    )
     assert torch.equal(a["theta"][50:60], b["theta"])
 
 

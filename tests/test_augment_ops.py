@@ -109,7 +109,9 @@ def test_brightness_and_grayscale_and_noise_basics():
     assert torch.equal(F.adjust_brightness(x, 2.0), (x.float() * 2).clamp(0, 255).byte())
     g = F.to_grayscale(x)
     assert torch.equal(g[:, 0], g[:, 1]) and torch.equal(g[:, 1], g[:, 2])
-    noisy = Compose([ops.GaussianNoise(20)], seed=0)(torch.full((64, 3, 16, 16), 128, dtype=torch.uint8), torch.arange(64))
+    noisy = Compose([ops.GaussianNoise(20)], seed=0)(
+        torch.full((64, 3, 16, 16), 128, dtype=torch.uint8), torch.arange(64)
+    )
     std = (noisy.float() - 128).std()
     assert 18 < float(std) < 22
 
@@ -168,7 +170,9 @@ def test_featurewise_and_zca_match_keras(zca):
     x = rng.integers(0, 256, (40, 6, 6, 3)).astype(np.uint8)
     # Keras: zca_whitening implies featurewise_center and overrides the std normalisation
     gen = kp.ImageDataGenerator(
-        rescale=1 / 255, featurewise_center=True, featurewise_std_normalization=not zca,
+        rescale=1 / 255,
+        featurewise_center=True,
+        featurewise_std_normalization=not zca,
         zca_whitening=zca,
     )
     gen.fit(x.astype(np.float32))
@@ -226,7 +230,9 @@ def _draw(n):
 def test_keras_translation_direction():
     x = torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
     x[0, 0, 2, 2] = 255
-    op = keras.RandomTranslation((0.25, 0.25), (0.25, 0.25), interpolation="nearest", fill_mode="constant")
+    op = keras.RandomTranslation(
+        (0.25, 0.25), (0.25, 0.25), interpolation="nearest", fill_mode="constant"
+    )
     out = op.forward(x, _draw(1))
     assert out[0, 0, 4, 4] == 255  # positive factors move the content down and right
 

@@ -299,6 +299,11 @@ def test_preset_speed_run_through_the_api(tmp_path):
     assert cfg["model_options"]["widths"] == SMALL["widths"]
     assert run.metrics["tta"] == "flip-translate" and "accuracy_without_tta" in run.metrics
     assert run.metrics["accuracy"] > 0.6  # the synthetic task is easy
+    # --save-freq end: one last.pt, written at the end; history.csv every epoch
+    assert (run.path / "last.pt").exists() and not (run.path / "best.pt").exists()
+    assert len((run.path / "history.csv").read_text().splitlines()) == 4
+    ckpt = torch.load(run.path / "last.pt", weights_only=True)
+    assert ckpt["trainer"]["epoch"] == 3
     opt = run.trainer.optimizer
     mults = sorted(g["lr_mult"] for g in opt.param_groups)
     assert mults == [1.0, 64.0]

@@ -1,11 +1,11 @@
 """Batched, seeded augmentation on uint8 or float NCHW tensors, on any device.
 
-    functional    pure functions (images, per-sample params) -> images
-    geometry      one 2x3 matrix per sample, one resample per batch (`warp`)
-    keras_compat  ImageDataGenerator's apply_transform / get_random_transform, batched
-    ops           parameter-holding ops (RandomAffine, RandomCrop, ColorJitter, MixUp, ...)
-    aliases       Keras preprocessing-layer and Gluon names for the same ops
-    presets       --augment none | flip | crop-flip | keras-basic | strong
+functional    pure functions (images, per-sample params) -> images
+geometry      one 2x3 matrix per sample, one resample per batch (`warp`)
+keras_compat  ImageDataGenerator's apply_transform / get_random_transform, batched
+ops           parameter-holding ops (RandomAffine, RandomCrop, ColorJitter, MixUp, ...)
+aliases       Keras preprocessing-layer and Gluon names for the same ops
+presets       --augment none | flip | crop-flip | keras-basic | strong
 """
 
 # aliases registers the keras.* / gluon.* names; speed_ops AlternatingFlip, FlipTranslate

@@ -262,7 +262,11 @@ def augment_from_args(args: argparse.Namespace) -> str | list[dict[str, Any]] | 
     name = getattr(args, "augment", None)
     if name is not None and name not in PRESETS:
         raise AugtrainError(f"unknown --augment preset {name!r}; choose from {', '.join(PRESETS)}")
-    given = [n for n in FLAG_NAMES if getattr(args, n, None) is not None and getattr(args, n) is not False]
+    given = [
+        n
+        for n in FLAG_NAMES
+        if getattr(args, n, None) is not None and getattr(args, n) is not False
+    ]
     if not given:
         return name
     extra = ops_from_args(args)

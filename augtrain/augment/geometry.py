@@ -55,7 +55,8 @@ def keras_matrix(
 ) -> torch.Tensor:
     """(B, 2, 3) float64 matrices of Keras' `apply_affine_transform`, batched.
 
-    Each parameter is a scalar or a (B,) tensor: theta and shear in degrees, tx
+    Each parameter is a scalar or a (B,) tensor: theta and shear in degrees
+    (theta > 0 turns the picture clockwise, as Keras: 90 is torch.rot90(k=-1)), tx
     the shift along rows (height), ty along columns (width), zx the zoom of
     rows, zy of columns (Keras' naming). The transform is
     `C @ R(theta) @ T(tx, ty) @ Shear @ Zoom @ C^-1` about the centre C, then
@@ -238,22 +239,24 @@ def _grid_theta(m: torch.Tensor, h: int, w: int, out_h: int, out_w: int) -> torc
 
 
 def _affine_grid(theta: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
-    """affine_grid(theta, align_corners=False) by broadcasting: the x part and the y part
-    of each coordinate are two small vectors summed once (no (H*W, 3) @ (3, 2) bmm)."""
+    """affine_grid(theta, align_corners=False) by broadcasting: the part of each coordinate
+    that varies along x and the part that varies along y are summed in one pass, straight
+    into the (B, H, W, 2) layout (no (H*W, 3) @ (3, 2) bmm)."""
     dev, dt = theta.device, theta.dtype
     xs = (torch.arange(out_w, device=dev, dtype=dt) * 2 + 1) / out_w - 1
     ys = (torch.arange(out_h, device=dev, dtype=dt) * 2 + 1) / out_h - 1
-    grid = torch.empty(theta.shape[0], out_h, out_w, 2, device=dev, dtype=dt)
-    for k in range(2):
-        along_x = theta[:, k, 0, None] * xs + theta[:, k, 2, None]  # (B, W)
-        along_y = theta[:, k, 1, None] * ys  # (B, H)
-        torch.add(along_x[:, None, :], along_y[:, :, None], out=grid[..., k])
-    return grid
+    # (B, 1, W, 2): theta[:, k, 0] * x + theta[:, k, 2];  (B, H, 1, 2): theta[:, k, 1] * y
+    along_x = theta[:, None, None, :, 0] * xs[None, None, :, None] + theta[:, None, None, :, 2]
+    along_y = theta[:, None, None, :, 1] * ys[None, :, None, None]
+    return along_x + along_y
 
 
 def _warp_grid_sample(images, m, out_h, out_w, mode, cval) -> torch.Tensor:
     b, c, h, w = images.shape
-    x = images if images.is_floating_point() else images.to(torch.float32)
+    to_uint8 = not images.is_floating_point()
+    # uint8: convert with +0.5 folded in (one pass); bilinear weights sum to 1, so the
+    # output carries the +0.5 too and truncating to uint8 rounds it
+    x = images + 0.5 if to_uint8 else images
     theta = _grid_theta(m, h, w, out_h, out_w).to(x.dtype)
     grid = _affine_grid(theta, out_h, out_w)
     padding = "reflection" if mode == "reflect" else "border"
@@ -271,15 +274,11 @@ def _warp_grid_sample(images, m, out_h, out_w, mode, cval) -> torch.Tensor:
             & (gy >= (1 - 2 * tol) / h - 1)
             & (gy <= (2 * (h - 1 + tol) + 1) / h - 1)
         )
+        fill = min(max(float(cval), 0.0), 255.0) + 0.5 if to_uint8 else cval
         out = torch.where(
-            inside.unsqueeze(1), out, torch.as_tensor(cval, dtype=out.dtype, device=out.device)
+            inside.unsqueeze(1), out, torch.as_tensor(fill, dtype=out.dtype, device=out.device)
         )
-    if images.is_floating_point():
-        return out
-    # bilinear mixes of 0..255 values stay in range (cval clamped): round half up by truncation
-    if mode == "constant":
-        out = out.clamp_(0, 255)
-    return out.add_(0.5).to(images.dtype)
+    return out.to(images.dtype) if to_uint8 else out
 
 
 def _warp_gather(images, m, out_h, out_w, mode, cval, interpolation) -> torch.Tensor:

@@ -221,8 +221,14 @@ def _shift(draw: Draw, spec, size: int) -> torch.Tensor:
     """
     u = draw.uniform(0.0, 1.0).to(torch.float64)
     sign = draw.bernoulli(0.5).to(torch.float64) * 2 - 1
+    return shift_from_uniforms(u, sign, spec, size)
+
+
+def shift_from_uniforms(u: torch.Tensor, sign: torch.Tensor, spec, size: int) -> torch.Tensor:
+    """Keras' shift for one axis from a uniform u in [0, 1) and a sign (+-1) per sample."""
     if not _truthy(spec):
-        return torch.zeros(draw.batch_size, dtype=torch.float64, device=draw.device)
+        return torch.zeros_like(u, dtype=torch.float64)
+    u = u.to(torch.float64)
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         # np.random.choice(n): one of 0..n-1, then a random sign
         values = np.arange(int(spec), dtype=np.float64)
@@ -231,7 +237,7 @@ def _shift(draw: Draw, spec, size: int) -> torch.Tensor:
     else:
         values = None
     if values is not None:
-        table = torch.as_tensor(values, device=draw.device)
+        table = torch.as_tensor(values, device=u.device)
         pick = (u * len(values)).long().clamp_(max=len(values) - 1)
         t = table[pick] * sign
         top = float(values.max())

@@ -6,6 +6,7 @@ Every op is registered by class name, so a pipeline recorded in config.json
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -273,30 +274,38 @@ class RandomAffine(Op):
         self.zoom_keep_aspect = bool(zoom_keep_aspect)
         self.center = check_choice("center", center, ("true", "keras"))
 
-    def params(self, draw: Draw, size: tuple[int, int]) -> dict[str, torch.Tensor]:
-        """Per-sample Keras params (theta, tx, ty, shear, zx, zy, flips) for a batch."""
+    def params(self, draw: Draw, size: tuple[int, int]) -> dict[str, Any]:
+        """Per-sample Keras params (theta, tx, ty, shear, zx, zy, flips) for a batch.
+
+        All uniforms come from one stream (a (B, 10) draw: one hash pass per batch);
+        a parameter whose range is off stays a plain number."""
         h, w = size
-        b, dev = draw.batch_size, draw.device
+        u = draw.uniform(0.0, 1.0, 10).to(torch.float64)
 
-        def uni(lo: float, hi: float) -> torch.Tensor:
-            return draw.uniform(0.0, 1.0).to(torch.float64) * (hi - lo) + lo
+        def uni(col: int, lo: float, hi: float) -> torch.Tensor | float:
+            return lo if lo == hi else u[:, col] * (hi - lo) + lo
 
-        theta = uni(*self._rot)
-        tx = keras_compat._shift(draw, self.height_shift_range, h)
-        ty = keras_compat._shift(draw, self.width_shift_range, w)
+        theta = uni(0, *self._rot)
+        tx: Any = 0.0
+        ty: Any = 0.0
+        if keras_compat._truthy(self.height_shift_range):
+            tx = keras_compat.shift_from_uniforms(
+                u[:, 1], torch.where(u[:, 2] < 0.5, -1.0, 1.0), self.height_shift_range, h
+            )
+        if keras_compat._truthy(self.width_shift_range):
+            ty = keras_compat.shift_from_uniforms(
+                u[:, 3], torch.where(u[:, 4] < 0.5, -1.0, 1.0), self.width_shift_range, w
+            )
         if self._ht is not None:
-            tx = tx - uni(*self._ht) * h
+            tx = tx - uni(1, *self._ht) * h
         if self._wt is not None:
-            ty = ty - uni(*self._wt) * w
-        shear = uni(-self.shear_range, self.shear_range)
-        zlo, zhi = self._zoom
-        zx = uni(zlo, zhi)
-        zy = uni(*(self._wzoom or self._zoom))
-        if self.zoom_keep_aspect and self._wzoom is None:
-            zy = zx
-        fh = draw.bernoulli(0.5) & self.horizontal_flip
-        fv = draw.bernoulli(0.5) & self.vertical_flip
-        del b, dev
+            ty = ty - uni(3, *self._wt) * w
+        shear = uni(5, -self.shear_range, self.shear_range)
+        zx = uni(6, *self._zoom)
+        keep = self.zoom_keep_aspect and self._wzoom is None
+        zy = zx if keep else uni(7, *(self._wzoom or self._zoom))
+        fh = (u[:, 8] < 0.5) if self.horizontal_flip else False
+        fv = (u[:, 9] < 0.5) if self.vertical_flip else False
         return dict(
             theta=theta,
             tx=tx,
@@ -311,7 +320,9 @@ class RandomAffine(Op):
     def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
         h, w = images.shape[-2:]
         p = self.params(draw, (h, w))
-        m = geometry.keras_matrix(h, w, **p, center=self.center)
+        m = geometry.keras_matrix(
+            h, w, **p, batch=draw.batch_size, device=draw.device, center=self.center
+        )
         return geometry.warp(
             images,
             m,
@@ -376,8 +387,6 @@ class RandomResizedCrop(Op):
         self.interpolation = check_choice("interpolation", interpolation, geometry.INTERPOLATIONS)
 
     def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
-        import math
-
         h, w = images.shape[-2:]
         out = (h, w) if self.size is None else _pair(self.size)
         tries = 10
@@ -632,8 +641,6 @@ class RandomErasing(Op):
         self.value = value
 
     def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
-        import math
-
         b, c, h, w = images.shape
         tries = 10
         area = h * w * draw.uniform(self.scale[0], self.scale[1], tries)
@@ -761,8 +768,6 @@ class TrivialAugmentWide(Op):
         self.fill = _number("fill", fill)
 
     def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
-        import math
-
         b, _, h, w = images.shape
         dev = images.device
         n = self.num_magnitude_bins
@@ -813,7 +818,6 @@ class TrivialAugmentWide(Op):
             idx = (op == name[key]).nonzero().squeeze(1)
             if idx.numel():
                 out[idx] = fn(images[idx], idx)
-        del math
         return out
 
 

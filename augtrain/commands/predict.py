@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     p.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--checkpoint", default="last.pt", help="last.pt (default) or best.pt")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
     p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     p.set_defaults(func=run)

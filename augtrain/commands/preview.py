@@ -43,10 +43,14 @@ def register(sub: Any) -> None:
     add_augment_arguments(p)
     g = p.add_argument_group("preview")
     g.add_argument("--images", type=int, default=8, help="source images, one per row (default 8)")
-    g.add_argument("--variants", type=int, default=8, help="augmented variants per image (default 8)")
+    g.add_argument(
+        "--variants", type=int, default=8, help="augmented variants per image (default 8)"
+    )
     g.add_argument("--epoch", type=int, default=0, help="epoch of the first variant (default 0)")
     g.add_argument("--seed", type=int, default=0, help="the training seed (default 0)")
-    g.add_argument("--scale", type=int, default=0, help="upscale factor of the grid (default: auto)")
+    g.add_argument(
+        "--scale", type=int, default=0, help="upscale factor of the grid (default: auto)"
+    )
     g.add_argument("--out", help="grid PNG (default preview.png unless --save-to-dir is given)")
     g.add_argument("--save-to-dir", metavar="DIR", help="also write each augmented image here")
     g.add_argument("--save-prefix", default="", help="file name prefix (Keras save_prefix)")
@@ -55,7 +59,13 @@ def register(sub: Any) -> None:
 
 
 def augmented_variants(
-    images: Any, labels: Any, pipeline: Any, first_index: int, epoch: int, variants: int, classes: int
+    images: Any,
+    labels: Any,
+    pipeline: Any,
+    first_index: int,
+    epoch: int,
+    variants: int,
+    classes: int,
 ) -> list[Any]:
     """[(B, C, H, W) tensor for epoch + v] for v in range(variants); sample indices from first_index."""
     import torch
@@ -156,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
         raise AugtrainError(f"--first {args.first}: the training split has {len(train)} images")
     stop = min(len(train), args.first + args.images)
     x, y = train.x[args.first : stop], train.y[args.first : stop]
-    out = augmented_variants(x, y, pipeline, args.first, args.epoch, args.variants, data.num_classes)
+    out = augmented_variants(
+        x, y, pipeline, args.first, args.epoch, args.variants, data.num_classes
+    )
     shown = [to_display(v) for v in out]
     if args.save_to_dir:
         folder = Path(args.save_to_dir)

@@ -133,7 +133,10 @@ def register(sub: Any) -> None:
         "--monitor",
         help="metric for best.pt (default val_accuracy, or accuracy without validation)",
     )
-    g.add_argument("--save-freq", help="'epoch' or every N steps: how often last.pt is written")
+    g.add_argument(
+        "--save-freq",
+        help="'epoch', every N steps, or 'end' (last.pt at the end only): how often last.pt is written",
+    )
     g.add_argument("--seed", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])

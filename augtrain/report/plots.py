@@ -24,6 +24,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def save(fig: Any, path: Path, dpi: int = 100) -> None:
     """Write a figure atomically and free it."""
     save_figure(path, fig, dpi=dpi)
@@ -50,6 +56,7 @@ def learning_curves_figure(history: list[dict[str, Any]], title: str = "") -> An
             )
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(_integer_ticks())
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
@@ -131,6 +138,7 @@ def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]]) -> Any:
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(_integer_ticks())
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -98,7 +98,7 @@ def predict_files(
     color_mode: str,
     interpolation: str,
     device: torch.device | str = "cpu",
-    batch_size: int = 256,
+    batch_size: int = 128,
     workers: int | None = None,
 ) -> Iterator[Prediction]:
     """Softmax probabilities of each file, in order (errors as Predictions with `error`)."""
@@ -106,16 +106,18 @@ def predict_files(
 
     device = torch.device(device)
     model.eval()
+    # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
+    # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
+    model = model.to(memory_format=torch.channels_last)
     for chunk, decoded in decode_stream(files, size, color_mode, interpolation, workers):
         ok = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
         probs: dict[int, np.ndarray] = {}
         for s in range(0, len(ok), batch_size):
             part = ok[s : s + batch_size]
             x = torch.from_numpy(np.stack([decoded[i] for i in part])).to(device)
-            x = to_float(x.permute(0, 3, 1, 2))
-            with torch.no_grad():
+            x = to_float(x.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
                 if device.type == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last)
                     with torch.autocast("cuda", dtype=torch.bfloat16):
                         logits = model(x).float()
                 else:

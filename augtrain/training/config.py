@@ -60,7 +60,9 @@ class TrainConfig:
     tta: str = "none"  # test-time augmentation of the final evaluation: none, flip, flip-translate
     # checkpoints and monitoring
     monitor: str = "auto"  # auto: val_accuracy when there is validation, else accuracy
-    save_freq: str | int = "epoch"  # "epoch" or every N optimizer steps (last.pt)
+    # "epoch", every N optimizer steps (last.pt), or "end": last.pt at the end (and on
+    # interrupt) only, no best.pt - the speed presets, where a write per epoch costs seconds
+    save_freq: str | int = "epoch"
     # callbacks from flags (training/callbacks.py), all on `monitor`
     early_stopping_patience: int | None = None  # EarlyStopping(patience=N)
     reduce_lr_patience: int | None = None  # ReduceLROnPlateau(patience=N, factor=...)
@@ -109,11 +111,11 @@ class TrainConfig:
             raise AugtrainError(f"--tta must be none, flip or flip-translate, got {self.tta!r}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise AugtrainError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
-        if self.save_freq != "epoch" and (
+        if self.save_freq not in ("epoch", "end") and (
             not isinstance(self.save_freq, int) or self.save_freq < 1
         ):
             raise AugtrainError(
-                f"--save-freq must be 'epoch' or an integer >= 1, got {self.save_freq!r}"
+                f"--save-freq must be 'epoch', 'end' or an integer >= 1, got {self.save_freq!r}"
             )
         if self.freeze not in (None, "none", "base"):
             raise AugtrainError(f"--freeze must be base or none, got {self.freeze!r}")

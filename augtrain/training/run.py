@@ -204,6 +204,13 @@ class RunFolder(Callback):
         return [self.monitor]
 
     def __call__(self, trainer: Trainer, reason: str) -> None:  # the trainer's checkpoint hook
+        if reason == "epoch" and self.config.save_freq == "end":
+            if trainer.dist.is_main:
+                write_history(self.path / "history.csv", trainer.history)
+            if trainer.epoch < self.config.epochs and not trainer.stop_training:
+                return  # --save-freq end: only the final last.pt (interrupts still save)
+            self.save(trainer, "last.pt")
+            return
         if reason == "epoch":
             logs = trainer.history[-1]
             value = logs.get(self.monitor)
