@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="flow(): best of N, interleaved")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-directory", action="store_true")
+    ap.add_argument("--skip-flow", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from augtrain.data import load_data
@@ -136,7 +137,8 @@ def main() -> None:
     print(f"flow on {len(x):,} CIFAR-10 training images (uint8 arrays), seed 0")
     print("| what | batch | augtrain batches/s | keras-preprocessing 1.1.2 batches/s | speed-up |")
     print("|---|---|---|---|---|")
-    bench_flow(x, y, args.seconds, args.repeats)
+    if not args.skip_flow:
+        bench_flow(x, y, args.seconds, args.repeats)
     if not args.skip_directory:
         bench_directory(Path(args.data) / "train", args.seconds, args.repeats)
 

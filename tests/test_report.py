@@ -278,3 +278,30 @@ def test_report_of_array_run_notes_missing_data(tmp_path):
     np.savez(tmp_path / "same.npz", x=x, y=y, x_test=x[:12], y_test=y[:12])
     assert main(["report", str(run.path), "--data", str(tmp_path / "same.npz")]) == 0
     assert "<h2>Most confidently wrong</h2>" in (run.path / "report.html").read_text()
+
+
+def test_augmentation_grid_shows_what_training_saw():
+    """Variants are the pipeline's output for (seed, epoch, dataset index); float and
+    label-mixing ops are drawn too."""
+    from augtrain.augment import preset
+    from augtrain.augment.pipeline import Compose, Op
+    from augtrain.report.grids import _displayable, augmentation_grid
+    from augtrain.report.plots import png_bytes
+
+    x = synthetic_images(4, 16, 3, 0)[0]
+    index = np.array([5, 9, 11, 40])
+    pipe = preset("crop-flip", seed=3)
+    want = pipe(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(index), 2)
+    assert np.array_equal(_displayable(want), want.permute(0, 2, 3, 1).numpy())
+
+    class Mix(Op):
+        mixes_labels = True
+
+        def mix(self, images, targets, draw):
+            return images.float() / 255 * 2 - 0.5, targets.flip(0)  # float outside [0, 1]
+
+    shown = _displayable(torch.rand(2, 3, 4, 4) * 3 - 1)
+    assert shown.dtype == np.uint8 and shown.min() == 0 and shown.max() == 255
+    for pipeline in (pipe, Compose([Mix()])):
+        fig = augmentation_grid(x, index, pipeline, 3, 3, labels=np.array([0, 1, 2, 0]))
+        assert png_bytes(fig).startswith(b"\x89PNG")

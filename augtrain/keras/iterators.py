@@ -377,9 +377,11 @@ class _FileImages:
         return np.stack(list(self._pool.map(lambda p: _load_file(p, *args), paths)))
 
     def _load_all(self) -> np.ndarray:
-        files = [Path(p) for p in self.paths]
+        stats = []
         try:
-            stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+            for p in self.paths:
+                st = os.stat(p)
+                stats.append((os.path.abspath(p), st.st_size, st.st_mtime_ns))
         except OSError:
             return self._decode_all()
         key = decode_cache.content_key(
@@ -394,7 +396,7 @@ class _FileImages:
         )
         entry = decode_cache.cache_dir() / f"keras-{key}.npz"
         found = decode_cache.load(entry)
-        if found is not None and found["x"].shape == (len(files), *self.shape):
+        if found is not None and found["x"].shape == (len(self.paths), *self.shape):
             return found["x"]
         x = self._decode_all()
         try:

@@ -87,6 +87,18 @@ def prediction_grid(
     return fig
 
 
+def _displayable(x: torch.Tensor) -> np.ndarray:
+    """uint8 NHWC for display: uint8 as is, float in [0, 1] scaled by 255, other float
+    stretched per image (as Keras' array_to_img(scale=True) and `augtrain preview`)."""
+    if x.dtype != torch.uint8:
+        x = x.float()
+        lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+        if float(lo.min()) < 0 or float(hi.max()) > 1:
+            x = (x - lo) / (hi - lo).clamp_min(1e-12)
+        x = (x * 255).round().clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
 def augmentation_grid(
     images: np.ndarray,
     index: np.ndarray,
@@ -94,6 +106,7 @@ def augmentation_grid(
     epochs: int = 6,
     num_classes: int | None = None,
     title: str = "",
+    labels: np.ndarray | None = None,
 ) -> Any:
     """Each row: a training image, then what the pipeline made of it in epochs 1..`epochs`.
 
@@ -107,13 +120,15 @@ def augmentation_grid(
     for epoch in range(epochs):
         if getattr(pipeline, "mixes_labels", False):
             k = num_classes or 2
-            targets = torch.zeros(len(idx), k)
+            targets = (
+                torch.nn.functional.one_hot(torch.as_tensor(labels), k).float()
+                if labels is not None
+                else torch.zeros(len(idx), k)
+            )
             out, _ = pipeline(x, idx, epoch, targets=targets)
         else:
             out = pipeline(x, idx, epoch)
-        if out.dtype != torch.uint8:  # float ops work in [0, 1], as the training loop assumes
-            out = (out.float().clamp(0, 1) * 255).round().to(torch.uint8)
-        variants.append(out.permute(0, 2, 3, 1).numpy())
+        variants.append(_displayable(out))
     rows, cols = len(images), epochs + 1
     fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.4 * rows + 0.5), squeeze=False)
     for r in range(rows):

@@ -135,7 +135,12 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
     n = len(dataset.train.x)
     index = grids.sample_indices(n, rows, seed=1)
     fig = grids.augmentation_grid(
-        dataset.train.x[index], index, pipeline, epochs, len(ckpt["classes"])
+        dataset.train.x[index],
+        index,
+        pipeline,
+        epochs,
+        len(ckpt["classes"]),
+        labels=dataset.train.y[index],
     )
     return (
         f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image and what "
