@@ -121,10 +121,10 @@ def test_random_crop_matches_gather_crop_reference():
         # the same draws through the reference gather
         from augtrain.augment.random import Draw
 
-        d = Draw(1, 4, idx, "0:RandomCrop")
-        top = d.randint(0, 12 + 6 - 12 + 1) - 3
-        left = d.randint(0, 12 + 6 - 12 + 1) - 3
-        flip = d.bernoulli(0.5)
+        bits = Draw(1, 4, idx, "0:RandomCrop").bits(3)
+        top = bits[:, 0] % 7 - 3
+        left = bits[:, 1] % 7 - 3
+        flip = (bits[:, 2] >> 8) < (1 << 23)
         ref = F.gather_crop(
             x, top, left, 12, 12, flip_h=flip, mode=F.PADDING_MODES[padding_mode], fill=9
         )

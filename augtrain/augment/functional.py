@@ -139,27 +139,34 @@ def crop_flip(
     flip_h: torch.Tensor | None = None,
     mode: str = "constant",
     fill: float = 0.0,
+    padding: tuple[int, int, int, int] | None = None,
 ) -> torch.Tensor:
     """`gather_crop`'s result by a faster route for the CIFAR recipe (small offsets).
 
-    The batch is padded once (by index maps, any fill mode), then each output row
-    is one contiguous run of the padded batch: rows are copied with one
-    `index_select` over an overlapping-rows view. Flipped samples read from a
-    mirrored copy of the padded batch. Exact on every dtype.
+    The batch is padded once (torch's pad kernels, or index maps), then each output
+    row is one contiguous run of the padded batch: all rows are copied by one
+    `index_select` over an overlapping-rows view. Flipped samples read from a mirrored
+    copy of the padded batch. Exact on every dtype.
+
+    padding (top, bottom, left, right), when the caller knows it covers every offset,
+    saves four reductions (and device syncs); by default it is computed from the offsets.
     """
     b, c, h, w = images.shape
     dev = images.device
     top = top.to(dev, torch.int64)
     left = left.to(dev, torch.int64)
-    pt = max(0, -int(top.min())) if b else 0
-    pl = max(0, -int(left.min())) if b else 0
-    pb = max(0, int(top.max()) + out_h - h) if b else 0
-    pr = max(0, int(left.max()) + out_w - w) if b else 0
+    if padding is None:
+        pt = max(0, -int(top.min())) if b else 0
+        pl = max(0, -int(left.min())) if b else 0
+        pb = max(0, int(top.max()) + out_h - h) if b else 0
+        pr = max(0, int(left.max()) + out_w - w) if b else 0
+    else:
+        pt, pb, pl, pr = padding
     padded = pad(images, pt, pb, pl, pr, mode, fill)
     hp, wp = padded.shape[-2:]
     top, left = top + pt, left + pl
     plane = hp * wp
-    if flip_h is not None and bool(flip_h.any()):
+    if flip_h is not None:
         flip_h = flip_h.to(dev)
         source = torch.cat([padded, padded.flip(3)])
         # the flipped crop at `left` is the plain crop of the mirrored image at wp-out_w-left

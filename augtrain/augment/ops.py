@@ -100,11 +100,23 @@ class RandomCrop(Op):
             raise AugtrainError(
                 f"crop size {(out_h, out_w)} exceeds padded image {(h + 2 * p, w + 2 * p)}"
             )
-        top = draw.randint(0, h + 2 * p - out_h + 1) - p
-        left = draw.randint(0, w + 2 * p - out_w + 1) - p
-        flip = draw.bernoulli(0.5) if self.flip else None
+        # one stream, three numbers per sample: top, left, flip
+        bits = draw.bits(3)
+        top = bits[:, 0] % (h + 2 * p - out_h + 1) - p
+        left = bits[:, 1] % (w + 2 * p - out_w + 1) - p
+        flip = (bits[:, 2] >> 8) < (1 << 23) if self.flip else None  # 24-bit uniform < 0.5
         mode = F.PADDING_MODES[self.padding_mode]
-        return F.crop_flip(images, top, left, out_h, out_w, flip_h=flip, mode=mode, fill=self.fill)
+        return F.crop_flip(
+            images,
+            top,
+            left,
+            out_h,
+            out_w,
+            flip_h=flip,
+            mode=mode,
+            fill=self.fill,
+            padding=(p, p, p, p),
+        )
 
 
 def _pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
