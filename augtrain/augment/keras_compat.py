@@ -125,7 +125,9 @@ def _apply(images, params, fill_mode, cval, order, scipy_wrap) -> torch.Tensor:
     shift = get("channel_shift_intensity", None, torch.float32)
     bright = get("brightness", None, torch.float32)
 
-    m = geometry.keras_matrix(h, w, theta, tx, ty, shear, zx, zy, batch=b, device=dev)
+    # Keras flips after the warp; folding the flips into the matrix resamples once.
+    # The per-sample channel shift between them is a constant per channel and commutes.
+    m = geometry.keras_matrix(h, w, theta, tx, ty, shear, zx, zy, fh, fv, batch=b, device=dev)
     # Keras skips the warp for samples whose parameters are all neutral; the
     # warp is the identity there anyway (integral matrices take the exact path).
     mode = "scipy-wrap" if (fill_mode == "wrap" and scipy_wrap) else fill_mode
@@ -133,15 +135,17 @@ def _apply(images, params, fill_mode, cval, order, scipy_wrap) -> torch.Tensor:
     neutral = (theta == 0) & (tx == 0) & (ty == 0) & (shear == 0) & (zx == 1) & (zy == 1)
     if bool(neutral.all()):
         x = images
+        if bool(fh.any()):
+            x = F.hflip(x, fh)
+        if bool(fv.any()):
+            x = F.vflip(x, fv)
     else:
-        m = torch.where(neutral[:, None, None], geometry.identity(b, dev), m)
+        # a neutral sample keeps only its flips: an integral matrix, sampled exactly
+        flips_only = geometry.compose_flips(geometry.identity(b, dev), h, w, fh, fv)
+        m = torch.where(neutral[:, None, None], flips_only, m)
         x = geometry.warp(images, m, mode=mode, cval=cval, interpolation=interp)
     if shift is not None:
         x = channel_shift(x, shift)
-    if bool(fh.any()):
-        x = F.hflip(x, fh)
-    if bool(fv.any()):
-        x = F.vflip(x, fv)
     if bright is not None:
         x = keras_brightness(x, bright)
     return x
