@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"augtrain {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"augtrain {args.command}: interrupted", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun: one line, not one per process
+            print(f"augtrain {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -163,21 +163,31 @@ class Iterator:
         start = (b - c * k) * bs
         return self._finish(chunk[start : start + len(index_array)], index_array)
 
+    def _standardize_per_batch(self) -> bool:
+        """A user's preprocessing_function runs batch by batch, as Keras calls it (it may
+        draw random numbers); without one, standardizing is per sample and runs on the
+        whole chunk: a few large ops instead of a few small ones per batch."""
+        gen = self.image_data_generator
+        return gen is not None and bool(gen.preprocessing_function)
+
     def _compute(self, index_array: np.ndarray, epoch: int) -> torch.Tensor:
-        """Load and randomly transform samples: a float32 tensor in the data format's layout."""
+        """Load, randomly transform and (per chunk) standardize samples: a contiguous
+        float32 tensor in the data format's layout."""
         x = self._load(index_array).to(torch.float32)  # _load returns a fresh copy
         gen = self.image_data_generator
         if gen is not None and len(index_array) and gen._has_transform():
             draw = Draw(self._key, epoch, torch.from_numpy(index_array), "keras")
-            x = gen._from_nchw(gen._transform_batch(gen._to_nchw(x), draw))
-        return x  # possibly a strided view: _finish copies each batch out contiguous
+            x = gen._from_nchw(gen._transform_batch(gen._to_nchw(x), draw)).contiguous()
+        if gen is not None and len(x) and not self._standardize_per_batch():
+            x = gen._standardize_batch(x)
+        return x
 
     def _finish(self, x: torch.Tensor, index_array: np.ndarray) -> Any:
-        """Standardize a transformed batch and build Keras' output tuple."""
-        x = x.contiguous() if not x.is_contiguous() else x.clone()  # the chunk stays intact
-        gen = self.image_data_generator
-        if gen is not None and len(x):
-            x = gen._standardize_batch(x)
+        """Build Keras' output tuple from a batch of the chunk (standardizing it here when a
+        preprocessing_function asks for batch-by-batch calls)."""
+        x = x.clone()  # the chunk stays intact: a batch asked for twice comes out the same
+        if self._standardize_per_batch() and len(x):
+            x = self.image_data_generator._standardize_batch(x)
         batch_x = x.numpy()
         if batch_x.dtype != np.dtype(self.dtype):
             batch_x = batch_x.astype(self.dtype)
