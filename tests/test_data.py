@@ -160,3 +160,25 @@ def test_truncated_image_is_named(tmp_path):
     # nothing half-written was cached: the next start decodes and fails the same way
     with pytest.raises(AugtrainError, match="001.jpg"):
         load_data(root)
+
+
+def test_cache_entries_are_mapped_not_copied_and_damage_means_rebuild(tmp_path):
+    from augtrain.data import cache
+
+    x, _ = synthetic_images(7, 6, seed=3)
+    arrays = {"x": x, "y": np.arange(7), "empty": np.zeros((0, 3), np.float32)}
+    path = tmp_path / "entry.npz"
+    cache.save(path, arrays)
+    got = cache.load(path)
+    assert isinstance(got["x"], np.memmap) and got["x"].flags.writeable
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(got[k], v)
+        assert got[k].dtype == v.dtype
+    got["x"][0] = 0  # copy-on-write: the entry on disk is unchanged
+    np.testing.assert_array_equal(cache.load(path)["x"], x)
+    # an entry np.savez would not write (deflated) still reads, through np.load
+    np.savez_compressed(tmp_path / "deflated.npz", **arrays)
+    np.testing.assert_array_equal(cache.load(tmp_path / "deflated.npz")["x"], x)
+    # a damaged entry reads as missing, so the caller rebuilds it
+    path.write_bytes(path.read_bytes()[:100])
+    assert cache.load(path) is None

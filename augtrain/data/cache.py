@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +38,66 @@ def content_key(description: Any) -> str:
 
 
 def load(path: Path) -> dict[str, np.ndarray] | None:
-    """Read a cache entry, or None if it is missing or unreadable (then it is rebuilt)."""
+    """Read a cache entry, or None if it is missing or unreadable (then it is rebuilt).
+
+    Arrays are memory-mapped straight from the (uncompressed) npz: a warm start then
+    costs no copy of the pixels and no zip CRC pass over them (half of a warm start's
+    data time on 60,000 CIFAR images). Copy-on-write maps: writable in memory, the
+    file is never changed.
+    """
     if not path.exists():
         return None
+    try:
+        return _map_npz(path)
+    except Exception:
+        pass
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except Exception:
         return None
+
+
+def _map_npz(path: Path) -> dict[str, np.ndarray]:
+    """Each stored (not deflated) member of an npz as a np.memmap at its data offset."""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                raise ValueError(f"{info.filename}: not a stored .npy member")
+            # local file header: 30 fixed bytes, then the name and the extra field
+            f.seek(info.header_offset)
+            local = f.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError("bad local header")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            f.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(f)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }[version]
+            shape, fortran, dtype = read_header(f)
+            if dtype.hasobject:
+                raise ValueError("object arrays are not cached")
+            offset = f.tell()
+            if offset + int(np.prod(shape)) * dtype.itemsize > info.header_offset + 30 + (
+                name_len + extra_len + info.compress_size
+            ):
+                raise ValueError("member shorter than its header says")
+            key = info.filename[: -len(".npy")]
+            if int(np.prod(shape)) == 0:
+                out[key] = np.empty(shape, dtype)
+                continue
+            out[key] = np.memmap(
+                path,
+                dtype=dtype,
+                mode="c",
+                offset=offset,
+                shape=shape,
+                order="F" if fortran else "C",
+            )
+    return out
 
 
 def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
