@@ -87,7 +87,9 @@ def interleaved(fns: dict, calls: dict, rounds: int, sync=None) -> dict:
     return best
 
 
-def augtrain_fn(name: str, x: torch.Tensor, batch: int):
+def augtrain_fn(name: str, x: torch.Tensor, batch: int, float_io: bool = False):
+    """uint8 in, uint8 out; or float_io: the uint8 batch scaled to float [0, 1] first and
+    float out, exactly Kornia's task below."""
     from augtrain.augment import preset
 
     pipe = preset({"affine": "keras-basic", "crop-flip": "crop-flip"}[name], seed=0)
@@ -97,7 +99,8 @@ def augtrain_fn(name: str, x: torch.Tensor, batch: int):
     def fn(i: int):
         s = starts[i % len(starts)]
         idx = torch.arange(s, s + batch, device=x.device)
-        return pipe(x[s : s + batch], idx, epoch=i)
+        images = x[s : s + batch].float().div_(255.0) if float_io else x[s : s + batch]
+        return pipe(images, idx, epoch=i)
 
     return fn
 
@@ -167,8 +170,13 @@ def main() -> None:
     rounds = 3 if args.quick else args.rounds
     for name in ("affine", "crop-flip"):
         for b in args.batches:
-            fns = {"augtrain": augtrain_fn(name, x, b), "kornia": kornia_fn(name, x, b)}
+            fns = {
+                "augtrain": augtrain_fn(name, x, b),
+                "augtrain float": augtrain_fn(name, x, b, float_io=True),
+                "kornia": kornia_fn(name, x, b),
+            }
             calls = {"augtrain": max(2, 2048 // b), "kornia": max(1, 1024 // b)}
+            calls["augtrain float"] = calls["augtrain"]
             if name == "affine" and b == min(args.batches):
                 fns["keras-preprocessing"] = keras_fn(x_nhwc, 32)  # the tutorials' batch size
                 calls["keras-preprocessing"] = max(1, args.keras_images // 32)
@@ -188,18 +196,23 @@ def main() -> None:
     print(
         f"# augment_speed {today()} on {machine()}; data: {'random' if args.quick else 'CIFAR-10 JPEG train'}"
     )
-    print("| transform | peer | device | batch | img/s | augtrain is |")
-    print("|---|---|---|---|---|---|")
-    ours = {(r[0], r[2], r[3]): r[4] for r in rows if r[1] == "augtrain"}
-    best = {}
-    for r in rows:
-        if r[1] == "augtrain":
-            best[(r[0], r[2])] = max(best.get((r[0], r[2]), 0), r[4])
+    print("augtrain: uint8 in and out; augtrain float: float [0, 1] in and out, as Kornia")
+    print("| transform | peer | device | batch | img/s | augtrain is | augtrain float is |")
+    print("|---|---|---|---|---|---|---|")
     for transform, peer, device, batch, ips in rows:
         base = device.split(" (")[0]
-        ref = ours.get((transform, base, batch)) or best.get((transform, base))
-        ratio = "" if peer == "augtrain" or ref is None else f"{ref / ips:.1f}x faster"
-        print(f"| {transform} | {peer} | {device} | {batch} | {ips:,.0f} | {ratio} |")
+        ratios = []
+        for ours_name in ("augtrain", "augtrain float"):
+            same = [r[4] for r in rows if r[1] == ours_name and r[0] == transform]
+            same_batch = [
+                r[4]
+                for r in rows
+                if r[1] == ours_name and r[0] == transform and r[2] == base and r[3] == batch
+            ]
+            ref = (same_batch or [max(same, default=0.0)])[0]
+            mine = peer.startswith("augtrain") or not ref
+            ratios.append("" if mine else f"{ref / ips:.1f}x faster")
+        print(f"| {transform} | {peer} | {device} | {batch} | {ips:,.0f} | {' | '.join(ratios)} |")
     sys.stdout.flush()
     os._exit(0)  # keras' iterator threads
 
