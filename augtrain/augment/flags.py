@@ -212,44 +212,34 @@ def ops_from_args(args: argparse.Namespace) -> list[ops.Op]:
             raise AugtrainError(f"--channel-shift-range {get('channel_shift_range')} must be >= 0")
         if get("channel_shift_range") > 0:
             out.append(ops.ChannelShift(get("channel_shift_range")))
+
+    def add(flag: str, cls: type[ops.Op], *values: Any) -> None:
+        """Append cls(*values); an error in its parameters names the flag."""
+        try:
+            out.append(cls(*values))
+        except AugtrainError as e:
+            raise _rename(e, "--" + flag.replace("_", "-")) from None
+
     if get("color_jitter") is not None:
         cj = get("color_jitter")
         if len(cj) > 4 or any(v < 0 for v in cj):
             raise AugtrainError(
                 "--color-jitter takes up to four values >= 0: BRIGHTNESS CONTRAST SATURATION HUE"
             )
-        try:
-            out.append(ops.ColorJitter(*cj))
-        except AugtrainError as e:
-            raise _rename(e, "--color-jitter") from None
-    if get("grayscale") is not None:
-        try:
-            out.append(ops.RandomGrayscale(get("grayscale")))
-        except AugtrainError as e:
-            raise _rename(e, "--grayscale") from None
-    if get("gaussian_noise") is not None:
-        try:
-            out.append(ops.GaussianNoise(get("gaussian_noise")))
-        except AugtrainError as e:
-            raise _rename(e, "--gaussian-noise") from None
+        add("color_jitter", ops.ColorJitter, *cj)
+    for flag, cls in (("grayscale", ops.RandomGrayscale), ("gaussian_noise", ops.GaussianNoise)):
+        if get(flag) is not None:
+            add(flag, cls, get(flag))
     if get("trivial_augment"):
         out.append(ops.TrivialAugmentWide())
-    if get("cutout") is not None:
-        try:
-            out.append(ops.Cutout(get("cutout")))
-        except AugtrainError as e:
-            raise _rename(e, "--cutout") from None
-    if get("random_erasing") is not None:
-        try:
-            out.append(ops.RandomErasing(get("random_erasing")))
-        except AugtrainError as e:
-            raise _rename(e, "--random-erasing") from None
-    for flag, cls in (("mixup", ops.MixUp), ("cutmix", ops.CutMix)):
+    for flag, cls in (
+        ("cutout", ops.Cutout),
+        ("random_erasing", ops.RandomErasing),
+        ("mixup", ops.MixUp),
+        ("cutmix", ops.CutMix),
+    ):
         if get(flag) is not None:
-            try:
-                out.append(cls(get(flag)))
-            except AugtrainError as e:
-                raise _rename(e, f"--{flag}") from None
+            add(flag, cls, get(flag))
     return out
 
 
