@@ -39,3 +39,25 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, str]:
 
 def today() -> str:
     return time.strftime("%Y-%m-%d")
+
+
+def quick_cnn4_run(data, runs_dir: str) -> Path:
+    """A 1-epoch cnn4 run on every 10th image of `data` (a loaded Dataset), for benchmarks
+    whose speed does not depend on the weights; returns the run folder."""
+    import augtrain
+
+    return augtrain.train(
+        data={
+            "x": data.train.x[::10],
+            "y": data.train.y[::10],
+            "x_test": data.test.x[::10],
+            "y_test": data.test.y[::10],
+            "classes": data.classes,
+        },
+        model="cnn4",
+        epochs=1,
+        batch_size=64,
+        runs_dir=runs_dir,
+        name="speed",
+        verbose=0,
+    ).path

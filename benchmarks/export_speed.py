@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, today
+from _common import CIFAR_JPEG, machine, quick_cnn4_run, today
 
-import augtrain
 from augtrain.data import load_data
 from augtrain.report.export import export_run
 from augtrain.training.checkpoint import load_model
@@ -51,21 +50,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run
         if run is None:
-            run = augtrain.train(
-                data={
-                    "x": data.train.x[::10],
-                    "y": data.train.y[::10],
-                    "x_test": data.test.x[::10],
-                    "y_test": data.test.y[::10],
-                    "classes": data.classes,
-                },
-                model="cnn4",
-                epochs=1,
-                batch_size=64,
-                runs_dir=tmp,
-                name="speed",
-                verbose=0,
-            ).path
+            run = quick_cnn4_run(data, tmp)
         onnx_file, ts_file = Path(tmp) / "m.onnx", Path(tmp) / "m.pt"
         diff_onnx = export_run(run, "onnx", onnx_file)["max_abs_diff"]
         diff_ts = export_run(run, "torchscript", ts_file)["max_abs_diff"]

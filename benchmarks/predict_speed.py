@@ -30,10 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, today
+from _common import CIFAR_JPEG, machine, quick_cnn4_run, today
 from PIL import Image
 
-import augtrain
 from augtrain.cli import main as cli_main
 from augtrain.data import load_data
 from augtrain.training.checkpoint import load_model
@@ -94,21 +93,7 @@ def main() -> None:
 
     data = load_data(str(CIFAR_JPEG))
     with tempfile.TemporaryDirectory() as tmp:
-        run = augtrain.train(
-            data={
-                "x": data.train.x[::10],
-                "y": data.train.y[::10],
-                "x_test": data.test.x[::10],
-                "y_test": data.test.y[::10],
-                "classes": data.classes,
-            },
-            model="cnn4",
-            epochs=1,
-            batch_size=64,
-            runs_dir=tmp,
-            name="speed",
-            verbose=0,
-        ).path
+        run = quick_cnn4_run(data, tmp)
         hand_loop(run, args.folder, args.batch_size)  # warm-up: file cache, allocator
         ours, ours_proc, plain = [], [], []
         for _ in range(args.repeats):
