@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 
@@ -65,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"augtrain {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun: one line, not one per process
+        from .training.distributed import from_env
+
+        if from_env().is_main:  # under torchrun: one line, not one per process
             print(f"augtrain {args.command}: interrupted", file=sys.stderr)
         return 130
 

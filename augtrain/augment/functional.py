@@ -163,11 +163,12 @@ def crop_flip(
     else:
         pt, pb, pl, pr = padding
     sample = torch.arange(b, device=dev)
+    if flip_h is not None:
+        flip_h = flip_h.to(dev)
     if flip_h is not None and pl == pr:
         # Every fill mode pads both sides alike, so with equal left/right padding the
         # padded mirror image is the mirror of the padded image: mirror the flipped
         # samples before padding (the small batch, no second padded copy).
-        flip_h = flip_h.to(dev)
         images = torch.where(flip_h.view(-1, 1, 1, 1), images.flip(3), images)
     padded = pad(images, pt, pb, pl, pr, mode, fill)
     hp, wp = padded.shape[-2:]
@@ -178,8 +179,8 @@ def crop_flip(
         # the flipped crop at `left` is the plain crop of the mirrored image at wp-out_w-left
         if pl != pr:
             source = torch.cat([padded, padded.flip(3)])
-            sample = sample + flip_h.to(dev, torch.int64) * b
-        left = torch.where(flip_h.to(dev), wp - out_w - left, left)
+            sample = sample + flip_h.to(torch.int64) * b
+        left = torch.where(flip_h, wp - out_w - left, left)
     flat = source.reshape(-1)
     rows = flat.as_strided((flat.numel() - out_w + 1, out_w), (1, 1))
     # int32 offsets when they fit: index_select reads half the index bytes

@@ -71,7 +71,8 @@ def _map_npz(path: Path) -> dict[str, np.ndarray]:
             if local[:4] != b"PK\x03\x04":
                 raise ValueError("bad local header")
             name_len, extra_len = struct.unpack("<HH", local[26:30])
-            f.seek(info.header_offset + 30 + name_len + extra_len)
+            data_start = info.header_offset + 30 + name_len + extra_len
+            f.seek(data_start)
             version = np.lib.format.read_magic(f)
             read_header = {
                 (1, 0): np.lib.format.read_array_header_1_0,
@@ -81,12 +82,11 @@ def _map_npz(path: Path) -> dict[str, np.ndarray]:
             if dtype.hasobject:
                 raise ValueError("object arrays are not cached")
             offset = f.tell()
-            if offset + int(np.prod(shape)) * dtype.itemsize > info.header_offset + 30 + (
-                name_len + extra_len + info.compress_size
-            ):
+            count = int(np.prod(shape))
+            if offset + count * dtype.itemsize > data_start + info.compress_size:
                 raise ValueError("member shorter than its header says")
             key = info.filename[: -len(".npy")]
-            if int(np.prod(shape)) == 0:
+            if count == 0:
                 out[key] = np.empty(shape, dtype)
                 continue
             out[key] = np.memmap(
