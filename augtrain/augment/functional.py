@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from . import cpu_kernels
+
 FILL_MODES = ("constant", "nearest", "reflect", "mirror", "wrap")
 # torchvision padding_mode -> our fill mode
 PADDING_MODES = {
@@ -71,6 +73,8 @@ def gather_crop(
     top/left are per-sample integer offsets and may lie outside the image (that
     is padding, filled by `mode`). One gather does crop, pad, shift and flips.
     """
+    if cpu_kernels.usable(images):
+        return cpu_kernels.crop(images, top, left, out_h, out_w, flip_h, flip_v, mode, fill)
     b, _, h, w = images.shape
     dev = images.device
     rows = top.to(dev, torch.int64)[:, None] + torch.arange(out_h, device=dev)
@@ -151,6 +155,8 @@ def crop_flip(
     padding (top, bottom, left, right), when the caller knows it covers every offset,
     saves four reductions (and device syncs); by default it is computed from the offsets.
     """
+    if cpu_kernels.usable(images):
+        return cpu_kernels.crop(images, top, left, out_h, out_w, flip_h, None, mode, fill)
     b, c, h, w = images.shape
     dev = images.device
     top = top.to(dev, torch.int64)

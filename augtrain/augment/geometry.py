@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from . import cpu_kernels
 from . import functional as F
 
 # Keras fill modes plus torch-style 'mirror' and scipy's own 'wrap' (period n-1
@@ -193,7 +194,8 @@ def warp(
     interpolation: nearest or bilinear. uint8 in -> uint8 out (rounded), float
     in -> float out. Whole-pixel matrices take an exact gather path.
 
-    Bilinear sampling with constant / nearest / reflect fill runs on
+    On the CPU the numba kernel (`cpu_kernels`) does all of it in one pass. Elsewhere,
+    bilinear sampling with constant / nearest / reflect fill runs on
     torch's grid_sample (one fused, vectorised kernel over all channels;
     'border' and 'reflection' with align_corners=False are exactly scipy's
     nearest and reflect); the other modes use index arithmetic and gathers.
@@ -212,6 +214,8 @@ def warp(
     if is_integral(m):
         m = m.round()
         interpolation = "nearest"
+    if cpu_kernels.usable(images):
+        return cpu_kernels.warp(images, m, out_h, out_w, mode, cval, interpolation)
     if interpolation == "bilinear" and mode in ("constant", "nearest", "reflect"):
         return _warp_grid_sample(images, m, out_h, out_w, mode, cval)
     return _warp_gather(images, m, out_h, out_w, mode, cval, interpolation)

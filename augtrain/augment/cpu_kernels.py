@@ -1,0 +1,131 @@
+"""Numba kernels for the CPU: the affine warp and the crop window, one pass, any layout.
+
+Why a kernel of our own: on the CPU torch has no uint8 resampler. `grid_sample` needs
+float, so a uint8 batch is cast (4x the bytes), sampled, rounded and cast back, and a
+1024-image batch no longer fits the cache. These kernels read the source once and write
+the output once, in the dtype and memory layout given (NCHW, or the NHWC batches
+of the Keras front end viewed as NCHW): uint8 is interpolated in fixed point,
+float in float.
+
+They are the CPU route of `geometry.warp` and `functional.gather_crop` /
+`crop_flip` when numba is importable; the torch route (the GPU's) runs otherwise,
+and the tests hold the two to the same outputs. Compiled on first use and cached
+on disk by numba (`cache=True`), so only the first process ever pays the compile.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import torch
+
+# fill modes as the kernels number them (numba_kernels.CONSTANT ...)
+MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "scipy-wrap": 5}
+
+_kernels = None
+_lock = threading.Lock()  # numba's default thread pool must not be entered twice at once
+
+
+def enabled() -> bool:
+    """Whether the CPU kernels are used: numba importable and AUGTRAIN_CPU_KERNELS not 0."""
+    return os.environ.get("AUGTRAIN_CPU_KERNELS", "1") != "0" and _load() is not None
+
+
+def usable(images: torch.Tensor) -> bool:
+    """True when the kernels take this batch: on the CPU, a dtype they know, no autograd."""
+    return (
+        images.device.type == "cpu"
+        and images.dtype in (torch.uint8, torch.float32, torch.float64)
+        and not images.requires_grad
+        and enabled()
+    )
+
+
+def _load():
+    global _kernels
+    if _kernels is None:
+        try:
+            from . import numba_kernels as _kernels
+        except ImportError:
+            _kernels = False
+    return _kernels or None
+
+
+def _run(kernel, *args) -> None:
+    import numba
+
+    with _lock:
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        kernel(*args)
+
+
+def warp(
+    images: torch.Tensor,
+    m: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    mode: str,
+    cval: float,
+    interpolation: str,
+) -> torch.Tensor:
+    """`geometry.warp` on the CPU: same arguments, output in the input's memory layout."""
+    b, c = images.shape[:2]
+    out = _empty_like_layout(images, (b, c, out_h, out_w))
+    fill = min(max(float(cval), 0.0), 255.0) if images.dtype == torch.uint8 else float(cval)
+    matrices = m.detach().to("cpu", torch.float64).contiguous().numpy()
+    _run(
+        _load().warp,
+        _numpy(images),
+        matrices,
+        _numpy(out),
+        MODES[mode],
+        fill,
+        interpolation == "bilinear",
+        np.float32(0.5 if images.dtype == torch.uint8 else 0.0),
+        _load().UINT8_TO_FLOAT,
+    )
+    return out
+
+
+def crop(
+    images: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    flip_h: torch.Tensor | None,
+    flip_v: torch.Tensor | None,
+    mode: str,
+    fill: float,
+) -> torch.Tensor:
+    """`functional.gather_crop` on the CPU: same arguments, output contiguous NCHW."""
+    b, c = images.shape[:2]
+    out = torch.empty((b, c, out_h, out_w), dtype=images.dtype)  # the kernel wants NCHW
+    no_flip = torch.zeros(b, dtype=torch.bool)
+    _run(
+        _load().crop,
+        _numpy(images.contiguous()),
+        top.to("cpu", torch.int64).contiguous().numpy(),
+        left.to("cpu", torch.int64).contiguous().numpy(),
+        _numpy((no_flip if flip_h is None else flip_h.to("cpu", torch.bool)).contiguous()),
+        _numpy((no_flip if flip_v is None else flip_v.to("cpu", torch.bool)).contiguous()),
+        _numpy(out),
+        MODES[mode],
+        float(fill),
+    )
+    return out
+
+
+def _empty_like_layout(images: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
+    """An empty NCHW-shaped batch stored channels-last when `images` is (the Keras
+    front end's NHWC arrays), contiguous otherwise: no copy back afterwards."""
+    if images.dim() == 4 and images.stride(1) == 1 and images.shape[1] > 1:
+        return torch.empty(shape, dtype=images.dtype).contiguous(memory_format=torch.channels_last)
+    return torch.empty(shape, dtype=images.dtype)
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    # numba has no bool arrays from torch views, and needs ndarray
+    return t.view(torch.uint8).numpy() if t.dtype == torch.bool else t.numpy()

@@ -1,0 +1,156 @@
+"""The numba code behind `cpu_kernels` (imported only through it: importing numba costs).
+
+Both kernels take NCHW-shaped arrays of any strides and give each thread one output
+row of one image, so a batch of any size keeps every core busy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+CONSTANT, NEAREST, REFLECT, MIRROR, WRAP, SCIPY_WRAP = range(6)  # cpu_kernels.MODES
+
+EDGE_TOLERANCE = 1e-4  # scipy's 'constant': a sample a hair past the edge is inside
+# uint8 -> float32 by table: a load is ~2x faster here than the int-to-float conversion
+# (cvtsi2ss), which dominated the uint8 warp's time
+UINT8_TO_FLOAT = np.arange(256, dtype=np.float32)
+
+
+def as_float(value, table):
+    """A sample as float32: through the table for uint8, as it is for floats (jitted below)."""
+    return table[value] if isinstance(value, np.integer) else value
+
+
+@overload(as_float, inline="always")
+def _as_float(value, table):
+    if isinstance(value, types.Integer):
+        return lambda value, table: table[value]
+    return lambda value, table: value
+
+
+@njit(inline="always")
+def map_index(i, n, mode):
+    """An integer coordinate into [0, n) by fill mode (constant clamps: the caller fills)."""
+    if 0 <= i < n:
+        return i
+    if mode == WRAP:
+        return i % n
+    if mode == REFLECT:  # half-sample symmetric: -1 -> 0
+        k = i % (2 * n)
+        return k if k < n else 2 * n - 1 - k
+    if mode == MIRROR and n > 1:  # whole-sample symmetric: -1 -> 1
+        period = 2 * n - 2
+        k = i % period
+        return k if k < n else period - k
+    return min(max(i, 0), n - 1)  # nearest, constant, scipy-wrap (wrapped before)
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=True)
+def warp(src, m, out, mode, cval, bilinear, rounding, table):
+    """out[b, :, i, j] = src[b, :] sampled at M_b @ (i, j, 1).
+
+    Coordinates in float64 (the matrices'), the four bilinear weights in float32, made
+    once per pixel for all channels; `rounding` is 0.5 for integer outputs (the store
+    truncates) and 0 for float ones; `table` is UINT8_TO_FLOAT.
+    """
+    _, channels, h, w = src.shape
+    batch, _, out_h, out_w = out.shape
+    tol = EDGE_TOLERANCE
+    one = np.float32(1.0)
+    for row in prange(batch * out_h):
+        b = row // out_h
+        i = row - b * out_h
+        r_step, c_step = m[b, 0, 1], m[b, 1, 1]
+        r_start = m[b, 0, 0] * i + m[b, 0, 2]
+        c_start = m[b, 1, 0] * i + m[b, 1, 2]
+        for j in range(out_w):
+            r = r_start + r_step * j
+            c = c_start + c_step * j
+            if mode == CONSTANT and (r < -tol or r > h - 1 + tol or c < -tol or c > w - 1 + tol):
+                for ch in range(channels):
+                    out[b, ch, i, j] = cval
+                continue
+            if mode == SCIPY_WRAP:  # scipy wraps the coordinate itself, period n - 1
+                if h > 1 and (r < 0 or r > h - 1):
+                    r = r % (h - 1)
+                if w > 1 and (c < 0 or c > w - 1):
+                    c = c % (w - 1)
+            if not bilinear:
+                ri = map_index(int(math.floor(r + 0.5)), h, mode)
+                ci = map_index(int(math.floor(c + 0.5)), w, mode)
+                for ch in range(channels):
+                    out[b, ch, i, j] = src[b, ch, ri, ci]
+                continue
+            rf, cf = math.floor(r), math.floor(c)
+            r0, c0 = int(rf), int(cf)
+            fr, fc = np.float32(r - rf), np.float32(c - cf)
+            w00, w01 = (one - fr) * (one - fc), (one - fr) * fc
+            w10, w11 = fr * (one - fc), fr * fc
+            if 0 <= r0 and r0 + 1 < h and 0 <= c0 and c0 + 1 < w:
+                r1, c1 = r0 + 1, c0 + 1  # the common case: all four neighbours inside
+            else:
+                r1, c1 = map_index(r0 + 1, h, mode), map_index(c0 + 1, w, mode)
+                r0, c0 = map_index(r0, h, mode), map_index(c0, w, mode)
+            for ch in range(channels):
+                out[b, ch, i, j] = (
+                    w00 * as_float(src[b, ch, r0, c0], table)
+                    + w01 * as_float(src[b, ch, r0, c1], table)
+                    + w10 * as_float(src[b, ch, r1, c0], table)
+                    + w11 * as_float(src[b, ch, r1, c1], table)
+                    + rounding
+                )
+
+
+@njit(inline="always")
+def _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill):
+    """Window column k of the output row at o, off the image: filled by mode from the
+    source row at s."""
+    j = out_w - 1 - k if flip else k
+    if mode == CONSTANT:
+        out_flat[np.uint64(o + j)] = fill
+    else:
+        out_flat[np.uint64(o + j)] = src_flat[np.uint64(s + map_index(c_first + k, w, mode))]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def crop(src, top, left, flip_h, flip_v, out, mode, fill):
+    """out[b] = the out_h x out_w window of src[b] at (top[b], left[b]), flipped where asked.
+
+    C-contiguous arrays, addressed flat with unsigned offsets (no negative-index checks,
+    so the copy loops vectorise). Each output row is its source row in three pieces:
+    the window columns left of the image, those on it (the bulk: a plain or reversed
+    copy) and those right of it, filled by mode.
+    """
+    _, channels, h, w = src.shape
+    batch, _, out_h, out_w = out.shape
+    src_flat, out_flat = src.reshape(-1), out.reshape(-1)
+    for row in prange(batch * out_h):
+        b = row // out_h
+        i = row - b * out_h
+        r = top[b] + (out_h - 1 - i if flip_v[b] else i)
+        ri = map_index(r, h, mode)
+        c_first, flip = left[b], flip_h[b]
+        # window columns k in [k_in, k_out) lie on the image (source column c_first + k)
+        k_in = min(max(-c_first, 0), out_w)
+        k_out = max(min(w - c_first, out_w), k_in)
+        for ch in range(channels):
+            o = ((b * channels + ch) * out_h + i) * out_w  # output row start
+            if mode == CONSTANT and not 0 <= r < h:
+                for k in range(out_w):
+                    out_flat[np.uint64(o + k)] = fill
+                continue
+            s = ((b * channels + ch) * h + ri) * w  # source row start
+            if flip:
+                for k in range(k_in, k_out):
+                    out_flat[np.uint64(o + out_w - 1 - k)] = src_flat[np.uint64(s + c_first + k)]
+            else:
+                for k in range(k_in, k_out):
+                    out_flat[np.uint64(o + k)] = src_flat[np.uint64(s + c_first + k)]
+            for k in range(k_in):  # the columns left of the image (a few at most)
+                _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill)
+            for k in range(k_out, out_w):  # and right of it
+                _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill)

@@ -1,0 +1,134 @@
+"""The numba CPU kernels against the torch route (the GPU's), which the other geometry
+tests pin to their definitions and to keras-preprocessing: every fill mode, both
+interpolations, uint8 and float, NCHW and channels-last batches."""
+
+import functools
+import threading
+
+import pytest
+import torch
+
+from augtrain.augment import cpu_kernels, geometry
+from augtrain.augment import functional as F
+
+pytest.importorskip("numba")
+
+
+def images(b=6, c=3, h=9, w=11, seed=0, dtype=torch.uint8, channels_last=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (b, c, h, w), generator=g, dtype=torch.uint8)
+    x = x if dtype == torch.uint8 else x.to(dtype) / 255
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def wild_matrices(b: int, h: int, w: int, seed: int = 1) -> torch.Tensor:
+    """Rotations, shears, zooms in and out, shifts past the edge: every fill path is hit."""
+    g = torch.Generator().manual_seed(seed)
+
+    def u(lo, hi):
+        return torch.rand(b, generator=g, dtype=torch.float64) * (hi - lo) + lo
+
+    return geometry.keras_matrix(
+        h,
+        w,
+        theta=u(-180, 180),
+        tx=u(-h, h),
+        ty=u(-w, w),
+        shear=u(-30, 30),
+        zx=u(0.4, 2.5),
+        zy=u(0.4, 2.5),
+        flip_horizontal=torch.rand(b, generator=g) < 0.5,
+    )
+
+
+def torch_route(monkeypatch, fn):
+    with monkeypatch.context() as m:
+        m.setenv("AUGTRAIN_CPU_KERNELS", "0")
+        assert not cpu_kernels.enabled()
+        return fn()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("interp", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", geometry.WARP_FILL_MODES)
+def test_warp_matches_the_torch_route(monkeypatch, mode, interp, dtype, channels_last):
+    x = images(dtype=dtype, channels_last=channels_last)
+    m = wild_matrices(len(x), 9, 11)
+    assert cpu_kernels.usable(x)
+
+    def run():
+        return geometry.warp(x, m, out_size=(8, 13), mode=mode, cval=77.0, interpolation=interp)
+
+    ours, theirs = run(), torch_route(monkeypatch, run)
+    assert ours.shape == theirs.shape == (6, 3, 8, 13) and ours.dtype == dtype
+    if dtype == torch.uint8:
+        diff = (ours.int() - theirs.int()).abs()
+        # the torch route rounds a float32 grid; ties can land one level apart
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+    else:
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+    # the output keeps the input's memory layout: the Keras front end's NHWC arrays
+    # come back NHWC without a copy
+    assert ours.is_contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    )
+
+
+def test_uint8_fixed_point_equals_float_rounded():
+    x = images(h=16, w=16)
+    m = wild_matrices(len(x), 16, 16, seed=5)
+    a = geometry.warp(x, m, mode="reflect")
+    b = geometry.warp(x.double(), m, mode="reflect")
+    assert (a.double() - b).abs().max() <= 0.5 + 1e-3
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("mode", F.FILL_MODES)
+def test_crop_matches_the_torch_route(monkeypatch, mode, dtype, channels_last):
+    x = images(b=8, dtype=dtype, channels_last=channels_last)
+    g = torch.Generator().manual_seed(2)
+    # windows from far outside to far inside, larger and smaller than the image
+    top = torch.randint(-12, 12, (8,), generator=g)
+    left = torch.randint(-14, 14, (8,), generator=g)
+    fh = torch.rand(8, generator=g) < 0.5
+    fv = torch.rand(8, generator=g) < 0.5
+    for out_h, out_w in ((9, 11), (5, 7), (20, 3)):
+        gather = functools.partial(F.gather_crop, x, top, left, out_h, out_w, fh, fv)
+        crop_flip = functools.partial(F.crop_flip, x, top, left, out_h, out_w, fh)
+        for fn in (gather, crop_flip):
+            ours = fn(mode=mode, fill=0.25)
+            theirs = torch_route(monkeypatch, lambda: fn(mode=mode, fill=0.25))  # noqa: B023
+            assert torch.equal(ours, theirs), (fn.func.__name__, out_h, out_w)
+
+
+def test_without_numba_the_torch_route_runs(monkeypatch):
+    monkeypatch.setattr(cpu_kernels, "_kernels", False)  # as when `import numba` failed
+    assert not cpu_kernels.enabled()
+    x = images()
+    out = geometry.warp(x, geometry.identity(len(x)), mode="wrap")
+    assert torch.equal(out, x)
+
+
+def test_concurrent_calls_from_threads_are_safe():
+    """The prefetching iterators may augment from a worker thread while the main
+    thread augments too; numba's thread pool is entered one call at a time."""
+    x = images(b=64, h=32, w=32)
+    m = wild_matrices(64, 32, 32)
+    expected = geometry.warp(x, m, mode="nearest")
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(20):
+                results.append(torch.equal(geometry.warp(x, m, mode="nearest"), expected))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 60 and all(results)
