@@ -75,7 +75,25 @@ def test_warp_matches_the_torch_route(monkeypatch, mode, interp, dtype, channels
     )
 
 
-def test_uint8_fixed_point_equals_float_rounded():
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("mode", geometry.WARP_FILL_MODES)
+def test_uint8_to_float_warp_equals_warping_the_float_copy(monkeypatch, mode, channels_last):
+    """out_dtype=float32 reads uint8 and samples exactly what the cast batch gives."""
+    x = images(h=16, w=16, channels_last=channels_last)
+    m = wild_matrices(len(x), 16, 16, seed=3)
+    ours = geometry.warp(x, m, mode=mode, cval=9.0, out_dtype=torch.float32)
+    assert ours.dtype == torch.float32
+    cast_first = geometry.warp(x.float(), m, mode=mode, cval=9.0)
+    torch.testing.assert_close(ours, cast_first, atol=1e-4, rtol=0)
+    theirs = torch_route(
+        monkeypatch, lambda: geometry.warp(x, m, mode=mode, cval=9.0, out_dtype=torch.float32)
+    )
+    torch.testing.assert_close(ours, theirs, atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="cannot give"):
+        geometry.warp(x.float(), m, out_dtype=torch.uint8)
+
+
+def test_uint8_equals_float_rounded():
     x = images(h=16, w=16)
     m = wild_matrices(len(x), 16, 16, seed=5)
     a = geometry.warp(x, m, mode="reflect")

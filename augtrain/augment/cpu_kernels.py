@@ -69,11 +69,12 @@ def warp(
     mode: str,
     cval: float,
     interpolation: str,
+    out_dtype: torch.dtype,
 ) -> torch.Tensor:
     """`geometry.warp` on the CPU: same arguments, output in the input's memory layout."""
     b, c = images.shape[:2]
-    out = _empty_like_layout(images, (b, c, out_h, out_w))
-    fill = min(max(float(cval), 0.0), 255.0) if images.dtype == torch.uint8 else float(cval)
+    out = _empty_like_layout(images, (b, c, out_h, out_w), out_dtype)
+    fill = min(max(float(cval), 0.0), 255.0) if out_dtype == torch.uint8 else float(cval)
     matrices = m.detach().to("cpu", torch.float64).contiguous().numpy()
     _run(
         _load().warp,
@@ -83,7 +84,7 @@ def warp(
         MODES[mode],
         fill,
         interpolation == "bilinear",
-        np.float32(0.5 if images.dtype == torch.uint8 else 0.0),
+        np.float32(0.5 if out_dtype == torch.uint8 else 0.0),
         _load().UINT8_TO_FLOAT,
     )
     return out
@@ -118,12 +119,14 @@ def crop(
     return out
 
 
-def _empty_like_layout(images: torch.Tensor, shape: tuple[int, int, int, int]) -> torch.Tensor:
+def _empty_like_layout(
+    images: torch.Tensor, shape: tuple[int, int, int, int], dtype: torch.dtype
+) -> torch.Tensor:
     """An empty NCHW-shaped batch stored channels-last when `images` is (the Keras
     front end's NHWC arrays), contiguous otherwise: no copy back afterwards."""
     if images.dim() == 4 and images.stride(1) == 1 and images.shape[1] > 1:
-        return torch.empty(shape, dtype=images.dtype).contiguous(memory_format=torch.channels_last)
-    return torch.empty(shape, dtype=images.dtype)
+        return torch.empty(shape, dtype=dtype, memory_format=torch.channels_last)
+    return torch.empty(shape, dtype=dtype)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:

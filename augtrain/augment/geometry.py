@@ -185,6 +185,7 @@ def warp(
     mode: str = "nearest",
     cval: float = 0.0,
     interpolation: str = "bilinear",
+    out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Resample NCHW `images` through per-sample matrices `m` (B, 2, 3), output to input.
 
@@ -192,7 +193,9 @@ def warp(
     scipy/Keras), nearest, reflect (scipy / Keras), mirror (torch 'reflect'),
     wrap (period n), scipy-wrap (scipy's 'wrap': period n-1 in coordinates).
     interpolation: nearest or bilinear. uint8 in -> uint8 out (rounded), float
-    in -> float out. Whole-pixel matrices take an exact gather path.
+    in -> float out; out_dtype=float32 on uint8 input gives the unrounded samples (as
+    casting to float first would, without the float copy of the input). Whole-pixel
+    matrices take an exact gather path.
 
     On the CPU the numba kernel (`cpu_kernels`) does all of it in one pass. Elsewhere,
     bilinear sampling with constant / nearest / reflect fill runs on
@@ -208,6 +211,11 @@ def warp(
         raise ValueError(
             f"unknown interpolation {interpolation!r}; expected one of {', '.join(INTERPOLATIONS)}"
         )
+    out_dtype = images.dtype if out_dtype is None else out_dtype
+    if out_dtype != images.dtype and not (
+        images.dtype == torch.uint8 and out_dtype.is_floating_point
+    ):
+        raise ValueError(f"warp: {images.dtype} input cannot give {out_dtype} output")
     b, c, h, w = images.shape
     out_h, out_w = (h, w) if out_size is None else out_size
     m = m.to(images.device)
@@ -215,7 +223,8 @@ def warp(
         m = m.round()
         interpolation = "nearest"
     if cpu_kernels.usable(images):
-        return cpu_kernels.warp(images, m, out_h, out_w, mode, cval, interpolation)
+        return cpu_kernels.warp(images, m, out_h, out_w, mode, cval, interpolation, out_dtype)
+    images = images.to(out_dtype)  # the torch route samples floats as floats
     if interpolation == "bilinear" and mode in ("constant", "nearest", "reflect"):
         return _warp_grid_sample(images, m, out_h, out_w, mode, cval)
     return _warp_gather(images, m, out_h, out_w, mode, cval, interpolation)

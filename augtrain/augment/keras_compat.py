@@ -69,6 +69,7 @@ def apply_transform(
     interpolation_order: int = 1,
     scipy_wrap: bool = True,
     data_format: str | None = None,
+    float_output: bool = False,
 ) -> torch.Tensor | np.ndarray:
     """`ImageDataGenerator.apply_transform` for a whole batch.
 
@@ -81,6 +82,8 @@ def apply_transform(
       scipy_wrap=True (default) 'wrap' reproduces what scipy really does
       (coordinates modulo n-1); False gives the textbook period-n wrap.
     interpolation_order: 0 (nearest) or 1 (bilinear), as Keras.
+    float_output: a uint8 batch comes back float32 and unrounded, exactly as if it
+      had been cast to float first (Keras' iterators do): the warp reads the uint8.
     """
     if fill_mode not in KERAS_FILL_MODES:
         raise AugtrainError(f"fill_mode {fill_mode!r} is not one of {', '.join(KERAS_FILL_MODES)}")
@@ -101,7 +104,7 @@ def apply_transform(
             out = x.contiguous().numpy()
             return out[0] if single else out
 
-    out = _apply(images, params, fill_mode, cval, interpolation_order, scipy_wrap)
+    out = _apply(images, params, fill_mode, cval, interpolation_order, scipy_wrap, float_output)
     return to_numpy(out) if to_numpy is not None else out
 
 
@@ -114,7 +117,7 @@ def _param(params: dict[str, Any], key: str, default, batch: int, device, dtype=
     return t.expand(batch) if t.ndim == 0 else t.reshape(batch)
 
 
-def _apply(images, params, fill_mode, cval, order, scipy_wrap) -> torch.Tensor:
+def _apply(images, params, fill_mode, cval, order, scipy_wrap, float_output) -> torch.Tensor:
     b, _, h, w = images.shape
     dev = images.device
     get = lambda k, d, dt=torch.float64: _param(params, k, d, b, dev, dt)  # noqa: E731
@@ -133,8 +136,9 @@ def _apply(images, params, fill_mode, cval, order, scipy_wrap) -> torch.Tensor:
     mode = "scipy-wrap" if (fill_mode == "wrap" and scipy_wrap) else fill_mode
     interp = "bilinear" if order == 1 else "nearest"
     neutral = (theta == 0) & (tx == 0) & (ty == 0) & (shear == 0) & (zx == 1) & (zy == 1)
+    out_dtype = torch.float32 if float_output and not images.is_floating_point() else None
     if bool(neutral.all()):
-        x = images
+        x = images if out_dtype is None else images.to(out_dtype)
         if bool(fh.any()):
             x = F.hflip(x, fh)
         if bool(fv.any()):
@@ -143,7 +147,9 @@ def _apply(images, params, fill_mode, cval, order, scipy_wrap) -> torch.Tensor:
         # a neutral sample keeps only its flips: an integral matrix, sampled exactly
         flips_only = geometry.compose_flips(geometry.identity(b, dev), h, w, fh, fv)
         m = torch.where(neutral[:, None, None], flips_only, m)
-        x = geometry.warp(images, m, mode=mode, cval=cval, interpolation=interp)
+        x = geometry.warp(
+            images, m, mode=mode, cval=cval, interpolation=interp, out_dtype=out_dtype
+        )
     if shift is not None:
         x = channel_shift(x, shift)
     if bright is not None:

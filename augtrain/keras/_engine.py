@@ -33,13 +33,15 @@ def draw_params(gen: Any, draw: Draw, height: int, width: int) -> dict[str, Any]
 
 
 def apply(gen: Any, images: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    """Transform a float NCHW batch by per-sample parameters (Keras' order of operations)."""
+    """Transform an NCHW batch by per-sample parameters (Keras' order of operations):
+    float32 out, also for a uint8 batch (read as uint8, sampled as floats)."""
     return keras_compat.apply_transform(
         images,
         params,
         fill_mode=gen.fill_mode,
         cval=gen.cval,
         interpolation_order=gen.interpolation_order,
+        float_output=True,
     )
 
 

@@ -173,11 +173,14 @@ class Iterator:
     def _compute(self, index_array: np.ndarray, epoch: int) -> torch.Tensor:
         """Load, randomly transform and (per chunk) standardize samples: a contiguous
         float32 tensor in the data format's layout."""
-        x = self._load(index_array).to(torch.float32)  # _load returns a fresh copy
+        x = self._load(index_array)  # a fresh copy
         gen = self.image_data_generator
         if gen is not None and len(index_array) and gen._has_transform():
+            # uint8 images are warped as they are stored, straight to float32
+            x = x if x.dtype == torch.uint8 else x.to(torch.float32)
             draw = Draw(self._key, epoch, torch.from_numpy(index_array), "keras")
             x = gen._from_nchw(gen._transform_batch(gen._to_nchw(x), draw)).contiguous()
+        x = x.to(torch.float32)
         if gen is not None and len(x) and not self._standardize_per_batch():
             x = gen._standardize_batch(x)
         return x
