@@ -4,8 +4,8 @@ Why a kernel of our own: on the CPU torch has no uint8 resampler. `grid_sample` 
 float, so a uint8 batch is cast (4x the bytes), sampled, rounded and cast back, and a
 1024-image batch no longer fits the cache. These kernels read the source once and write
 the output once, in the dtype and memory layout given (NCHW, or the NHWC batches
-of the Keras front end viewed as NCHW): uint8 is interpolated in fixed point,
-float in float.
+of the Keras front end viewed as NCHW); bilinear sampling is float32 arithmetic, a uint8
+output rounded on the store.
 
 They are the CPU route of `geometry.warp` and `functional.gather_crop` /
 `crop_flip` when numba is importable; the torch route (the GPU's) runs otherwise,
@@ -25,7 +25,9 @@ import torch
 MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "scipy-wrap": 5}
 
 _kernels = None
-_lock = threading.Lock()  # numba's default thread pool must not be entered twice at once
+# one kernel call at a time: numba's fallback thread pool (workqueue) is not thread-safe,
+# and the Keras iterators may augment on a worker thread beside the main one
+_lock = threading.Lock()
 
 
 def enabled() -> bool:

@@ -1,7 +1,7 @@
 """The numba code behind `cpu_kernels` (imported only through it: importing numba costs).
 
-Both kernels take NCHW-shaped arrays of any strides and give each thread one output
-row of one image, so a batch of any size keeps every core busy.
+The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both
+hand out one output row of one image per task, so a batch of any size keeps every core busy.
 """
 
 from __future__ import annotations
