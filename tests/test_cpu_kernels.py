@@ -58,7 +58,15 @@ def test_warp_matches_the_torch_route(monkeypatch, mode, interp, dtype, channels
     assert cpu_kernels.usable(x)
 
     def run():
-        return geometry.warp(x, m, out_size=(8, 13), mode=mode, cval=77.0, interpolation=interp)
+        return geometry.warp(
+            x,
+            m,
+            out_size=(8, 13),
+            mode=mode,
+            cval=77.0,
+            interpolation=interp,
+            memory_format=torch.preserve_format,
+        )
 
     ours, theirs = run(), torch_route(monkeypatch, run)
     assert ours.shape == theirs.shape == (6, 3, 8, 13) and ours.dtype == dtype
@@ -68,11 +76,12 @@ def test_warp_matches_the_torch_route(monkeypatch, mode, interp, dtype, channels
         assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
     else:
         torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
-    # the output keeps the input's memory layout: the Keras front end's NHWC arrays
-    # come back NHWC without a copy
-    assert ours.is_contiguous(
-        memory_format=torch.channels_last if channels_last else torch.contiguous_format
-    )
+    # preserve_format keeps the input's memory layout (the Keras front end's NHWC arrays
+    # come back NHWC without a copy); by default the output is contiguous NCHW
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert ours.is_contiguous(memory_format=layout) and theirs.is_contiguous(memory_format=layout)
+    default = geometry.warp(x, m, mode=mode, interpolation=interp)
+    assert default.is_contiguous()
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -131,7 +140,7 @@ def test_without_numba_the_torch_route_runs(monkeypatch):
 
 def test_concurrent_calls_from_threads_are_safe():
     """The prefetching iterators may augment from a worker thread while the main
-    thread augments too; numba's thread pool is entered one call at a time."""
+    thread augments too; the kernels share one pool of threads."""
     x = images(b=64, h=32, w=32)
     m = wild_matrices(64, 32, 32)
     expected = geometry.warp(x, m, mode="nearest")

@@ -186,6 +186,7 @@ def warp(
     cval: float = 0.0,
     interpolation: str = "bilinear",
     out_dtype: torch.dtype | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> torch.Tensor:
     """Resample NCHW `images` through per-sample matrices `m` (B, 2, 3), output to input.
 
@@ -195,7 +196,9 @@ def warp(
     interpolation: nearest or bilinear. uint8 in -> uint8 out (rounded), float
     in -> float out; out_dtype=float32 on uint8 input gives the unrounded samples (as
     casting to float first would, without the float copy of the input). Whole-pixel
-    matrices take an exact gather path.
+    matrices take an exact gather path. memory_format is the output's layout:
+    torch.preserve_format keeps a channels-last input's (the Keras front end's NHWC
+    arrays; the training loop wants contiguous NCHW, what convolutions on the CPU prefer).
 
     On the CPU the numba kernel (`cpu_kernels`) does all of it in one pass. Elsewhere,
     bilinear sampling with constant / nearest / reflect fill runs on
@@ -222,12 +225,22 @@ def warp(
     if is_integral(m):
         m = m.round()
         interpolation = "nearest"
+    channels_last = (
+        memory_format == torch.channels_last
+        or memory_format == torch.preserve_format
+        and images.is_contiguous(memory_format=torch.channels_last)
+        and not images.is_contiguous()
+    )
     if cpu_kernels.usable(images):
-        return cpu_kernels.warp(images, m, out_h, out_w, mode, cval, interpolation, out_dtype)
+        return cpu_kernels.warp(
+            images, m, out_h, out_w, mode, cval, interpolation, out_dtype, channels_last
+        )
     images = images.to(out_dtype)  # the torch route samples floats as floats
     if interpolation == "bilinear" and mode in ("constant", "nearest", "reflect"):
-        return _warp_grid_sample(images, m, out_h, out_w, mode, cval)
-    return _warp_gather(images, m, out_h, out_w, mode, cval, interpolation)
+        out = _warp_grid_sample(images, m, out_h, out_w, mode, cval)
+    else:
+        out = _warp_gather(images, m, out_h, out_w, mode, cval, interpolation)
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 
 def _grid_theta(m: torch.Tensor, h: int, w: int, out_h: int, out_w: int) -> torch.Tensor:

@@ -148,7 +148,14 @@ def _apply(images, params, fill_mode, cval, order, scipy_wrap, float_output) -> 
         flips_only = geometry.compose_flips(geometry.identity(b, dev), h, w, fh, fv)
         m = torch.where(neutral[:, None, None], flips_only, m)
         x = geometry.warp(
-            images, m, mode=mode, cval=cval, interpolation=interp, out_dtype=out_dtype
+            images,
+            m,
+            mode=mode,
+            cval=cval,
+            interpolation=interp,
+            out_dtype=out_dtype,
+            # the Keras front end's NHWC batches stay NHWC: no copy back afterwards
+            memory_format=torch.preserve_format if float_output else torch.contiguous_format,
         )
     if shift is not None:
         x = channel_shift(x, shift)

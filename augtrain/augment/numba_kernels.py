@@ -1,7 +1,9 @@
 """The numba code behind `cpu_kernels` (imported only through it: importing numba costs).
 
-The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both
-hand out one output row of one image per task, so a batch of any size keeps every core busy.
+The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both are
+serial and release the GIL: `cpu_kernels` runs them on slices of the batch from a few Python
+threads. (numba's own parallel loops start a second OpenMP pool beside torch's, and the two
+fought over the cores: training epochs took 1.5x longer.)
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 CONSTANT, NEAREST, REFLECT, MIRROR, WRAP, SCIPY_WRAP = range(6)  # cpu_kernels.MODES
@@ -49,7 +51,7 @@ def map_index(i, n, mode):
     return min(max(i, 0), n - 1)  # nearest, constant, scipy-wrap (wrapped before)
 
 
-@njit(parallel=True, cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def warp(src, m, out, mode, cval, bilinear, rounding, table):
     """out[b, :, i, j] = src[b, :] sampled at M_b @ (i, j, 1).
 
@@ -61,7 +63,7 @@ def warp(src, m, out, mode, cval, bilinear, rounding, table):
     batch, _, out_h, out_w = out.shape
     tol = EDGE_TOLERANCE
     one = np.float32(1.0)
-    for row in prange(batch * out_h):
+    for row in range(batch * out_h):
         b = row // out_h
         i = row - b * out_h
         r_step, c_step = m[b, 0, 1], m[b, 1, 1]
@@ -116,7 +118,7 @@ def _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fil
         out_flat[np.uint64(o + j)] = src_flat[np.uint64(s + map_index(c_first + k, w, mode))]
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     """out[b] = the out_h x out_w window of src[b] at (top[b], left[b]), flipped where asked.
 
@@ -128,7 +130,7 @@ def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     _, channels, h, w = src.shape
     batch, _, out_h, out_w = out.shape
     src_flat, out_flat = src.reshape(-1), out.reshape(-1)
-    for row in prange(batch * out_h):
+    for row in range(batch * out_h):
         b = row // out_h
         i = row - b * out_h
         r = top[b] + (out_h - 1 - i if flip_v[b] else i)

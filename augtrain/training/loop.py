@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..augment import Compose, epoch_order
+from ..augment import Compose, cpu_kernels, epoch_order
 from ..augment.functional import to_float
 from ..augment.random import hash_ints
 from ..data import ImageArrays
@@ -166,7 +166,8 @@ class Trainer:
         self.check_monitors()
         self.callbacks.train_begin({})
         try:
-            with self._stop_on_signals():
+            # CPU augmentation kernels on this thread only: torch's workers own the other cores
+            with self._stop_on_signals(), cpu_kernels.limit_threads(1):
                 while self.epoch < self.config.epochs and not self.stop_training:
                     self.train_epoch()
                     if self.stopping_for:  # a signal during the epoch's end; last.pt is saved
