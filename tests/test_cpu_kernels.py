@@ -3,7 +3,10 @@ tests pin to their definitions and to keras-preprocessing: every fill mode, both
 interpolations, uint8 and float, NCHW and channels-last batches."""
 
 import functools
+import os
+import signal
 import threading
+import time
 
 import pytest
 import torch
@@ -159,3 +162,30 @@ def test_concurrent_calls_from_threads_are_safe():
     for t in threads:
         t.join()
     assert not errors and len(results) == 60 and all(results)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_makes_its_own_threads():
+    """A child forked after the pool has threads (DataLoader workers, multiprocessing)
+    must not hand work to threads that exist only in its parent."""
+    x = images(b=64, h=32, w=32)
+    m = wild_matrices(64, 32, 32)
+    with cpu_kernels.limit_threads(2):
+        expected = geometry.warp(x, m, mode="nearest")  # the pool now has threads
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the warp completes and matches
+        ok = False
+        try:
+            with cpu_kernels.limit_threads(2):
+                ok = torch.equal(geometry.warp(x, m, mode="nearest"), expected)
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail("the forked child hung on its parent's kernel threads")

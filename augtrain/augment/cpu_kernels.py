@@ -31,6 +31,14 @@ _pool: ThreadPoolExecutor | None = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
 
 
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads: it makes its own
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 @contextlib.contextmanager
 def limit_threads(n: int) -> Iterator[None]:
     """Run the kernels on at most n threads (1: the calling thread alone) inside the block.
