@@ -17,6 +17,16 @@ from augtrain.augment import functional as F
 pytest.importorskip("numba")
 
 
+@pytest.fixture(autouse=True, params=["serial", "threads"])
+def split(request, monkeypatch):
+    """Every test twice: small batches on the calling thread (as by default), and split
+    over pool threads (as large ones are) however small."""
+    if request.param == "threads":
+        monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VALUES", 0)
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 3)  # three uneven slices
+    return request.param
+
+
 def images(b=6, c=3, h=9, w=11, seed=0, dtype=torch.uint8, channels_last=False):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (b, c, h, w), generator=g, dtype=torch.uint8)

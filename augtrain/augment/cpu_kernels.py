@@ -29,6 +29,9 @@ MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "sci
 _kernels = None
 _pool: ThreadPoolExecutor | None = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
+# source values below which a call stays on one thread: a pool thread's wake-up took
+# ~1 ms here, the work of a whole 128-image CIFAR batch
+PARALLEL_MIN_VALUES = 1 << 21
 
 
 def _forget_pool() -> None:
@@ -84,10 +87,13 @@ def _run(kernel, batch_arrays: list[np.ndarray], *args) -> None:
     """kernel(*batch_arrays, *args) over slices of the batch, one per torch thread.
 
     The kernels release the GIL, so Python threads run them side by side; torch's thread
-    count decides how many, so augmentation and the model share the same cores."""
+    count decides how many, so augmentation and the model share the same cores. A small
+    batch stays on the calling thread: waking a pool thread costs more than it saves."""
     global _pool
     n = len(batch_arrays[0])
     parts = max(1, min(_thread_limit or torch.get_num_threads(), n))
+    if batch_arrays[0].size < PARALLEL_MIN_VALUES:  # the source batch: the work's measure
+        parts = 1
     bounds = [n * k // parts for k in range(parts + 1)]
     slices = [[a[s:e] for a in batch_arrays] for s, e in zip(bounds, bounds[1:])]
     if parts == 1:
