@@ -154,7 +154,7 @@ def test_without_numba_the_torch_route_runs(monkeypatch):
 
 def test_concurrent_calls_from_threads_are_safe():
     """The prefetching iterators may augment from a worker thread while the main
-    thread augments too; the kernels share one pool of threads."""
+    thread augments too."""
     x = images(b=64, h=32, w=32)
     m = wild_matrices(64, 32, 32)
     expected = geometry.warp(x, m, mode="nearest")
@@ -177,8 +177,9 @@ def test_concurrent_calls_from_threads_are_safe():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
 def test_a_forked_child_makes_its_own_threads(monkeypatch):
-    """A child forked after the pool has threads (DataLoader workers, multiprocessing)
-    must not hand work to threads that exist only in its parent."""
+    """A child forked after the kernels' threads ran (DataLoader workers, multiprocessing)
+    must not hang on threads that exist only in its parent, nor be terminated (as numba's
+    OpenMP layer does)."""
     monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VALUES", 0)  # use the pool, small or not
     x = images(b=64, h=32, w=32)
     m = wild_matrices(64, 32, 32)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -27,19 +26,9 @@ import torch
 MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "scipy-wrap": 5}
 
 _kernels = None
-_pool: ThreadPoolExecutor | None = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
-# source values below which a call stays on one thread: a pool thread's wake-up took
-# ~1 ms here, the work of a whole 128-image CIFAR batch
+# source values below which a call stays on the calling thread (128 CIFAR images are 393k)
 PARALLEL_MIN_VALUES = 1 << 21
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None  # a forked child has none of the parent's threads: it makes its own
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 
 
 @contextlib.contextmanager
@@ -83,28 +72,25 @@ def _load():
     return _kernels or None
 
 
-def _run(kernel, batch_arrays: list[np.ndarray], *args) -> None:
-    """kernel(*batch_arrays, *args) over slices of the batch, one per torch thread.
+def _run(kernels: tuple, batch_arrays: list[np.ndarray], *args) -> None:
+    """Run a (parallel, serial) kernel pair on as many threads as torch uses, or the limit.
 
-    The kernels release the GIL, so Python threads run them side by side; torch's thread
-    count decides how many, so augmentation and the model share the same cores. A small
-    batch stays on the calling thread: waking a pool thread costs more than it saves."""
-    global _pool
-    n = len(batch_arrays[0])
-    parts = max(1, min(_thread_limit or torch.get_num_threads(), n))
-    if batch_arrays[0].size < PARALLEL_MIN_VALUES:  # the source batch: the work's measure
-        parts = 1
-    bounds = [n * k // parts for k in range(parts + 1)]
-    slices = [[a[s:e] for a in batch_arrays] for s, e in zip(bounds, bounds[1:])]
-    if parts == 1:
-        kernel(*slices[0], *args)
+    The serial one runs on the calling thread when that is one thread, when the batch is
+    small (starting the pool's threads costs about what a 128-image batch's work does), or
+    without TBB."""
+    import numba
+
+    parallel, serial = kernels
+    threads = max(1, min(_thread_limit or torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if threads == 1 or batch_arrays[0].size < PARALLEL_MIN_VALUES or not _load().PARALLEL:
+        serial(*batch_arrays, *args)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="augtrain-kernel")
-    futures = [_pool.submit(kernel, *part, *args) for part in slices[1:]]
-    kernel(*slices[0], *args)  # this thread takes the first slice
-    for f in futures:
-        f.result()
+    numba.set_num_threads(threads)
+    try:
+        parallel(*batch_arrays, *args)
+    except ValueError:  # numba could not load the TBB layer after all: serial from now on
+        _load().PARALLEL = False
+        serial(*batch_arrays, *args)
 
 
 def warp(
@@ -126,7 +112,7 @@ def warp(
     fill = min(max(float(cval), 0.0), 255.0) if out_dtype == torch.uint8 else float(cval)
     matrices = m.detach().to("cpu", torch.float64).contiguous().numpy()
     _run(
-        _load().warp,
+        _load().WARP,
         [_numpy(images), matrices, _numpy(out)],
         MODES[mode],
         fill,
@@ -153,7 +139,7 @@ def crop(
     out = torch.empty((b, c, out_h, out_w), dtype=images.dtype)  # the kernel wants NCHW
     no_flip = torch.zeros(b, dtype=torch.bool)
     _run(
-        _load().crop,
+        _load().CROP,
         [
             _numpy(images.contiguous()),
             top.to("cpu", torch.int64).contiguous().numpy(),

@@ -1,18 +1,35 @@
 """The numba code behind `cpu_kernels` (imported only through it: importing numba costs).
 
-The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both are
-serial and release the GIL: `cpu_kernels` runs them on slices of the batch from a few Python
-threads. (numba's own parallel loops start a second OpenMP pool beside torch's, and the two
-fought over the cores: training epochs took 1.5x longer.)
+The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both
+hand out one output row of one image per task (numba's prange). Each is compiled twice
+from the one source (bottom of the file): parallel, and serial for the calling thread alone
+(small batches, and the training loop, where torch's OpenMP workers hold the other cores).
+
+The parallel compilations run on numba's TBB threading layer, the one that is both thread-
+and fork-safe (its OpenMP layer is a second OpenMP runtime beside torch's, and numba then
+terminates any process forked after it ran; its workqueue layer did not scale here). Without
+the tbb package only the serial ones are used.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
+import os
+from types import FunctionType
 
+import numba
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import overload
+
+try:
+    importlib.metadata.version("tbb")  # the tbb package: numba loads its library itself
+    PARALLEL = True
+    if "NUMBA_THREADING_LAYER" not in os.environ:  # a user's explicit choice stands
+        numba.config.THREADING_LAYER = "tbb"
+except importlib.metadata.PackageNotFoundError:
+    PARALLEL = False
 
 CONSTANT, NEAREST, REFLECT, MIRROR, WRAP, SCIPY_WRAP = range(6)  # cpu_kernels.MODES
 
@@ -51,7 +68,6 @@ def map_index(i, n, mode):
     return min(max(i, 0), n - 1)  # nearest, constant, scipy-wrap (wrapped before)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
 def warp(src, m, out, mode, cval, bilinear, rounding, table):
     """out[b, :, i, j] = src[b, :] sampled at M_b @ (i, j, 1).
 
@@ -63,7 +79,7 @@ def warp(src, m, out, mode, cval, bilinear, rounding, table):
     batch, _, out_h, out_w = out.shape
     tol = EDGE_TOLERANCE
     one = np.float32(1.0)
-    for row in range(batch * out_h):
+    for row in prange(batch * out_h):
         b = row // out_h
         i = row - b * out_h
         r_step, c_step = m[b, 0, 1], m[b, 1, 1]
@@ -118,7 +134,6 @@ def _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fil
         out_flat[np.uint64(o + j)] = src_flat[np.uint64(s + map_index(c_first + k, w, mode))]
 
 
-@njit(cache=True, nogil=True)
 def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     """out[b] = the out_h x out_w window of src[b] at (top[b], left[b]), flipped where asked.
 
@@ -130,7 +145,7 @@ def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     _, channels, h, w = src.shape
     batch, _, out_h, out_w = out.shape
     src_flat, out_flat = src.reshape(-1), out.reshape(-1)
-    for row in range(batch * out_h):
+    for row in prange(batch * out_h):
         b = row // out_h
         i = row - b * out_h
         r = top[b] + (out_h - 1 - i if flip_v[b] else i)
@@ -156,3 +171,19 @@ def crop(src, top, left, flip_h, flip_v, out, mode, fill):
                 _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill)
             for k in range(k_out, out_w):  # and right of it
                 _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill)
+
+
+def _parallel_and_serial(fn, **options) -> tuple:
+    """(parallel, serial) compilations of fn, each under a name of its own: numba's disk
+    cache is keyed by the function's name and signature, not by the options, so two
+    compilations of one function would load each other's machine code."""
+    pair = []
+    for variant, parallel in (("parallel", True), ("serial", False)):
+        clone = FunctionType(fn.__code__, fn.__globals__, f"{fn.__name__}_{variant}")
+        clone.__qualname__ = clone.__name__
+        pair.append(njit(parallel=parallel, cache=True, nogil=True, **options)(clone))
+    return tuple(pair)
+
+
+WARP = _parallel_and_serial(warp, fastmath=True)
+CROP = _parallel_and_serial(crop)
