@@ -22,9 +22,6 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-# fill modes as the kernels number them (numba_kernels.CONSTANT ...)
-MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "scipy-wrap": 5}
-
 _kernels = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
 # source values below which a call stays on the calling thread: a 128-image CIFAR batch
@@ -115,7 +112,7 @@ def warp(
     _run(
         _load().WARP,
         [_numpy(images), matrices, _numpy(out)],
-        MODES[mode],
+        _load().MODES[mode],
         fill,
         interpolation == "bilinear",
         np.float32(0.5 if out_dtype == torch.uint8 else 0.0),
@@ -149,7 +146,7 @@ def crop(
             _numpy((no_flip if flip_v is None else flip_v.to("cpu", torch.bool)).contiguous()),
             _numpy(out),
         ],
-        MODES[mode],
+        _load().MODES[mode],
         float(fill),
     )
     return out

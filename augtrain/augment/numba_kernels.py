@@ -31,7 +31,9 @@ try:
 except importlib.metadata.PackageNotFoundError:
     PARALLEL = False
 
-CONSTANT, NEAREST, REFLECT, MIRROR, WRAP, SCIPY_WRAP = range(6)  # cpu_kernels.MODES
+# fill modes as the kernels number them (the names are geometry.WARP_FILL_MODES')
+MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "scipy-wrap": 5}
+CONSTANT, NEAREST, REFLECT, MIRROR, WRAP, SCIPY_WRAP = MODES.values()
 
 EDGE_TOLERANCE = 1e-4  # scipy's 'constant': a sample a hair past the edge is inside
 # uint8 -> float32 by table: a load is ~2x faster here than the int-to-float conversion
