@@ -20,11 +20,11 @@ pytest.importorskip("numba")
 
 @pytest.fixture(autouse=True, params=["serial", "threads"])
 def split(request, monkeypatch):
-    """Every test twice: small batches on the calling thread (as by default), and split
-    over pool threads (as large ones are) however small."""
+    """Every test twice: the serial compilation on the calling thread (small batches, the
+    training loop), and the parallel one on numba's threads (large batches) however small."""
     if request.param == "threads":
         monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VALUES", 0)
-        monkeypatch.setattr(torch, "get_num_threads", lambda: 3)  # three uneven slices
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # even if torch runs on one
     return request.param
 
 
@@ -180,11 +180,11 @@ def test_a_forked_child_makes_its_own_threads(monkeypatch):
     """A child forked after the kernels' threads ran (DataLoader workers, multiprocessing)
     must not hang on threads that exist only in its parent, nor be terminated (as numba's
     OpenMP layer does)."""
-    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VALUES", 0)  # use the pool, small or not
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_VALUES", 0)  # threads, small or not
     x = images(b=64, h=32, w=32)
     m = wild_matrices(64, 32, 32)
     with cpu_kernels.limit_threads(2):
-        expected = geometry.warp(x, m, mode="nearest")  # the pool now has threads
+        expected = geometry.warp(x, m, mode="nearest")  # numba's threads have now run
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if the warp completes and matches
         ok = False
