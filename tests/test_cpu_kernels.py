@@ -206,3 +206,18 @@ def test_a_forked_child_makes_its_own_threads(monkeypatch):
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
     pytest.fail("the forked child hung on its parent's kernel threads")
+
+
+def test_one_torch_thread_drops_to_one_thread_on_the_cpu_only_and_restores(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    with cpu_kernels.one_torch_thread("cpu"):
+        assert calls == [1]
+    assert calls == [1, 3]
+    with pytest.raises(RuntimeError), cpu_kernels.one_torch_thread(torch.device("cpu")):
+        raise RuntimeError  # restored on the way out of an error too
+    assert calls == [1, 3, 1, 3]
+    with cpu_kernels.one_torch_thread("meta"):  # other devices: torch's threads untouched
+        pass
+    assert calls == [1, 3, 1, 3]

@@ -72,39 +72,40 @@ def keras_matrix(
         batch = max((p.numel() if isinstance(p, torch.Tensor) else 1 for p in params), default=1)
     if device is None:
         device = next((p.device for p in params if isinstance(p, torch.Tensor)), "cpu")
-    th = torch.deg2rad(_as_batch(theta, batch, device))
-    sh = torch.deg2rad(_as_batch(shear, batch, device))
-    tx, ty = _as_batch(tx, batch, device), _as_batch(ty, batch, device)
-    zx, zy = _as_batch(zx, batch, device), _as_batch(zy, batch, device)
-    cos, sin = torch.cos(th), torch.sin(th)
-    # snap cos/sin of multiples of 90 degrees to exact integers (cos(pi/2) = 6e-17)
-    cos = torch.where(cos.abs() < 1e-12, torch.zeros_like(cos), cos)
-    sin = torch.where(sin.abs() < 1e-12, torch.zeros_like(sin), sin)
-    ssh, csh = torch.sin(sh), torch.cos(sh)
-    ssh = torch.where(ssh.abs() < 1e-12, torch.zeros_like(ssh), ssh)
-    # L = R @ Shear @ Zoom (linear part); t = R @ (tx, ty)
-    # R = [[c, -s], [s, c]], Shear = [[1, -ssh], [0, csh]], Zoom = diag(zx, zy)
-    a00 = cos * zx
-    a01 = (-cos * ssh - sin * csh) * zy
-    a10 = sin * zx
-    a11 = (-sin * ssh + cos * csh) * zy
-    t0 = cos * tx - sin * ty
-    t1 = sin * tx + cos * ty
-    if center == "keras":
-        o0, o1 = h / 2 + 0.5, w / 2 + 0.5
-    elif center == "true":
-        o0, o1 = (h - 1) / 2, (w - 1) / 2
-    else:
-        raise ValueError(f"center must be 'keras' or 'true', got {center!r}")
-    # in = L @ (out - o) + t + o
-    b0 = t0 + o0 - (a00 * o0 + a01 * o1)
-    b1 = t1 + o1 - (a10 * o0 + a11 * o1)
-    m = torch.stack(
-        [torch.stack([a00, a01, b0], -1), torch.stack([a10, a11, b1], -1)], -2
-    )  # (B, 2, 3)
-    fh = _as_batch(flip_horizontal, batch, device, torch.bool)
-    fv = _as_batch(flip_vertical, batch, device, torch.bool)
-    return compose_flips(m, h, w, fh, fv)
+    with cpu_kernels.one_torch_thread(device):  # a kernel's threads may follow
+        th = torch.deg2rad(_as_batch(theta, batch, device))
+        sh = torch.deg2rad(_as_batch(shear, batch, device))
+        tx, ty = _as_batch(tx, batch, device), _as_batch(ty, batch, device)
+        zx, zy = _as_batch(zx, batch, device), _as_batch(zy, batch, device)
+        cos, sin = torch.cos(th), torch.sin(th)
+        # snap cos/sin of multiples of 90 degrees to exact integers (cos(pi/2) = 6e-17)
+        cos = torch.where(cos.abs() < 1e-12, torch.zeros_like(cos), cos)
+        sin = torch.where(sin.abs() < 1e-12, torch.zeros_like(sin), sin)
+        ssh, csh = torch.sin(sh), torch.cos(sh)
+        ssh = torch.where(ssh.abs() < 1e-12, torch.zeros_like(ssh), ssh)
+        # L = R @ Shear @ Zoom (linear part); t = R @ (tx, ty)
+        # R = [[c, -s], [s, c]], Shear = [[1, -ssh], [0, csh]], Zoom = diag(zx, zy)
+        a00 = cos * zx
+        a01 = (-cos * ssh - sin * csh) * zy
+        a10 = sin * zx
+        a11 = (-sin * ssh + cos * csh) * zy
+        t0 = cos * tx - sin * ty
+        t1 = sin * tx + cos * ty
+        if center == "keras":
+            o0, o1 = h / 2 + 0.5, w / 2 + 0.5
+        elif center == "true":
+            o0, o1 = (h - 1) / 2, (w - 1) / 2
+        else:
+            raise ValueError(f"center must be 'keras' or 'true', got {center!r}")
+        # in = L @ (out - o) + t + o
+        b0 = t0 + o0 - (a00 * o0 + a01 * o1)
+        b1 = t1 + o1 - (a10 * o0 + a11 * o1)
+        m = torch.stack(
+            [torch.stack([a00, a01, b0], -1), torch.stack([a10, a11, b1], -1)], -2
+        )  # (B, 2, 3)
+        fh = _as_batch(flip_horizontal, batch, device, torch.bool)
+        fv = _as_batch(flip_vertical, batch, device, torch.bool)
+        return compose_flips(m, h, w, fh, fv)
 
 
 def compose_flips(
@@ -221,10 +222,11 @@ def warp(
         raise ValueError(f"warp: {images.dtype} input cannot give {out_dtype} output")
     b, c, h, w = images.shape
     out_h, out_w = (h, w) if out_size is None else out_size
-    m = m.to(images.device)
-    if is_integral(m):
-        m = m.round()
-        interpolation = "nearest"
+    with cpu_kernels.one_torch_thread(images.device):  # the kernel's threads follow
+        m = m.to(images.device)
+        if is_integral(m):
+            m = m.round()
+            interpolation = "nearest"
     channels_last = (
         memory_format == torch.channels_last
         or memory_format == torch.preserve_format
