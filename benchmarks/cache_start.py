@@ -4,7 +4,9 @@
     python benchmarks/cache_start.py [--data DIR] [--repeats 3]
 
 Each start is a fresh Python process (imports included) that runs `augtrain.train` and
-exits at the first training batch; the parent measures from spawn to that moment.
+exits at the first training batch; the parent measures from spawn to that moment. A third
+process measures the floor every PyTorch program pays before its first step: importing
+torch and building an optimizer (whose first method call imports torch._dynamo).
 """
 
 from __future__ import annotations
@@ -44,6 +46,20 @@ augtrain.train(data=sys.argv[1], model="cnn4", epochs=1, batch_size=32, runs_dir
 """
 
 
+FLOOR = """
+import time, torch
+optimizer = torch.optim.Adamax(torch.nn.Conv2d(3, 16, 3).parameters(), lr=5e-3)
+print(f"FIRST_STEP {time.time()}", flush=True)
+"""
+
+
+def floor_seconds() -> float:
+    """Spawn to the point where a plain PyTorch script could take its first step."""
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[1]) - t0
+
+
 def time_to_first_step(data: str, cache: str, runs: str) -> tuple[float, float, float]:
     """Seconds to the first training step from spawn and from the train() call (imports
     done), and seconds inside load_data."""
@@ -70,8 +86,9 @@ def main() -> None:
     ap.add_argument("--data", default=str(CIFAR_JPEG))
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    cold, warm = [], []
+    cold, warm, floor = [], [], []
     for _ in range(args.repeats):
+        floor.append(floor_seconds())
         cache = tempfile.mkdtemp(prefix="cold-cache-")
         runs = tempfile.mkdtemp(prefix="runs-")
         cold.append(time_to_first_step(args.data, cache, runs))
@@ -84,6 +101,12 @@ def main() -> None:
         print(f"| {label} | {m[0]:.2f} s | {m[1]:.2f} s | {m[2]:.2f} s |")
     ratios = " | ".join(f"{a / b:.1f}x" for a, b in zip(med[0], med[1]))
     print(f"| ratio first / second | {ratios} |")
+    base = statistics.median(floor)
+    print(
+        f"\nfloor (spawn, import torch, build an optimizer): {base:.2f} s; above it, "
+        f"first {med[0][0] - base:.2f} s, second {med[1][0] - base:.2f} s: "
+        f"{(med[0][0] - base) / (med[1][0] - base):.1f}x"
+    )
 
 
 if __name__ == "__main__":

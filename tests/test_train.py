@@ -264,3 +264,25 @@ def test_existing_run_name_needs_overwrite(tmp_path, capsys):
 def test_config_round_trip():
     cfg = TrainConfig(target_size=(8, 9), augment=[{"op": "RandomHorizontalFlip", "p": 0.5}])
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_channel_stats_are_kept_beside_a_cached_split(tmp_path, monkeypatch):
+    from augtrain.data import ImageArrays
+    from augtrain.training import loop
+
+    x = np.random.default_rng(0).integers(0, 256, (20, 5, 6, 3), dtype=np.uint8)
+    y = np.zeros(20, dtype=np.int64)
+    exact = loop.channel_stats(x)
+    np.testing.assert_allclose(exact[0], x.reshape(-1, 3).mean(0) / 255, rtol=1e-12)
+    np.testing.assert_allclose(exact[1], x.reshape(-1, 3).std(0) / 255, rtol=1e-12)
+
+    cached = ImageArrays(x, y, fingerprint="abc")
+    assert loop.channel_stats(cached, tmp_path) == exact  # computed, then written
+    assert len(list(tmp_path.glob("stats-*.json"))) == 1
+    monkeypatch.setattr(loop.torch, "bincount", None)  # a second start must not recompute
+    assert loop.channel_stats(cached, tmp_path) == exact
+    # other content (another fingerprint, or the same entry's other split) is its own entry
+    with pytest.raises(TypeError):
+        loop.channel_stats(ImageArrays(x[:10], y[:10], fingerprint="abc"), tmp_path)
+    with pytest.raises(TypeError):  # arrays from memory have no key: always computed
+        loop.channel_stats(ImageArrays(x, y), tmp_path)

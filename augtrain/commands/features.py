@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
                 raise AugtrainError("--input-norm imagenet needs RGB images")
             mean, std = IMAGENET_MEAN, IMAGENET_STD
         elif args.input_norm == "standardize":
-            mean, std = channel_stats(data.train.x)
+            mean, std = channel_stats(
+                data.train, args.cache_dir or (config.cache_dir if config else None)
+            )
     model, weights = model_for_features(
         args.source, args.model, parse_options(args.model_option), None, (h, w, c), mean, std
     )

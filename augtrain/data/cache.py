@@ -13,11 +13,12 @@ import os
 import struct
 import zipfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..io import write_atomic
+from ..io import write_atomic, write_json
 
 FORMAT_VERSION = 1
 
@@ -35,6 +36,29 @@ def content_key(description: Any) -> str:
     """A short stable hash of a JSON-able description of the source."""
     text = json.dumps([FORMAT_VERSION, description], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def remember(
+    name: str, key: str | None, compute: Callable[[], Any], root: str | os.PathLike | None = None
+) -> Any:
+    """compute(), kept as JSON in the cache folder under (name, key) and read back on later
+    starts: small facts derived from a cached entry's pixels (key: its content key). Without
+    a key (arrays handed over in memory) it is computed every time; a cache folder that cannot
+    be written only costs the next start the computation."""
+    if key is None:
+        return compute()
+    path = cache_dir(root) / f"{name}-{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    value = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, value)
+    except OSError:
+        pass
+    return value
 
 
 def load(path: Path) -> dict[str, np.ndarray] | None:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from ..augment import Compose, cpu_kernels, epoch_order
 from ..augment.functional import to_float
 from ..augment.random import hash_ints
-from ..data import ImageArrays
+from ..data import ImageArrays, cache
 from ..errors import AugtrainError
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
@@ -77,16 +77,24 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
+def channel_stats(
+    images: ImageArrays | np.ndarray, cache_root: str | Path | None = None
+) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of uint8 NHWC images, in [0, 1] units.
 
     Exact, from a 256-bin histogram per channel: much faster than a float copy of
-    the dataset (0.3 s instead of 2 s for CIFAR-10 on 2 cores).
+    the dataset (0.3 s instead of 2 s for CIFAR-10 on 2 cores). A split read from the
+    data cache has its figures kept beside it, so a warm start skips even that (a third
+    of what a warm CIFAR-10 start spends above importing torch).
     """
-    flat = torch.from_numpy(np.ascontiguousarray(x)).view(-1, x.shape[-1])
+    if isinstance(images, ImageArrays):
+        x, fingerprint = images.x, images.fingerprint
+        key = None if fingerprint is None else cache.content_key([fingerprint, list(x.shape)])
+        return tuple(cache.remember("stats", key, lambda: channel_stats(x), cache_root))
+    flat = torch.from_numpy(np.ascontiguousarray(images)).view(-1, images.shape[-1])
     levels = torch.arange(256, dtype=torch.float64)
     mean, std = [], []
-    for c in range(x.shape[-1]):
+    for c in range(images.shape[-1]):
         hist = torch.bincount(flat[:, c].contiguous(), minlength=256).double()
         m = float((hist * levels).sum() / hist.sum())
         var = float((hist * (levels - m) ** 2).sum() / hist.sum())

@@ -306,7 +306,7 @@ def train(
     val_name, val_arrays = pick_validation(config, data)
     h, w, c = data.image_shape
     if config.input_norm == "standardize":
-        mean, std = channel_stats(data.train.x)
+        mean, std = channel_stats(data.train, config.cache_dir)
     else:
         mean, std = [0.0] * c, [1.0] * c
     model_spec = {
