@@ -221,3 +221,27 @@ def test_one_torch_thread_drops_to_one_thread_on_the_cpu_only_and_restores(monke
     with cpu_kernels.one_torch_thread("meta"):  # other devices: torch's threads untouched
         pass
     assert calls == [1, 3, 1, 3]
+
+
+def test_parameter_math_in_numpy_equals_the_torch_route(monkeypatch):
+    """On the CPU hashes and matrices run in NumPy; the torch code (the GPU's) must give
+    the same numbers, so a sample's transform does not depend on the device."""
+    from augtrain.augment.random import Draw
+
+    def both(fn):
+        numpy_route = fn()
+        with monkeypatch.context() as m:
+            m.setattr(cpu_kernels, "array_module", lambda device: torch)
+            return numpy_route, fn()
+
+    index = torch.tensor([0, 7, 123456789, 2**31 + 5])
+    ours, theirs = both(lambda: Draw(3, 2, index, "0:RandomAffine").bits(10))
+    assert ours.dtype == theirs.dtype == torch.int64
+    assert torch.equal(ours, theirs) and int(ours.max()) < 2**32
+
+    ours, theirs = both(lambda: wild_matrices(64, 9, 11))  # every parameter per sample
+    assert ours.dtype == theirs.dtype == torch.float64 and ours.shape == (64, 2, 3)
+    torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=0)
+    scalars = dict(theta=90.0, tx=1.0, shear=0.0, flip_vertical=True, batch=3)
+    ours, theirs = both(lambda: geometry.keras_matrix(5, 7, **scalars, center="true"))
+    assert torch.equal(ours, theirs)  # snapped to exact integers on both routes

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,15 @@ def limit_threads(n: int) -> Iterator[None]:
         yield
     finally:
         _thread_limit = previous
+
+
+def array_module(device: torch.device | str) -> Any:
+    """NumPy on the CPU, torch elsewhere: the module that per-sample parameter math (a few
+    thousand numbers: hashes, matrices) runs in. On the CPU torch's per-op cost dominates
+    such math (NumPy's is a fraction of it) and some of its ops wake its thread pool
+    (see `one_torch_thread`); the code is the same for both (operators and the functions
+    both modules name alike)."""
+    return np if torch.device(device).type == "cpu" else torch
 
 
 @contextlib.contextmanager

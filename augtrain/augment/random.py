@@ -15,20 +15,24 @@ runs on int64 tensors holding 32-bit values; multiplications are split into
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
+import numpy as np
 import torch
+
+from . import cpu_kernels
 
 MASK32 = 0xFFFFFFFF
 
 
-def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
+def _mul32(x: Any, c: int) -> Any:
     """(x * c) mod 2**32 for x in [0, 2**32), exact in int64 (products stay < 2**49)."""
     lo, hi = c & 0xFFFF, c >> 16
     return (x * lo + (((x * hi) & 0xFFFF) << 16)) & MASK32
 
 
-def hash32(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 on an int64 tensor of 32-bit values."""
+def hash32(x: Any) -> Any:
+    """lowbias32 on an int64 tensor (or NumPy array) of 32-bit values."""
     x = x ^ (x >> 16)
     x = _mul32(x, 0x7FEB352D)
     x = x ^ (x >> 15)
@@ -79,8 +83,13 @@ class Draw:
             n *= s
         stream = hash_ints(self.key, self.calls)
         self.calls += 1
-        counter = (self.index[:, None] * n + torch.arange(n, device=self.device)) & MASK32
+        # operators only: on the CPU NumPy's int64 arrays give the same numbers, faster
+        on_cpu = cpu_kernels.array_module(self.device) is np
+        index = self.index.numpy() if on_cpu else self.index
+        steps = np.arange(n) if on_cpu else torch.arange(n, device=self.device)
+        counter = (index[:, None] * n + steps) & MASK32
         h = hash32(hash32(counter ^ stream) ^ hash_ints(stream, 1))
+        h = torch.from_numpy(h) if on_cpu else h
         return h.reshape(self.batch_size, *shape)
 
     def uniform(self, low: float = 0.0, high: float = 1.0, *shape: int) -> torch.Tensor:
