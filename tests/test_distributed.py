@@ -80,7 +80,10 @@ def child(workdir: Path, mode: str, kill_at: int) -> None:
     class HoldAt(Callback):
         def on_batch_end(self, batch, logs=None):
             if self.trainer.global_step == kill_at:
-                (workdir / f"pid-{self.trainer.dist.rank}").write_text(str(os.getpid()))
+                # written whole, then renamed: the test reads it as soon as it exists
+                pid_file = workdir / f"pid-{self.trainer.dist.rank}"
+                pid_file.with_suffix(".tmp").write_text(str(os.getpid()))
+                pid_file.with_suffix(".tmp").rename(pid_file)
                 time.sleep(600)
 
     train_tiny(workdir, "ddp", [HoldAt()], resume=mode == "resume", verbose=1)
@@ -116,7 +119,6 @@ def test_two_gloo_processes_match_one_and_resume(tmp_path):
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "the DDP job never reached step 9"
         time.sleep(0.05)
-    time.sleep(0.05)  # let the pids land
     # torchrun starts each worker in a session of its own: kill them one by one, then torchrun
     for pid in pids:
         os.kill(int(pid.read_text()), signal.SIGKILL)
