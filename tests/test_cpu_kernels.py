@@ -223,6 +223,26 @@ def test_one_torch_thread_drops_to_one_thread_on_the_cpu_only_and_restores(monke
     assert calls == [1, 3, 1, 3]
 
 
+@pytest.mark.parametrize("channels", [1, 2, 4])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_warp_other_channel_counts_match_the_torch_route(monkeypatch, channels, dtype):
+    """The kernel unrolls RGB; grayscale, two-channel and RGBA batches take its general loop."""
+    x = images(c=channels, dtype=dtype)
+    m = wild_matrices(len(x), 9, 11)
+    for mode in ("nearest", "constant"):
+
+        def run(mode=mode):
+            return geometry.warp(x, m, mode=mode, cval=77.0, interpolation="bilinear")
+
+        ours, theirs = run(), torch_route(monkeypatch, run)
+        assert ours.shape == theirs.shape == (6, channels, 9, 11)
+        if dtype == torch.uint8:
+            diff = (ours.int() - theirs.int()).abs()
+            assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+        else:
+            torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+
+
 def test_parameter_math_in_numpy_equals_the_torch_route(monkeypatch):
     """On the CPU hashes and matrices run in NumPy; the torch code (the GPU's) must give
     the same numbers, so a sample's transform does not depend on the device."""
