@@ -64,11 +64,19 @@ def timed(fn, batches: int, warmup: int = 2, sync=None, rounds: int = 3) -> floa
     return best
 
 
+IDLE_GAP = 0.02  # seconds between rounds: see interleaved()
+
+
 def interleaved(fns: dict, calls: dict, rounds: int, sync=None) -> dict:
     """Best seconds per call of each fn, measured in alternating short rounds.
 
     The machine these run on is shared: alternating the peers round by round and
     keeping each one's best round gives every peer the same chances of a quiet moment.
+    Each round starts after IDLE_GAP seconds of rest, so that no peer runs beside the
+    previous one's worker threads: torch's OpenMP workers spin on after Kornia's last op
+    and took the second core from augtrain's kernel threads (back to back, augtrain's
+    1024-image affine measured 71-98k img/s against 92-149k alone, while Kornia's figure
+    was the same alone and interleaved).
     """
     for fn in fns.values():
         fn(0)
@@ -78,6 +86,7 @@ def interleaved(fns: dict, calls: dict, rounds: int, sync=None) -> dict:
         for name, fn in fns.items():
             if sync:
                 sync()
+            time.sleep(IDLE_GAP)
             t0 = time.perf_counter()
             for i in range(calls[name]):
                 fn(i)

@@ -258,6 +258,32 @@ def test_parameter_math_in_numpy_equals_the_torch_route(monkeypatch):
     ours, theirs = both(lambda: Draw(3, 2, index, "0:RandomAffine").bits(10))
     assert ours.dtype == theirs.dtype == torch.int64
     assert torch.equal(ours, theirs) and int(ours.max()) < 2**32
+    for low, high in ((0.0, 1.0), (-0.2, 0.7), (0.8, 1.2)):
+        ours, theirs = both(lambda low=low, high=high: Draw(3, 2, index, "u").uniform(low, high, 4))
+        assert ours.dtype == theirs.dtype == torch.float32 and torch.equal(ours, theirs)
+
+    # every parameter of the Keras op, with shifts as fractions, pixel counts and choices
+    from augtrain.augment import RandomAffine
+
+    many = torch.arange(300) * 7919
+    for shifts in (0.1, 3, [-2, 0, 2.5]):
+        op = RandomAffine(
+            rotation_range=30,
+            width_shift_range=shifts,
+            height_shift_range=shifts,
+            shear_range=10,
+            zoom_range=0.2,
+            horizontal_flip=True,
+            vertical_flip=True,
+        )
+        ours, theirs = both(lambda op=op: op.params(Draw(1, 0, many, "0:RandomAffine"), (9, 11)))
+        for key, value in ours.items():
+            theirs_value = torch.as_tensor(theirs[key])
+            assert torch.equal(torch.as_tensor(value), theirs_value), key
+        x = images(b=300)
+        ours, theirs = both(lambda op=op, x=x: op(x, Draw(1, 0, many, "0:RandomAffine")))
+        diff = (ours.int() - theirs.int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
 
     ours, theirs = both(lambda: wild_matrices(64, 9, 11))  # every parameter per sample
     assert ours.dtype == theirs.dtype == torch.float64 and ours.shape == (64, 2, 3)

@@ -241,11 +241,13 @@ def _shift(draw: Draw, spec, size: int) -> torch.Tensor:
     return shift_from_uniforms(u, sign, spec, size)
 
 
-def shift_from_uniforms(u: torch.Tensor, sign: torch.Tensor, spec, size: int) -> torch.Tensor:
-    """Keras' shift for one axis from a uniform u in [0, 1) and a sign (+-1) per sample."""
+def shift_from_uniforms(u: Any, sign: Any, spec, size: int) -> Any:
+    """Keras' shift for one axis from a uniform u in [0, 1) and a sign (+-1) per sample:
+    float64 torch tensors, or NumPy arrays (the CPU's parameter math) giving the same."""
+    on_numpy = isinstance(u, np.ndarray)
+    u = u.astype(np.float64) if on_numpy else u.to(torch.float64)
     if not _truthy(spec):
-        return torch.zeros_like(u, dtype=torch.float64)
-    u = u.to(torch.float64)
+        return u * 0.0
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         # np.random.choice(n): one of 0..n-1, then a random sign
         values = np.arange(int(spec), dtype=np.float64)
@@ -254,8 +256,9 @@ def shift_from_uniforms(u: torch.Tensor, sign: torch.Tensor, spec, size: int) ->
     else:
         values = None
     if values is not None:
-        table = torch.as_tensor(values, device=u.device)
-        pick = (u * len(values)).long().clamp_(max=len(values) - 1)
+        table = values if on_numpy else torch.as_tensor(values, device=u.device)
+        pick = u * len(values)
+        pick = (pick.astype(np.int64) if on_numpy else pick.long()).clip(max=len(values) - 1)
         t = table[pick] * sign
         top = float(values.max())
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import AugtrainError
@@ -292,9 +293,11 @@ class RandomAffine(Op):
         All uniforms come from one stream (a (B, 10) draw: one hash pass per batch);
         a parameter whose range is off stays a plain number."""
         h, w = size
-        u = draw.uniform(0.0, 1.0, 10).to(torch.float64)
+        # float64 arrays of the device's module: NumPy on the CPU (cpu_kernels.array_module)
+        u = draw.uniform_array(0.0, 1.0, 10)
+        u, xp = (u.astype(np.float64), np) if isinstance(u, np.ndarray) else (u.double(), torch)
 
-        def uni(col: int, lo: float, hi: float) -> torch.Tensor | float:
+        def uni(col: int, lo: float, hi: float) -> Any:
             return lo if lo == hi else u[:, col] * (hi - lo) + lo
 
         theta = uni(0, *self._rot)
@@ -302,11 +305,11 @@ class RandomAffine(Op):
         ty: Any = 0.0
         if keras_compat._truthy(self.height_shift_range):
             tx = keras_compat.shift_from_uniforms(
-                u[:, 1], torch.where(u[:, 2] < 0.5, -1.0, 1.0), self.height_shift_range, h
+                u[:, 1], xp.where(u[:, 2] < 0.5, -1.0, 1.0), self.height_shift_range, h
             )
         if keras_compat._truthy(self.width_shift_range):
             ty = keras_compat.shift_from_uniforms(
-                u[:, 3], torch.where(u[:, 4] < 0.5, -1.0, 1.0), self.width_shift_range, w
+                u[:, 3], xp.where(u[:, 4] < 0.5, -1.0, 1.0), self.width_shift_range, w
             )
         if self._ht is not None:
             tx = tx - uni(1, *self._ht) * h
