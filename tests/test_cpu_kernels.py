@@ -285,6 +285,13 @@ def test_parameter_math_in_numpy_equals_the_torch_route(monkeypatch):
         diff = (ours.int() - theirs.int()).abs()
         assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
 
+    from augtrain.augment import RandomCrop
+
+    crop = RandomCrop(padding=4, flip=True, padding_mode="reflect")
+    x = images(b=300)
+    ours, theirs = both(lambda: crop(x, Draw(1, 0, many, "0:RandomCrop")))
+    assert torch.equal(ours, theirs)  # same offsets and flips: the same pixels
+
     ours, theirs = both(lambda: wild_matrices(64, 9, 11))  # every parameter per sample
     assert ours.dtype == theirs.dtype == torch.float64 and ours.shape == (64, 2, 3)
     torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=0)

@@ -101,19 +101,20 @@ class RandomCrop(Op):
             raise AugtrainError(
                 f"crop size {(out_h, out_w)} exceeds padded image {(h + 2 * p, w + 2 * p)}"
             )
-        # one stream, three numbers per sample: top, left, flip
-        bits = draw.bits(3)
+        # one stream, three numbers per sample: top, left, flip (NumPy on the CPU: see
+        # Draw.uniform_array)
+        bits = draw.bits_array(3)
         top = bits[:, 0] % (h + 2 * p - out_h + 1) - p
         left = bits[:, 1] % (w + 2 * p - out_w + 1) - p
         flip = (bits[:, 2] >> 8) < (1 << 23) if self.flip else None  # 24-bit uniform < 0.5
         mode = F.PADDING_MODES[self.padding_mode]
         return F.crop_flip(
             images,
-            top,
-            left,
+            torch.as_tensor(top),
+            torch.as_tensor(left),
             out_h,
             out_w,
-            flip_h=flip,
+            flip_h=None if flip is None else torch.as_tensor(flip),
             mode=mode,
             fill=self.fill,
             padding=(p, p, p, p),

@@ -82,23 +82,10 @@ class Draw:
 
     def bits(self, *shape: int) -> torch.Tensor:
         """Uniform 32-bit integers (int64 tensor) of shape (B, *shape)."""
-        return _as_tensor(self._bits(*shape))
+        return _as_tensor(self.bits_array(*shape))
 
-    def uniform(self, low: float = 0.0, high: float = 1.0, *shape: int) -> torch.Tensor:
-        """Uniform floats in [low, high), shape (B, *shape), float32; 24 random bits each."""
-        return _as_tensor(self.uniform_array(low, high, *shape))
-
-    def uniform_array(self, low: float = 0.0, high: float = 1.0, *shape: int) -> Any:
-        """`uniform` as an array of `cpu_kernels.array_module(device)`: a NumPy array on the
-        CPU, for parameter math that stays in NumPy there (same numbers either way)."""
-        bits = self._bits(*shape) >> 8
-        if isinstance(bits, np.ndarray):
-            u = bits.astype(np.float32) * np.float32(1.0 / (1 << 24))
-        else:
-            u = bits.to(torch.float32) * (1.0 / (1 << 24))
-        return low + (high - low) * u
-
-    def _bits(self, *shape: int) -> Any:
+    def bits_array(self, *shape: int) -> Any:
+        """`bits` as an array of `cpu_kernels.array_module(device)` (see `uniform_array`)."""
         n = 1
         for s in shape:
             n *= s
@@ -111,6 +98,20 @@ class Draw:
         counter = (index[:, None] * n + steps) & MASK32
         h = hash32(hash32(counter ^ stream) ^ hash_ints(stream, 1))
         return h.reshape(self.batch_size, *shape)
+
+    def uniform(self, low: float = 0.0, high: float = 1.0, *shape: int) -> torch.Tensor:
+        """Uniform floats in [low, high), shape (B, *shape), float32; 24 random bits each."""
+        return _as_tensor(self.uniform_array(low, high, *shape))
+
+    def uniform_array(self, low: float = 0.0, high: float = 1.0, *shape: int) -> Any:
+        """`uniform` as an array of `cpu_kernels.array_module(device)`: a NumPy array on the
+        CPU, for parameter math that stays in NumPy there (same numbers either way)."""
+        bits = self.bits_array(*shape) >> 8
+        if isinstance(bits, np.ndarray):
+            u = bits.astype(np.float32) * np.float32(1.0 / (1 << 24))
+        else:
+            u = bits.to(torch.float32) * (1.0 / (1 << 24))
+        return low + (high - low) * u
 
     def bernoulli(self, p: float = 0.5, *shape: int) -> torch.Tensor:
         """Booleans, True with probability p."""
