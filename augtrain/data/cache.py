@@ -12,8 +12,8 @@ import json
 import os
 import struct
 import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
