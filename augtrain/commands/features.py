@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     data_arg = args.data or config.data
     if data_arg == "<arrays>":
         raise AugtrainError(f"{args.source} was trained on in-memory arrays: pass --data")
+    cache_dir = args.cache_dir or (config.cache_dir if config else None)
     data = load_data(
         data_arg,
         tuple(args.target_size) if args.target_size else (config.target_size if config else None),
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         config.interpolation if config else "bilinear",
         args.classes or (config.classes if config else None),
         args.validation_split or 0.0,
-        args.cache_dir or (config.cache_dir if config else None),
+        cache_dir,
     )
     h, w, c = data.image_shape
     mean = std = None
@@ -108,9 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 raise AugtrainError("--input-norm imagenet needs RGB images")
             mean, std = IMAGENET_MEAN, IMAGENET_STD
         elif args.input_norm == "standardize":
-            mean, std = channel_stats(
-                data.train, args.cache_dir or (config.cache_dir if config else None)
-            )
+            mean, std = channel_stats(data.train, cache_dir)
     model, weights = model_for_features(
         args.source, args.model, parse_options(args.model_option), None, (h, w, c), mean, std
     )
