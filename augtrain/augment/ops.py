@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..errors import AugtrainError
+from . import cpu_kernels, geometry, keras_compat, sampling
 from . import functional as F
-from . import geometry, keras_compat, sampling
 from .pipeline import Compose, Op
 from .random import Draw
 
@@ -102,7 +102,7 @@ class RandomCrop(Op):
                 f"crop size {(out_h, out_w)} exceeds padded image {(h + 2 * p, w + 2 * p)}"
             )
         # one stream, three numbers per sample: top, left, flip (NumPy on the CPU: see
-        # Draw.uniform_array)
+        # cpu_kernels.array_module)
         bits = draw.bits_array(3)
         top = bits[:, 0] % (h + 2 * p - out_h + 1) - p
         left = bits[:, 1] % (w + 2 * p - out_w + 1) - p
@@ -294,9 +294,10 @@ class RandomAffine(Op):
         All uniforms come from one stream (a (B, 10) draw: one hash pass per batch);
         a parameter whose range is off stays a plain number."""
         h, w = size
-        # float64 arrays of the device's module: NumPy on the CPU (cpu_kernels.array_module)
+        # float64 arrays of the device's module: NumPy on the CPU
+        xp = cpu_kernels.array_module(draw.device)
         u = draw.uniform_array(0.0, 1.0, 10)
-        u, xp = (u.astype(np.float64), np) if isinstance(u, np.ndarray) else (u.double(), torch)
+        u = u.astype(np.float64) if xp is np else u.double()
 
         def uni(col: int, lo: float, hi: float) -> Any:
             return lo if lo == hi else u[:, col] * (hi - lo) + lo
