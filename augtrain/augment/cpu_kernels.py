@@ -147,7 +147,6 @@ def warp(
         fill,
         interpolation == "bilinear",
         np.float32(0.5 if out_dtype == torch.uint8 else 0.0),
-        _load().UINT8_TO_FLOAT,
     )
     return out
 
