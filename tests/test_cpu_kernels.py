@@ -243,21 +243,29 @@ def test_warp_other_channel_counts_match_the_torch_route(monkeypatch, channels, 
             torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
 
 
-def test_a_batch_split_over_many_tasks_equals_its_images_warped_one_by_one():
-    """The warp hands out runs of whole images (WARP_TASKS at most); a batch not a
-    multiple of that count, float64 included (its plane stays float64), loses no image
-    at a run's edges."""
+def test_a_batch_split_over_many_tasks_equals_its_images_done_one_by_one():
+    """The kernels hand out runs of whole images (MAX_TASKS at most); a batch not a
+    multiple of that count, float64 included (the warp's plane stays float64), loses no
+    image at a run's edges."""
     from augtrain.augment import numba_kernels
 
-    n = 2 * numba_kernels.WARP_TASKS + 5
+    n = 2 * numba_kernels.MAX_TASKS + 5
+    g = torch.Generator().manual_seed(11)
+    top, left = torch.randint(-5, 6, (n,), generator=g), torch.randint(-5, 6, (n,), generator=g)
+    flips = torch.rand(n, generator=g) < 0.5
     for dtype in (torch.uint8, torch.float64):
         x = images(b=n, dtype=dtype)
         m = wild_matrices(n, 9, 11, seed=7)
         whole = geometry.warp(x, m, mode="reflect")
-        one_by_one = torch.cat(
-            [geometry.warp(x[i : i + 1], m[i : i + 1], mode="reflect") for i in range(n)]
-        )
-        assert whole.dtype == dtype and torch.equal(whole, one_by_one)
+        one_by_one = [geometry.warp(x[i : i + 1], m[i : i + 1], mode="reflect") for i in range(n)]
+        assert whole.dtype == dtype and torch.equal(whole, torch.cat(one_by_one))
+        for mode in ("reflect", "constant"):
+            whole = F.gather_crop(x, top, left, 8, 8, flips, flips, mode, 3.0)
+            one_by_one = [
+                F.gather_crop(x[s], top[s], left[s], 8, 8, flips[s], flips[s], mode, 3.0)
+                for s in (slice(i, i + 1) for i in range(n))
+            ]
+            assert torch.equal(whole, torch.cat(one_by_one))
 
 
 def test_parameter_math_in_numpy_equals_the_torch_route(monkeypatch):

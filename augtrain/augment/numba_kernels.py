@@ -1,8 +1,9 @@
 """The numba code behind `cpu_kernels` (imported only through it: importing numba costs).
 
-The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. The
-warp hands out runs of whole images per task (numba's prange; each task copies its image
-into a float plane first), the crop one output row of one image. Each is compiled twice
+The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both
+hand out runs of whole images per task (numba's prange, MAX_TASKS at most), so that each
+task can prepare an image once (the warp's float copy, the crop's column table) and use it
+for every row. Each is compiled twice
 from the one source (bottom of the file): parallel, and serial for the calling thread alone
 (small batches, and the training loop, where torch's OpenMP workers hold the other cores).
 
@@ -36,9 +37,9 @@ MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "sci
 CONSTANT, NEAREST, REFLECT, MIRROR, WRAP, SCIPY_WRAP = MODES.values()
 
 EDGE_TOLERANCE = 1e-4  # scipy's 'constant': a sample a hair past the edge is inside
-# images a warp task takes: whole images, each copied once into a float plane (more tasks
-# than threads, so a slow core on a shared machine holds up little)
-WARP_TASKS = 64
+# the most tasks a kernel call is cut into: runs of whole images (more tasks than threads,
+# so a slow core on a shared machine holds up little)
+MAX_TASKS = 64
 
 
 def float_plane(src, n):
@@ -101,7 +102,7 @@ def warp(src, m, out, mode, cval, bilinear, rounding):
     one = np.float32(1.0)
     zero, last_r, last_c, w32 = np.int32(0), np.int32(h - 1), np.int32(w - 1), np.int32(w)
     period_r, period_c = np.float32(h - 1), np.float32(w - 1)  # float32: r stays float32
-    tasks = min(batch, WARP_TASKS)
+    tasks = min(batch, MAX_TASKS)
     for task in prange(tasks):
         plane = float_plane(src, channels * hw)
         for b in range(task * batch // tasks, (task + 1) * batch // tasks):
@@ -155,54 +156,40 @@ def warp(src, m, out, mode, cval, bilinear, rounding):
                                    w00, w01, w10, w11, rounding)  # fmt: skip
 
 
-@njit(inline="always")
-def _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill):
-    """Window column k of the output row at o, off the image: filled by mode from the
-    source row at s."""
-    j = out_w - 1 - k if flip else k
-    if mode == CONSTANT:
-        out_flat[np.uint64(o + j)] = fill
-    else:
-        out_flat[np.uint64(o + j)] = src_flat[np.uint64(s + map_index(c_first + k, w, mode))]
-
-
 def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     """out[b] = the out_h x out_w window of src[b] at (top[b], left[b]), flipped where asked.
 
-    C-contiguous arrays, addressed flat with unsigned offsets (no negative-index checks,
-    so the copy loops vectorise). Each output row is its source row in three pieces:
-    the window columns left of the image, those on it (the bulk: a plain or reversed
-    copy) and those right of it, filled by mode.
+    C-contiguous arrays, addressed flat with unsigned offsets (no negative-index checks).
+    Per image, the source column of each output column (flip and fill mode applied; -1
+    for a constant fill) is worked out once into a small table; each output row is then
+    a gather through it. That plain loop ran 1.3-1.5x faster than copying each row in
+    three pieces (fill left, bulk copy, fill right): a CIFAR row is too short for the
+    copy's vector loop to pay for its set-up.
     """
     _, channels, h, w = src.shape
     batch, _, out_h, out_w = out.shape
     src_flat, out_flat = src.reshape(-1), out.reshape(-1)
-    for row in prange(batch * out_h):
-        b = row // out_h
-        i = row - b * out_h
-        r = top[b] + (out_h - 1 - i if flip_v[b] else i)
-        ri = map_index(r, h, mode)
-        c_first, flip = left[b], flip_h[b]
-        # window columns k in [k_in, k_out) lie on the image (source column c_first + k)
-        k_in = min(max(-c_first, 0), out_w)
-        k_out = max(min(w - c_first, out_w), k_in)
-        for ch in range(channels):
-            o = ((b * channels + ch) * out_h + i) * out_w  # output row start
-            if mode == CONSTANT and not 0 <= r < h:
-                for k in range(out_w):
-                    out_flat[np.uint64(o + k)] = fill
-                continue
-            s = ((b * channels + ch) * h + ri) * w  # source row start
-            if flip:
-                for k in range(k_in, k_out):
-                    out_flat[np.uint64(o + out_w - 1 - k)] = src_flat[np.uint64(s + c_first + k)]
-            else:
-                for k in range(k_in, k_out):
-                    out_flat[np.uint64(o + k)] = src_flat[np.uint64(s + c_first + k)]
-            for k in range(k_in):  # the columns left of the image (a few at most)
-                _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill)
-            for k in range(k_out, out_w):  # and right of it
-                _fill_column(src_flat, out_flat, s, o, k, c_first, w, out_w, flip, mode, fill)
+    tasks = min(batch, MAX_TASKS)
+    for task in prange(tasks):
+        columns = np.empty(out_w, np.int64)
+        for b in range(task * batch // tasks, (task + 1) * batch // tasks):
+            for k in range(out_w):
+                c = left[b] + (out_w - 1 - k if flip_h[b] else k)
+                off_image = mode == CONSTANT and not 0 <= c < w
+                columns[k] = -1 if off_image else map_index(c, w, mode)
+            for i in range(out_h):
+                r = top[b] + (out_h - 1 - i if flip_v[b] else i)
+                row_off_image = mode == CONSTANT and not 0 <= r < h
+                ri = map_index(r, h, mode)
+                for ch in range(channels):
+                    o = ((b * channels + ch) * out_h + i) * out_w  # output row start
+                    s = ((b * channels + ch) * h + ri) * w  # source row start
+                    for k in range(out_w):
+                        c = columns[np.uint64(k)]
+                        if row_off_image or c < 0:
+                            out_flat[np.uint64(o + k)] = fill
+                        else:
+                            out_flat[np.uint64(o + k)] = src_flat[np.uint64(s + c)]
 
 
 def _parallel_and_serial(fn, **options) -> tuple:
