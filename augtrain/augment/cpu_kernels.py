@@ -4,8 +4,9 @@ Why a kernel of our own: on the CPU torch has no uint8 resampler. `grid_sample` 
 float, so a uint8 batch is cast (4x the bytes), sampled, rounded and cast back, and a
 1024-image batch no longer fits the cache. These kernels read the source once and write
 the output once, in the dtype and memory layout given (NCHW, or the NHWC batches
-of the Keras front end viewed as NCHW); bilinear sampling is float32 arithmetic, a uint8
-output rounded on the store.
+of the Keras front end viewed as NCHW); the warp's only float copy is of the one image
+it is working on (a few KB, in the core's cache). Bilinear sampling is float32
+arithmetic, a uint8 output rounded on the store.
 
 They are the CPU route of `geometry.warp` and `functional.gather_crop` /
 `crop_flip` when numba is importable; the torch route (the GPU's) runs otherwise,
