@@ -244,9 +244,9 @@ def test_warp_other_channel_counts_match_the_torch_route(monkeypatch, channels, 
 
 
 def test_a_batch_split_over_many_tasks_equals_its_images_done_one_by_one():
-    """The kernels hand out runs of whole images (MAX_TASKS at most); a batch not a
-    multiple of that count, float64 included (the warp's plane stays float64), loses no
-    image at a run's edges."""
+    """The kernels hand out runs of whole images (`task_images`, MAX_TASKS at most); a
+    batch not a multiple of that count, float64 included (the warp's plane stays float64),
+    loses no image at a run's edges."""
     from augtrain.augment import numba_kernels
 
     n = 2 * numba_kernels.MAX_TASKS + 5

@@ -1,11 +1,11 @@
 """The numba code behind `cpu_kernels` (imported only through it: importing numba costs).
 
 The warp takes NCHW-shaped arrays of any strides, the crop C-contiguous NCHW ones. Both
-hand out runs of whole images per task (numba's prange, MAX_TASKS at most), so that each
-task can prepare an image once (the warp's float copy, the crop's column table) and use it
-for every row. Each is compiled twice
-from the one source (bottom of the file): parallel, and serial for the calling thread alone
-(small batches, and the training loop, where torch's OpenMP workers hold the other cores).
+hand out runs of whole images per task (`task_images`), so that each task can prepare an
+image once (the warp's float copy, the crop's column table) and use it for every row. Each
+is compiled twice from the one source (bottom of the file): parallel, and serial for the
+calling thread alone (small batches, and the training loop, where torch's OpenMP workers
+hold the other cores).
 
 The parallel compilations run on numba's TBB threading layer, the one that is both thread-
 and fork-safe (its OpenMP layer is a second OpenMP runtime beside torch's, and numba then
@@ -40,6 +40,12 @@ EDGE_TOLERANCE = 1e-4  # scipy's 'constant': a sample a hair past the edge is in
 # the most tasks a kernel call is cut into: runs of whole images (more tasks than threads,
 # so a slow core on a shared machine holds up little)
 MAX_TASKS = 64
+
+
+@njit(inline="always")
+def task_images(task, tasks, batch):
+    """The images of task `task` of `tasks`: a run of about batch / tasks of them."""
+    return range(task * batch // tasks, (task + 1) * batch // tasks)
 
 
 def float_plane(src, n):
@@ -105,7 +111,7 @@ def warp(src, m, out, mode, cval, bilinear, rounding):
     tasks = min(batch, MAX_TASKS)
     for task in prange(tasks):
         plane = float_plane(src, channels * hw)
-        for b in range(task * batch // tasks, (task + 1) * batch // tasks):
+        for b in task_images(task, tasks, batch):
             for ch in range(channels):
                 for r in range(h):
                     for c in range(w):
@@ -172,7 +178,7 @@ def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     tasks = min(batch, MAX_TASKS)
     for task in prange(tasks):
         columns = np.empty(out_w, np.int64)
-        for b in range(task * batch // tasks, (task + 1) * batch // tasks):
+        for b in task_images(task, tasks, batch):
             for k in range(out_w):
                 c = left[b] + (out_w - 1 - k if flip_h[b] else k)
                 off_image = mode == CONSTANT and not 0 <= c < w
