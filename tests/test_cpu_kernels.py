@@ -323,3 +323,52 @@ def test_parameter_math_in_numpy_equals_the_torch_route(monkeypatch):
     scalars = dict(theta=90.0, tx=1.0, shear=0.0, flip_vertical=True, batch=3)
     ours, theirs = both(lambda: geometry.keras_matrix(5, 7, **scalars, center="true"))
     assert torch.equal(ours, theirs)  # snapped to exact integers on both routes
+
+
+_THREADING_SCRIPT = """
+import sys
+if sys.argv[1] == "hidden":
+    sys.modules["numba.np.ufunc.tbbpool"] = None  # the TBB layer's library cannot be loaded
+import numpy as np, torch
+from augtrain.augment import cpu_kernels, geometry
+torch.manual_seed(0)
+x = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8)  # large: the parallel route
+m = geometry.keras_matrix(32, 32, theta=torch.linspace(-40, 40, 256, dtype=torch.float64))
+with cpu_kernels.limit_threads(2):
+    out = geometry.warp(x, m, mode="reflect")
+with cpu_kernels.limit_threads(1):
+    serial = geometry.warp(x, m, mode="reflect")
+import numba
+layer = numba.threading_layer() if cpu_kernels._load().PARALLEL else "serial"
+print(layer, bool(torch.equal(out, serial)))
+"""
+
+
+@pytest.mark.parametrize("library", ["found", "hidden"])
+def test_parallel_kernels_load_tbb_in_this_environment_or_fall_back_quietly(split, library):
+    """In a virtual environment (as users install) pip's tbb library lies outside the
+    loader's path; the kernels load it themselves. Where no threading layer loads at all,
+    large batches run the serial kernels: same pixels, no crash, nothing printed."""
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    if split == "threads":
+        pytest.skip("one run per case is enough: the script picks its own routes")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env["PYTHONWARNINGS"] = "default"  # a warning would show on stderr
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADING_SCRIPT, library],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    try:
+        importlib.metadata.version("tbb")
+        expected = "tbb" if library == "found" else "serial"
+    except importlib.metadata.PackageNotFoundError:
+        expected = "serial"
+    assert done.stdout.split() == [expected, "True"]

@@ -115,10 +115,10 @@ def _run(kernels: tuple, batch_arrays: list[np.ndarray], *args) -> None:
     if threads == 1 or batch_arrays[0].size < PARALLEL_MIN_VALUES or not _load().PARALLEL:
         serial(*batch_arrays, *args)
         return
-    numba.set_num_threads(threads)
     try:
+        numba.set_num_threads(threads)  # the first call starts numba's threading layer
         parallel(*batch_arrays, *args)
-    except ValueError:  # numba could not load the TBB layer after all: serial from now on
+    except ValueError:  # numba could load no threading layer: serial from now on
         _load().PARALLEL = False
         serial(*batch_arrays, *args)
 

@@ -15,8 +15,11 @@ the tbb package only the serial ones are used.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.metadata
 import os
+import sys
 from types import FunctionType
 
 import numba
@@ -24,13 +27,33 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-try:
-    importlib.metadata.version("tbb")  # the tbb package: numba loads its library itself
-    PARALLEL = True
-    if "NUMBA_THREADING_LAYER" not in os.environ:  # a user's explicit choice stands
-        numba.config.THREADING_LAYER = "tbb"
-except importlib.metadata.PackageNotFoundError:
-    PARALLEL = False
+# the TBB runtime library's file name, as numba's TBB layer links to it
+TBB_LIBRARY = {"win32": "tbb12.dll", "darwin": "libtbb.12.dylib"}.get(sys.platform, "libtbb.so.12")
+
+
+def load_tbb() -> bool:
+    """Whether the tbb package is installed; if so its library is loaded, so that numba's
+    TBB layer finds it.
+
+    numba's layer links to the library by file name, and the dynamic loader looks for it
+    on its own path only. pip's tbb wheel puts it in the environment's lib folder, on that
+    path in a system Python but not in a virtual environment, where every parallel call
+    then failed. Loaded once by its full path, the name resolves to it."""
+    try:
+        dist = importlib.metadata.distribution("tbb")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    for file in dist.files or ():
+        if file.name == TBB_LIBRARY:
+            with contextlib.suppress(OSError):  # a broken copy: numba's own search decides
+                ctypes.CDLL(str(dist.locate_file(file)), mode=ctypes.RTLD_GLOBAL)
+            break
+    return True
+
+
+PARALLEL = load_tbb()  # False also once a parallel call found no threading layer (cpu_kernels)
+if PARALLEL and "NUMBA_THREADING_LAYER" not in os.environ:  # a user's explicit choice stands
+    numba.config.THREADING_LAYER = "tbb"
 
 # fill modes as the kernels number them (the names are geometry.WARP_FILL_MODES')
 MODES = {"constant": 0, "nearest": 1, "reflect": 2, "mirror": 3, "wrap": 4, "scipy-wrap": 5}
