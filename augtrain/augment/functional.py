@@ -391,14 +391,6 @@ def color_transform(images: torch.Tensor, matrix: torch.Tensor, offset: torch.Te
     return _back(out.view(b, c, h, w), images)
 
 
-def adjust_hue(images: torch.Tensor, alpha) -> torch.Tensor:
-    """Rotate the hue by alpha (in [-1, 1] of a half turn), YIQ rotation as Gluon."""
-    if images.shape[1] != 3:
-        return images
-    a = torch.as_tensor(alpha, dtype=torch.float32, device=images.device).expand(images.shape[0])
-    return color_transform(images, hue_matrix(a))
-
-
 def to_grayscale(images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Replace the samples where mask is True (all when None) by their luma, kept in C channels."""
     if images.shape[1] < 3:

@@ -19,8 +19,6 @@ and never goes through floating point.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -144,12 +142,6 @@ def identity(batch: int, device=None) -> torch.Tensor:
     m[:, 0, 0] = 1
     m[:, 1, 1] = 1
     return m
-
-
-def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a then... composition of coordinate maps: (a @ b)(p) = a(b(p)) for (B, 2, 3) matrices."""
-    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=a.dtype, device=a.device).expand(a.shape[0], 1, 3)
-    return (torch.cat([a, bottom], 1) @ torch.cat([b.to(a.dtype), bottom], 1))[:, :2]
 
 
 def is_integral(m: torch.Tensor, tol: float = 1e-6) -> bool:
@@ -373,9 +365,3 @@ def _scipy_wrap(x: torch.Tensor, n: int) -> torch.Tensor:
     if n <= 1:
         return torch.zeros_like(x)
     return torch.where((x >= 0) & (x <= n - 1), x, torch.remainder(x, n - 1))
-
-
-def rotation_degrees_to_quarter_turns(theta: float) -> int | None:
-    """k when theta is a whole multiple of 90 degrees, else None."""
-    k = theta / 90.0
-    return int(round(k)) % 4 if math.isclose(k, round(k), abs_tol=1e-9) else None

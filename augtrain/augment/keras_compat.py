@@ -199,17 +199,6 @@ def keras_brightness(images: torch.Tensor, factor: torch.Tensor | float) -> torc
     return x.to(images.dtype)
 
 
-def brightness(images: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
-    """Plain multiplicative brightness (no stretch): clip(x * factor) in the input's range."""
-    b = images.shape[0]
-    x = images.to(torch.float32) if not images.is_floating_point() else images
-    f = torch.as_tensor(factor, dtype=x.dtype, device=x.device).expand(b).view(-1, 1, 1, 1)
-    out = x * f
-    if not images.is_floating_point():
-        return out.round_().clamp_(0, 255).to(images.dtype)
-    return out
-
-
 def _like(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     if ref.is_floating_point():
         return out.to(ref.dtype)
@@ -340,12 +329,3 @@ def draw_transform(
         "channel_shift_intensity": cs,
         "brightness": br,
     }
-
-
-def transform_matrix(params: dict[str, Any], image_size: tuple[int, int], center: str = "keras"):
-    """The (B, 2, 3) output->input matrices (flips folded in) for a params dict."""
-    h, w = image_size
-    keys = ("theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal", "flip_vertical")
-    defaults = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, False, False)
-    vals = [params.get(k, d) for k, d in zip(keys, defaults)]
-    return geometry.keras_matrix(h, w, *vals, center=center)

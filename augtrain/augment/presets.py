@@ -33,10 +33,6 @@ PRESETS: dict[str, Callable[[], list[Op]]] = {
 }
 
 
-def register_preset(name: str, factory: Callable[[], list[Op]]) -> None:
-    PRESETS[name] = factory
-
-
 def preset(name: str, seed: int = 0) -> Compose:
     """The pipeline of preset `name`."""
     if name not in PRESETS:

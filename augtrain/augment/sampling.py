@@ -3,7 +3,6 @@
     normal(draw, *shape)          Box-Muller
     gamma(draw, shape_k, *shape)  Marsaglia-Tsang with a fixed number of keyed tries
     beta(draw, a, b, *shape)      X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b)
-    log_uniform(draw, lo, hi)     exp(uniform(log lo, log hi))
 
 All return float32 tensors of shape (B, *shape) on the Draw's device.
 """
@@ -53,7 +52,3 @@ def beta(draw: Draw, a: float, b: float, *shape: int) -> torch.Tensor:
     x = gamma(draw, a, *shape)
     y = gamma(draw, b, *shape)
     return x / (x + y).clamp_min(1e-30)
-
-
-def log_uniform(draw: Draw, lo: float, hi: float, *shape: int) -> torch.Tensor:
-    return torch.exp(draw.uniform(math.log(lo), math.log(hi), *shape))
