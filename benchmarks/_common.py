@@ -14,12 +14,79 @@ CIFAR_JPEG = Path(
 )
 
 
+# the CPU flags that change a recipe's speed several-fold (BENCHMARKS.md names them per figure)
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_model_and_flags() -> tuple[str, list[str]]:
+    """The CPU's model name and which of SPEED_FLAGS it has, as lscpu shows them."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:  # not Linux: the model name alone
+        pass
+    return model, [f for f in SPEED_FLAGS if f in flags]
+
+
 def machine() -> str:
+    """The GPU's name, or the CPU's model, core count and speed-relevant flags; torch version."""
     import torch
 
     if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    return f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), torch {torch.__version__}"
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    model, flags = cpu_model_and_flags()
+    return (
+        f"{os.cpu_count()} CPU cores ({model}; {' '.join(flags) or 'no avx2'}), "
+        f"torch {torch.__version__}"
+    )
+
+
+def commit() -> str:
+    """The checkout's commit (with '+' when the tree has changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (rev + ("+" if dirty else "")) or "unknown"
+
+
+def write_record(name: str, figures: dict, out_dir: str | os.PathLike | None = None) -> Path:
+    """Write NAME-DATE-TIME.json (commit, machine, date, command, figures) beside the printed
+    table, in $BENCH_RECORDS or .bench/ at the checkout's root; returns the path."""
+    import json
+
+    folder = Path(
+        out_dir or os.environ.get("BENCH_RECORDS") or Path(__file__).resolve().parents[1] / ".bench"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    record = {
+        "benchmark": name,
+        "commit": commit(),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "figures": figures,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    print(f"record: {path}")
+    return path
 
 
 def run_cli(args: list[str], env: dict | None = None) -> tuple[float, str]:
