@@ -164,6 +164,8 @@ def test_run_repr_is_one_short_line():
     unfinished = fake_run(path=None, history=[], metrics={})
     assert repr(unfinished) == "Run('-', model cnn4, epochs 0/3, test accuracy -)"
     assert "val accuracy 0.5000" in repr(fake_run(metrics={"split": "val", "accuracy": 0.5}))
+    logistic = fake_run(config=TrainConfig(head="logistic", features="f.npz"), history=[{}])
+    assert "model logistic, epochs -," in repr(logistic)  # one fit, no epochs
 
 
 def test_run_html_repr_is_a_small_escaped_table():

@@ -65,16 +65,15 @@ class Run:
 
     @property
     def epochs_done(self) -> int:
-        return int(self.history[-1]["epoch"]) if self.history else 0
+        return int(self.history[-1].get("epoch", len(self.history))) if self.history else 0
 
     def _summary(self) -> list[tuple[str, str]]:
         """(label, value) pairs both reprs show; the dataclass's own repr printed every
         tensor of the model and every config field."""
         split = self.metrics.get("split", "test")
         accuracy = self.test_accuracy
-        epochs = f"{self.epochs_done}/{self.config.epochs}"
-        if self.config.head == "logistic":
-            epochs = "-"  # one fit, not epochs
+        logistic = self.config.head == "logistic"  # one fit, not epochs
+        epochs = "-" if logistic else f"{self.epochs_done}/{self.config.epochs}"
         return [
             ("model", self.model_name),
             ("epochs", epochs),
