@@ -219,6 +219,7 @@ def test_a_notebook_trains_then_plots_inline(tmp_path, monkeypatch):
     # connection files and the IPython profile in tmp too: a CI home may be read-only
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # as conftest limits this process
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel picks its inline backend
     cells = [f"RUNS = {str(tmp_path / 'runs')!r}", *NOTEBOOK_CELLS]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
