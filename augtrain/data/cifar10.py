@@ -42,14 +42,14 @@ def md5sum(path: Path) -> str:
 
 def download(url: str, dest: Path, md5: str, timeout: float = 30.0) -> Path:
     """Download url to dest, verifying md5; dest appears only if the check passes."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
             total = int(response.headers.get("Content-Length") or 0) or None
             digest = hashlib.md5()
-            with open(tmp, "wb") as f, tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}", disable=None
+            with open(tmp, "wb") as f, progress_bar(
+                total, f"downloading {dest.name}", "B", leave=True, unit_scale=True
             ) as bar:
                 for block in iter(lambda: response.read(1 << 16), b""):
                     f.write(block)

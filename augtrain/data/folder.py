@@ -133,7 +133,7 @@ def decode_images(
     desc: str = "decoding",
 ) -> np.ndarray:
     """Decode files in parallel on all cores (with a progress bar) into (N, H, W, C) uint8."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     workers = workers or os.cpu_count() or 1
     chunk = 256
@@ -142,7 +142,7 @@ def decode_images(
         for i in range(0, len(files), chunk)
     ]
     images: list[np.ndarray] = []
-    with tqdm(total=len(files), desc=desc, unit="img", disable=None, leave=False) as bar:
+    with progress_bar(len(files), desc, "img") as bar:
         if workers == 1 or len(jobs) == 1:
             results = map(_decode_chunk, jobs)
             for part in results:

@@ -35,7 +35,6 @@ meaning), val_loss, val_accuracy.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
@@ -47,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..io import save_torch
+from ..progress import progress_bar
 from ..training.callbacks import Callback, CallbackList, History
 from ..training.distributed import DistInfo
 from ..training.loop import format_logs, resolve_device
@@ -667,14 +667,7 @@ def _optimizer(optimizer, model: nn.Module, lr: float | None) -> torch.optim.Opt
 
 
 def _progress(verbose: int, epoch: int, epochs: int, steps: int | None) -> Any:
-    if verbose != 1 or not sys.stderr.isatty():
+    if verbose != 1:
         return None
-    from tqdm import tqdm
-
-    return tqdm(
-        total=steps,
-        desc=f"epoch {epoch + 1}/{epochs}",
-        unit="batch",
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(steps, f"epoch {epoch + 1}/{epochs}", "batch")
+    return None if bar.disable else bar

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .plots import _pyplot
+from .plots import new_figure
 
 WRONG = "#d62728"  # red: wrong predictions
 RIGHT = "#2ca02c"  # green: right ones
@@ -57,11 +57,11 @@ def prediction_grid(
     cols: int = 8,
 ) -> Any:
     """Images with 'pred / score / true' above each; wrong ones in red with a red frame."""
-    plt = _pyplot()
     n = max(len(indices), 1)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.75 * cols, 1.95 * rows + 0.4), squeeze=False)
+    fig = new_figure(figsize=(1.75 * cols, 1.95 * rows + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, indices):
@@ -113,7 +113,6 @@ def augmentation_grid(
     Randomness is keyed by (seed, epoch, dataset index), so these are exactly the
     variants training saw for those samples.
     """
-    plt = _pyplot()
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     idx = torch.as_tensor(index, dtype=torch.int64)
     variants = []
@@ -130,7 +129,8 @@ def augmentation_grid(
             out = pipeline(x, idx, epoch)
         variants.append(_displayable(out))
     rows, cols = len(images), epochs + 1
-    fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.4 * rows + 0.5), squeeze=False)
+    fig = new_figure(figsize=(1.4 * cols, 1.4 * rows + 0.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         _show(axes[r, 0], images[r])
         for e in range(epochs):

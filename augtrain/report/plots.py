@@ -15,13 +15,15 @@ import numpy as np
 from ..io import save_figure
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def new_figure(**kwargs: Any) -> Any:
+    """A figure with its own Agg canvas, outside pyplot: drawing and saving it never
+    switch the user's backend nor leave a figure for their next `plt.show()`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _integer_ticks() -> Any:
@@ -31,23 +33,21 @@ def _integer_ticks() -> Any:
 
 
 def save(fig: Any, path: Path, dpi: int = 100) -> None:
-    """Write a figure atomically and free it."""
+    """Write a figure atomically (outside pyplot: it is freed with its last reference)."""
     save_figure(path, fig, dpi=dpi)
-    _pyplot().close(fig)
 
 
 def png_bytes(fig: Any, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes (for embedding); frees it."""
+    """The figure as PNG bytes (for embedding)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    _pyplot().close(fig)
     return buf.getvalue()
 
 
 def learning_curves_figure(history: list[dict[str, Any]], title: str = "") -> Any:
-    plt = _pyplot()
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, [h[metric] for h in history], "o-", label=f"train {metric}")
         if history and f"val_{metric}" in history[0]:
@@ -71,12 +71,12 @@ def learning_curves(history: list[dict[str, Any]], path: Path, title: str = "") 
 
 
 def confusion_matrix_figure(cm: np.ndarray, classes: list[str], normalize: bool = False) -> Any:
-    plt = _pyplot()
     cm = np.asarray(cm, dtype=np.float64)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
     n = len(classes)
     size = max(5.0, 0.55 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    fig = new_figure(figsize=(size, size * 0.9))
+    ax = fig.subplots()
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(n), classes, rotation=45, ha="right")
@@ -112,9 +112,11 @@ def confusion_matrix_plot(
 def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]]) -> Any:
     """Learning curves of several runs overlaid: one colour per run, validation solid,
     training dashed; loss on the left, accuracy on the right."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    import matplotlib
+
+    fig = new_figure(figsize=(12, 4.5))
+    axes = fig.subplots(1, 2)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (name, history) in enumerate(runs):
         color = colors[k % len(colors)]
         epochs = [h["epoch"] for h in history]

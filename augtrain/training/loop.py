@@ -44,6 +44,7 @@ from ..augment.functional import to_float
 from ..augment.random import hash_ints
 from ..data import ImageArrays, cache
 from ..errors import AugtrainError
+from ..progress import progress_bar
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
@@ -470,18 +471,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- printing
     def _progress(self, epoch: int, steps: int) -> Any:
-        if self.config.verbose != 1 or not self.dist.is_main or not sys.stderr.isatty():
+        """The batch bar of one epoch; None without one (its postfix then costs nothing)."""
+        if self.config.verbose != 1 or not self.dist.is_main:
             return None
-        from tqdm import tqdm
-
-        return tqdm(
-            total=steps,
-            initial=self.batch_in_epoch,
-            desc=f"epoch {epoch + 1}/{self.config.epochs}",
-            unit="batch",
-            leave=False,
-            dynamic_ncols=True,
+        bar = progress_bar(
+            steps, f"epoch {epoch + 1}/{self.config.epochs}", "batch", initial=self.batch_in_epoch
         )
+        return None if bar.disable else bar
 
     def _print_epoch(self, logs: dict[str, Any]) -> None:
         if self.config.verbose and self.dist.is_main:

@@ -12,6 +12,7 @@ Only rank 0 writes. Every file is written atomically.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import os
 import platform
@@ -54,6 +55,44 @@ class Run:
     @property
     def test_accuracy(self) -> float | None:
         return self.metrics.get("accuracy")
+
+    @property
+    def model_name(self) -> str:
+        """The registered name, the class of a `network=` module, or the logistic head."""
+        if self.trainer is not None and getattr(self.trainer, "checkpoint_meta", None):
+            return str(self.trainer.checkpoint_meta["model"]["name"])
+        return "logistic" if self.config.head == "logistic" else self.config.model
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.history[-1].get("epoch", len(self.history))) if self.history else 0
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(label, value) pairs both reprs show; the dataclass's own repr printed every
+        tensor of the model and every config field."""
+        split = self.metrics.get("split", "test")
+        accuracy = self.test_accuracy
+        logistic = self.config.head == "logistic"  # one fit, not epochs
+        epochs = "-" if logistic else f"{self.epochs_done}/{self.config.epochs}"
+        return [
+            ("model", self.model_name),
+            ("epochs", epochs),
+            (f"{split} accuracy", "-" if accuracy is None else f"{accuracy:.4f}"),
+            ("path", "-" if self.path is None else str(self.path)),
+        ]
+
+    def __repr__(self) -> str:
+        *fields, (_, path) = self._summary()
+        return "Run(" + ", ".join([repr(path), *(f"{k} {v}" for k, v in fields)]) + ")"
+
+    def _repr_html_(self) -> str:
+        """The table a notebook shows when a cell ends with a Run."""
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(label)}</th>"
+            f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
+            for label, value in self._summary()
+        )
+        return f"<table class='augtrain-run'><caption>augtrain Run</caption>{rows}</table>"
 
 
 def make_pipeline(config: TrainConfig) -> Compose:
