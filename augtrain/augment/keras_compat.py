@@ -182,7 +182,8 @@ def keras_brightness(images: torch.Tensor, factor: torch.Tensor | float) -> torc
     Keras converts the image to PIL first with array_to_img(scale=True): the
     image is stretched so its min is 0 and its max 255, truncated to uint8,
     then PIL's Brightness(f) gives trunc(clip(v * f, 0, 255)). The result is
-    always in [0, 255] whatever the input range, as in Keras.
+    always in [0, 255] whatever the input range, as in Keras. The fourth channel
+    of a 4-channel batch is alpha to PIL: stretched with the rest, never scaled.
     """
     b = images.shape[0]
     x = images.to(torch.float32)
@@ -193,10 +194,10 @@ def keras_brightness(images: torch.Tensor, factor: torch.Tensor | float) -> torc
     x = x - lo
     x = torch.where(span > 0, x / torch.where(span > 0, span, 1) * 255.0, x)
     x = torch.floor(x.clamp(0, 255))
-    x = torch.floor((x * f).clamp(0, 255))
-    if images.is_floating_point():
-        return x.to(images.dtype)
-    return x.to(images.dtype)
+    out = torch.floor((x * f).clamp(0, 255))
+    if out.shape[1] == 4:
+        out[:, 3] = x[:, 3]
+    return out.to(images.dtype)
 
 
 def _like(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

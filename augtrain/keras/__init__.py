@@ -8,7 +8,10 @@
     history.history["val_accuracy"]
 
 `ImageDataGenerator` and its iterators follow keras-preprocessing 1.1.2
-(`augtrain.keras.image`, `augtrain.keras.iterators`); `fit` trains a PyTorch
+(`augtrain.keras.image`, `augtrain.keras.iterators`); `augtrain.keras.image`
+is a drop-in for `keras_preprocessing.image` as a whole (its module-level
+functions, `random_rotation`, `apply_affine_transform`, ..., and its
+submodules); `fit` trains a PyTorch
 model from them with augtrain's callbacks (`augtrain.keras.fit`); the
 preprocessing layers are `torch.nn.Module`s (`augtrain.keras.layers`).
 """

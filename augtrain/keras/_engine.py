@@ -45,30 +45,6 @@ def apply(gen: Any, images: torch.Tensor, params: dict[str, Any]) -> torch.Tenso
     )
 
 
-def to_keras_dict(gen: Any, params: dict[str, Any], i: int) -> dict[str, Any]:
-    """Sample i of batched parameters as the dict Keras' `get_random_transform` returns."""
-
-    def scalar(key: str) -> Any:
-        v = params.get(key)
-        if v is None:
-            return None
-        return float(v[i]) if isinstance(v, torch.Tensor) else float(v)
-
-    return {
-        "theta": scalar("theta"),
-        "tx": scalar("tx"),
-        "ty": scalar("ty"),
-        "shear": scalar("shear"),
-        "zx": scalar("zx"),
-        "zy": scalar("zy"),
-        # Keras: (random() < 0.5) * horizontal_flip, an int 0 or 1
-        "flip_horizontal": int(bool(params["flip_horizontal"][i])),
-        "flip_vertical": int(bool(params["flip_vertical"][i])),
-        "channel_shift_intensity": scalar("channel_shift_intensity"),
-        "brightness": scalar("brightness"),
-    }
-
-
 def from_keras_dict(transform_parameters: dict[str, Any]) -> dict[str, Any]:
     """Keras' dict for one image -> the engine's params (scalars apply to the batch of one)."""
     return {k: v for k, v in transform_parameters.items() if k in keras_compat.PARAM_KEYS}

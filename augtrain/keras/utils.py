@@ -1,4 +1,5 @@
-"""Keras' image helpers (`load_img`, `img_to_array`, `array_to_img`, `save_img`), same meanings.
+"""Keras' image helpers (`load_img`, `img_to_array`, `array_to_img`, `save_img`,
+`validate_filename`, `list_pictures`), same meanings.
 
 `load_img` returns a PIL image as Keras' does; the iterators do not go through it
 but decode straight to uint8 with `augtrain.data.folder.load_image` (the loader of
@@ -140,6 +141,28 @@ def array_to_img(
             return Image.fromarray(x[:, :, 0].astype("int32"), "I")
         return Image.fromarray(x[:, :, 0].astype("uint8"), "L")
     raise ValueError(f"Unsupported channel number: {channels}")
+
+
+def validate_filename(filename: str, white_list_formats: tuple[str, ...]) -> bool:
+    """Whether `filename` ends (in any case) with one of `white_list_formats` and is a file."""
+    return filename.lower().endswith(white_list_formats) and os.path.isfile(filename)
+
+
+def list_pictures(
+    directory: str | os.PathLike,
+    ext: str | tuple[str, ...] = ("jpg", "jpeg", "bmp", "png", "ppm", "tif", "tiff"),
+) -> list[str]:
+    """Paths of the files under `directory` (recursively) whose names end in `.ext`, any case.
+
+    In `os.walk` order, unsorted, as keras-preprocessing 1.1.2.
+    """
+    suffixes = tuple(f".{e}" for e in ((ext,) if isinstance(ext, str) else ext))
+    return [
+        os.path.join(root, f)
+        for root, _, files in os.walk(directory)
+        for f in files
+        if f.lower().endswith(suffixes)
+    ]
 
 
 def save_img(

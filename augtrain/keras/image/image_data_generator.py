@@ -14,6 +14,8 @@ is inside:
   so a batch is the same whatever the batch size, chunking or thread that
   computes it. `seed=None` draws the key from NumPy's global generator once,
   so `np.random.seed(...)` before `flow(...)` still makes a run repeatable.
+  The single-image `get_random_transform` / `random_transform` draw as Keras
+  does, from NumPy's global generator, so they give Keras' very parameters.
 - `fit()` reads the data in chunks with float64 sums (Keras makes two float32
   copies of the whole array), and ZCA uses a symmetric eigendecomposition of
   the covariance, which for it is the same as Keras' SVD.
@@ -31,13 +33,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..augment import functional as AF
-from ..augment.random import Draw
-from . import _engine
-from .iterators import DataFrameIterator, DirectoryIterator, NumpyArrayIterator, seed_key
-from .utils import check_data_format
+from ...augment import functional as AF
+from ...augment.random import Draw
+from .. import _engine
+from ..iterators import DataFrameIterator, DirectoryIterator, NumpyArrayIterator, seed_key
+from ..utils import check_data_format
+from .affine_transformations import (  # noqa: F401  (the transforms: names 1.1.2's module has)
+    apply_affine_transform,
+    apply_brightness_shift,
+    apply_channel_shift,
+    cast_rounded,
+    flip_axis,
+)
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+# the steps of apply_transform after the warp and flips, in Keras' parameter names
+SHIFT_KEYS = ("channel_shift_intensity", "brightness")
 # rows of data processed at once by fit(): bounds its memory whatever the dataset size
 FIT_CHUNK_VALUES = 1 << 24
 
@@ -417,25 +428,69 @@ class ImageDataGenerator:
         return _engine.apply(self, images, params)
 
     def get_random_transform(self, img_shape: tuple[int, ...], seed: int | None = None) -> dict:
-        """Random parameters for one image of shape `img_shape`, as Keras' dict.
+        """Random parameters for one image of shape `img_shape`: Keras' dict, Keras' numbers.
 
-        With a seed the draw is a pure function of it; without one the key comes
-        from NumPy's global generator, as Keras' draws do.
+        Drawn as 1.1.2 draws them, from NumPy's global generator (reseeded with
+        `seed` when one is given, as 1.1.2 does), so seeded code gets the very
+        parameters keras-preprocessing gave it. The iterators draw keyed
+        parameters from the same distributions instead (module doc).
         """
-        h, w = img_shape[self.row_axis - 1], img_shape[self.col_axis - 1]
-        key = seed_key(seed)
-        params = self._draw_params(Draw(key, 0, torch.zeros(1, dtype=torch.int64), "keras"), h, w)
-        return _engine.to_keras_dict(self, params, 0)
+        if seed is not None:
+            np.random.seed(seed)
+        theta = _uniform_or_zero(self.rotation_range)
+        tx = _keras_shift(self.height_shift_range, img_shape[self.row_axis - 1])
+        ty = _keras_shift(self.width_shift_range, img_shape[self.col_axis - 1])
+        shear = _uniform_or_zero(self.shear_range)
+        if self.zoom_range[0] == 1 and self.zoom_range[1] == 1:
+            zx, zy = 1, 1
+        else:
+            zx, zy = np.random.uniform(self.zoom_range[0], self.zoom_range[1], 2)
+        flip_horizontal = (np.random.random() < 0.5) * self.horizontal_flip
+        flip_vertical = (np.random.random() < 0.5) * self.vertical_flip
+        channel_shift_intensity = None
+        if self.channel_shift_range != 0:
+            channel_shift_intensity = np.random.uniform(
+                -self.channel_shift_range, self.channel_shift_range
+            )
+        brightness = None
+        if self.brightness_range is not None:
+            brightness = np.random.uniform(self.brightness_range[0], self.brightness_range[1])
+        return {
+            "theta": theta,
+            "tx": tx,
+            "ty": ty,
+            "shear": shear,
+            "zx": zx,
+            "zy": zy,
+            "flip_horizontal": flip_horizontal,
+            "flip_vertical": flip_vertical,
+            "channel_shift_intensity": channel_shift_intensity,
+            "brightness": brightness,
+        }
 
     def apply_transform(self, x: np.ndarray, transform_parameters: dict) -> np.ndarray:
-        """Transform one image (rank 3, the generator's data format) by Keras' parameter dict."""
+        """Transform one image (rank 3, the generator's data format) by Keras' parameter dict.
+
+        Returns the dtype 1.1.2 returns: the input's (integers rounded) unless a
+        channel shift (NumPy's promotion with the intensity) or a brightness
+        shift (float32) is applied.
+        """
         x = np.asarray(x)
-        batch = self._to_nchw(torch.from_numpy(np.array(x, dtype=np.float32))[None])
+        if x.ndim != 3:
+            raise ValueError(f"apply_transform takes one image of rank 3; got shape {x.shape}")
         params = _engine.from_keras_dict(transform_parameters)
-        out = _engine.apply(self, batch, params)
-        return (
-            self._from_nchw(out)[0].numpy().astype(x.dtype if x.dtype.kind == "f" else np.float32)
-        )
+        shifts = {k: params.pop(k) for k in SHIFT_KEYS if params.get(k) is not None}
+        if shifts and x.dtype.kind in "biu":
+            # 1.1.2's warp stores integers (SciPy keeps the dtype): the shifts see them rounded
+            out = self._apply_one(cast_rounded(self._apply_one(x, params), x.dtype), shifts)
+        else:
+            out = self._apply_one(x, {**params, **shifts})
+        return cast_rounded(out, _keras_output_dtype(x.dtype, transform_parameters))
+
+    def _apply_one(self, x: np.ndarray, params: dict) -> np.ndarray:
+        """One image through the engine: float32, the generator's data format."""
+        batch = self._to_nchw(torch.from_numpy(np.array(x, dtype=np.float32))[None])
+        return self._from_nchw(_engine.apply(self, batch, params))[0].numpy()
 
     def random_transform(self, x: np.ndarray, seed: int | None = None) -> np.ndarray:
         """A randomly transformed copy of one image."""
@@ -517,6 +572,39 @@ class ImageDataGenerator:
                 s, u = torch.linalg.eigh(sigma)
                 s_inv = 1.0 / torch.sqrt(s.clamp_min(0)[None] + self.zca_epsilon)
                 self.principal_components = ((u * s_inv) @ u.T).numpy().astype(self.dtype)
+
+
+def _uniform_or_zero(value: float) -> float:
+    """Keras' draw of a symmetric range: uniform(-value, value), or 0 without a draw when off."""
+    return np.random.uniform(-value, value) if value else 0
+
+
+def _keras_shift(spec: Any, size: int) -> Any:
+    """Keras' shift draw for one axis (1.1.2's get_random_transform, call for call):
+    an int or a list picks a value and a sign, a float draws uniformly; fractions
+    (everything < 1) are of the image's size."""
+    if not _nonzero(spec):
+        return 0
+    try:
+        t = np.random.choice(spec)
+        t *= np.random.choice([-1, 1])
+    except ValueError:  # a float: np.random.choice takes none
+        t = np.random.uniform(-spec, spec)
+    if np.max(spec) < 1:
+        t *= size
+    return t
+
+
+def _keras_output_dtype(dtype: np.dtype, transform_parameters: dict) -> np.dtype:
+    """The dtype 1.1.2's apply_transform returns for an input of `dtype`: SciPy's warp and
+    the flips keep it, the channel shift is NumPy's `x + intensity`, the brightness shift's
+    PIL round trip ends in float32."""
+    if transform_parameters.get("brightness") is not None:
+        return np.dtype(np.float32)
+    intensity = transform_parameters.get("channel_shift_intensity")
+    if intensity is not None:
+        return np.result_type(dtype, intensity)
+    return dtype
 
 
 def _nonzero(value: Any) -> bool:
