@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..device import cpu_has_fast_bf16
 from ..errors import AugtrainError
 from .callbacks import Callback
 
@@ -109,18 +110,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): then bf16 autocast
-    runs the convs ~3x faster than float32 (measured on the 2-core AMD EPYC: 35 vs 98 s an
-    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except Exception:  # private API: absent in some torch builds
-        return False
-
-
 def resolve_name(name: str, cuda: bool) -> str:
-    """The preset that runs: `speed` is the GPU recipe with CUDA, else `speed-cpu`."""
+    """The preset that runs: `speed` is the GPU recipe on a GPU (CUDA or MPS), else
+    `speed-cpu`."""
     if name not in PRESETS:
         raise AugtrainError(f"unknown --preset {name!r}; choose from {', '.join(PRESETS)}")
     if name == "speed" and not cuda:
