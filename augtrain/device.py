@@ -127,12 +127,12 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
-def _cuda_native_bf16(device: torch.device) -> bool:
-    with torch.cuda.device(device):
-        try:  # torch >= 2.3 counts emulated bf16 (pre-Ampere) as supported unless told not to
-            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-        except TypeError:
-            return bool(torch.cuda.is_bf16_supported())
+def _cuda_native_bf16() -> bool:
+    """Of the current CUDA device (the GPUs of one machine are alike, as a rule)."""
+    try:  # torch >= 2.3 counts emulated bf16 (pre-Ampere) as supported unless told not to
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def _mps_bf16() -> bool:
@@ -150,7 +150,7 @@ def bf16_supported(device: torch.device) -> bool:
     """Whether `device` computes bf16 natively: CUDA by torch.cuda.is_bf16_supported, the
     CPU by `cpu_has_fast_bf16` (always, under the test switch), MPS as torch allows."""
     if device.type == "cuda":
-        return _cuda_native_bf16(device)
+        return _cuda_native_bf16()
     if device.type == "mps":
         return _mps_bf16()
     if device.type == "cpu":
@@ -249,7 +249,10 @@ def _emulated_cpu(device: torch.device) -> bool:
 
 def _device_label(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
+        try:
+            return f"{device} ({torch.cuda.get_device_name(device)})"
+        except Exception:  # the name is a courtesy; the message must not fail for it
+            pass
     return str(device)
 
 
@@ -296,9 +299,10 @@ def plan_placement(sizes: Sequence[int], device: torch.device, names: Sequence[s
     if all(fits):
         return Placement(tuple(fits))
     host = [f"{name} ({_gib(size)})" for name, size, ok in zip(names, sizes, fits) if not ok]
+    verb = "does" if len(host) == 1 else "do"
     message = (
-        f"data: {', '.join(host)} does not fit in {device}'s {_gib(free)} free memory beside "
-        "the model's headroom; kept in host memory, each batch copied over"
+        f"data: {' and '.join(host)} {verb} not fit in {device}'s {_gib(free)} of free memory "
+        "beside the model's headroom: kept in host memory, each batch copied over"
     )
     return Placement(tuple(fits), message)
 

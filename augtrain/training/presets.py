@@ -4,7 +4,7 @@ A preset is a set of TrainConfig values (model options included). It fills in wh
 the user did not give: every explicit flag or keyword wins over the preset.
 
     speed       airbench94's recipe (94% on the lossless CIFAR-10 in ~3.5 s on an A100);
-                on a machine without CUDA it becomes speed-cpu
+                on a machine without a GPU (CUDA or MPS) it becomes speed-cpu
     speed-cpu   the same recipe sized for a 2-core CPU and ~10 minutes
     speed95     airbench95's: wider (128/384/384), 15 epochs
     speed96     airbench96's: wider (128/512/512), 3 convs per block with a residual,
@@ -35,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..device import cpu_has_fast_bf16
+from .. import device
 from ..errors import AugtrainError
 from .callbacks import Callback
 
@@ -130,7 +130,7 @@ def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, A
     resolved = resolve_name(name, cuda)
     recipe = PRESETS[resolved]
     values = dict(recipe["values"])
-    if not cuda and cpu_has_fast_bf16():
+    if not cuda and device.cpu_has_fast_bf16():
         values.update(amp="bf16", channels_last="on")  # oneDNN's bf16 convs want NHWC
     out = {**values, **explicit, "preset": resolved}
     if out["model"] == recipe["values"]["model"]:
