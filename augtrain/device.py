@@ -29,6 +29,7 @@ AUGTRAIN_TEST_FREE_BYTES=N is then the free device memory the placement check se
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Sequence
@@ -135,6 +136,7 @@ def _cuda_native_bf16() -> bool:
         return bool(torch.cuda.is_bf16_supported())
 
 
+@functools.cache  # a tiny op on the GPU: once per process
 def _mps_bf16() -> bool:
     try:  # bf16 on MPS needs macOS 14 and a recent torch; ask by trying
         with warnings.catch_warnings():

@@ -95,7 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # airbench94: 9.9 epochs there (48 full batches an epoch); here 10 epochs of 49
     # batches, the last one partial, because augtrain counts whole epochs.
     "speed": speed_recipe(
-        (64, 256, 256), 10, 11.5, description="airbench94 recipe (GPU); speed-cpu without CUDA"
+        (64, 256, 256), 10, 11.5, description="airbench94 recipe (GPU); speed-cpu without a GPU"
     ),
     # The 2-core CPU variant: airbench's half width (a full-width epoch costs ~4x, 2.5 min
     # on 2 cores) and 13 epochs (~40 s each with bf16): 12 epochs gave 89.0% in 8.4 min;
