@@ -17,8 +17,8 @@ import time
 import torch
 from _common import machine, today
 
+from augtrain.device import cpu_has_fast_bf16
 from augtrain.models import create_model
-from augtrain.training.presets import cpu_has_fast_bf16
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device import emulating_accelerator
+
 _kernels = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
 # source values below which a call stays on the calling thread: a 128-image CIFAR batch
@@ -54,7 +56,8 @@ def array_module(device: torch.device | str) -> Any:
     such math (NumPy's is a fraction of it) and some of its ops wake its thread pool
     (see `one_torch_thread`); the code is the same for both (operators and the functions
     both modules name alike)."""
-    return np if torch.device(device).type == "cpu" else torch
+    cpu = torch.device(device).type == "cpu" and not emulating_accelerator()
+    return np if cpu else torch
 
 
 @contextlib.contextmanager
@@ -79,8 +82,13 @@ def one_torch_thread(device: torch.device | str) -> Iterator[None]:
 
 
 def enabled() -> bool:
-    """Whether the CPU kernels are used: numba importable and AUGTRAIN_CPU_KERNELS not 0."""
-    return os.environ.get("AUGTRAIN_CPU_KERNELS", "1") != "0" and _load() is not None
+    """Whether the CPU kernels are used: numba importable, AUGTRAIN_CPU_KERNELS not 0 and the
+    CPU not acting as an accelerator (AUGTRAIN_TEST_ACCELERATOR: the GPU's torch route)."""
+    return (
+        os.environ.get("AUGTRAIN_CPU_KERNELS", "1") != "0"
+        and not emulating_accelerator()
+        and _load() is not None
+    )
 
 
 def usable(images: torch.Tensor) -> bool:

@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from ..device import to_float  # noqa: F401  (its home is the device policy)
 from . import cpu_kernels
 
 FILL_MODES = ("constant", "nearest", "reflect", "mirror", "wrap")
@@ -102,13 +103,6 @@ def hflip(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def vflip(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mirror top-bottom the images where mask is True."""
     return torch.where(mask.view(-1, 1, 1, 1), images.flip(2), images)
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [0, 1]; float input is returned as is."""
-    if images.dtype == torch.uint8:
-        return images.to(torch.float32).mul_(1.0 / 255.0)
-    return images
 
 
 def max_value(images: torch.Tensor) -> float:

@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out-dir", type=Path, help="where the files go (default: see above)")
     p.add_argument("--grid-size", type=int, default=32, help="images per prediction grid")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=run)
 
 

@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
         help="imagenet for torchvision's weights; standardize: the data's mean/std (default)",
     )
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=run)
 
 
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..data import load_data
+    from ..device import DevicePolicy, resolve_device
     from ..errors import AugtrainError
     from ..models.transfer import (
         IMAGENET_MEAN,
@@ -80,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
         save_features,
     )
     from ..training.config import TrainConfig
-    from ..training.loop import channel_stats, resolve_device
+    from ..training.loop import channel_stats
 
     if args.out.suffix != ".npz":
         raise AugtrainError(f"--out {args.out}: the features file must end in .npz")
+    device = resolve_device(args.device)  # an unusable device fails before any loading
     weights = read_weights(args.source)  # fails early, before any decoding
     config = TrainConfig.from_dict(weights.checkpoint["config"]) if weights.checkpoint else None
     if args.data is None and config is None:
@@ -119,13 +121,13 @@ def run(args: argparse.Namespace) -> int:
             f"images are {h}x{w}x{c} but the model takes "
             f"{spec['input_size'][0]}x{spec['input_size'][1]}x{spec['in_channels']} (use --target-size)"
         )
-    device = resolve_device(args.device)
+    policy = DevicePolicy.for_run(device, weights.checkpoint["config"] if config else None)
     arrays: dict[str, Any] = {"classes": np.array(data.classes)}
     start, label, total = time.perf_counter(), "", 0
     for split_name, split in (("", data.train), ("_val", data.val), ("_test", data.test)):
         if split is None:
             continue
-        feats, label = extract_features(model, split.x, args.layer, device, args.batch_size)
+        feats, label = extract_features(model, split.x, args.layer, device, args.batch_size, policy)
         arrays[f"x{split_name}"], arrays[f"y{split_name}"] = feats, split.y
         total += len(feats)
     arrays["layer"] = np.array(label)

@@ -40,28 +40,29 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--checkpoint", default="last.pt", help="last.pt (default) or best.pt")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..device import DevicePolicy, resolve_device
     from ..errors import AugtrainError
     from ..report.evaluation import color_mode_for, load_run_model
     from ..report.predict import expand_inputs, predict_files
-    from ..training.loop import resolve_device
 
     if args.top_k < 1:
         raise AugtrainError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise AugtrainError(f"--batch-size must be >= 1, got {args.batch_size}")
+    device = resolve_device(args.device)  # an unusable device fails before any loading
     model, ckpt = load_run_model(args.run, args.checkpoint)
     classes = list(ckpt["classes"])
     size = tuple(ckpt["model"]["input_size"])
     color_mode = color_mode_for(ckpt["config"], ckpt["model"]["in_channels"])
     interpolation = ckpt["config"].get("interpolation", "bilinear")
     files = expand_inputs(args.inputs)
-    device = resolve_device(args.device)
+    policy = DevicePolicy.for_run(device, ckpt["config"])  # the run's amp
     k = min(args.top_k, len(classes))
     out = Writer(args.format, k, max(len(str(f)) for f in files))
     failed = done = 0
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         device,
         args.batch_size,
         args.workers,
+        policy,
     ):
         if pred.probs is None:
             failed += 1

@@ -138,8 +138,14 @@ def register(sub: Any) -> None:
         help="'epoch', every N steps, or 'end' (last.pt at the end only): how often last.pt is written",
     )
     g.add_argument("--seed", type=int)
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
-    g.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"])
+    g.add_argument(
+        "--device", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps"
+    )
+    g.add_argument(
+        "--amp",
+        choices=["auto", "bf16", "fp16", "off"],
+        help="autocast: auto = bf16 on a GPU with native bf16, else float32; fp16 scales the loss",
+    )
     g.add_argument(
         "--compile",
         action="store_true",
@@ -205,8 +211,11 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
     from ..training.run import train
 
+    if args.device is not None:
+        resolve_device(args.device)  # unknown / unavailable: one line before anything starts
     if getattr(args, "gpus", None) is not None:
         from ..training.launch import relaunch_if_needed
 

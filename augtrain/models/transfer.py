@@ -392,15 +392,17 @@ def extract_features(
     layer: str | None = None,
     device: torch.device | str = "cpu",
     batch_size: int = 256,
+    policy: Any = None,
 ) -> tuple[np.ndarray, str]:
     """Flattened outputs (or inputs, for the default layer) of one layer of `model.net` for
-    uint8 NHWC images; the forward pass stops there."""
-    from ..augment.functional import to_float
+    uint8 NHWC images; the forward pass stops there. `policy`: the run's precision and
+    memory format (`device.DevicePolicy.for_run`), by default amp 'auto' on `device`."""
+    from ..device import DevicePolicy
 
     net = getattr(model, "net", model)
     label, module, take_input = find_layer(net, layer)
-    device = torch.device(device)
-    model.eval().to(device)
+    policy = policy or DevicePolicy.for_run(device, None)
+    model = policy.prepare_model(model.eval())
     captured: list[torch.Tensor] = []
 
     def grab(_module: nn.Module, inputs: tuple, output: Any = None) -> None:
@@ -416,9 +418,10 @@ def extract_features(
     out = []
     try:
         for i in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2)
+            batch = torch.from_numpy(images[i : i + batch_size]).permute(0, 3, 1, 2)
             try:
-                model(to_float(batch))
+                with policy.autocast():
+                    model(policy.model_input(batch))
             except _Stop:
                 pass
             if not captured:

@@ -161,10 +161,11 @@ def evaluate_run(
     """Predict the run's test split (or `data`'s; or that of an already loaded
     `dataset`) and compute every metric. `tta` None: the run's own final-evaluation
     TTA (config `tta`, 'none' unless trained with one), as in its metrics.json."""
-    from ..training.loop import resolve_device
+    from ..device import DevicePolicy, resolve_device
 
     if tta is not None:
         tta_views(tta)  # unknown mode: one-line error before anything is loaded
+    dev = resolve_device(device)  # an unusable device too
     model, ckpt = load_run_model(run, checkpoint)
     run_tta = ckpt["config"].get("tta", "none")
     tta = run_tta if tta is None else tta
@@ -174,11 +175,11 @@ def evaluate_run(
     split, arrays = pick_split(
         dataset, ckpt, data or ckpt["config"].get("data"), whole=data is not None
     )
-    dev = resolve_device(device)
-    model = model.to(dev)
-    if dev.type == "cuda":  # as in training's final evaluation, so metrics.json is reproduced
-        model = model.to(memory_format=torch.channels_last)
-    logits = predict_tta(model, arrays.x, dev, tta, batch_size)
+    # The run's own amp and channels_last, as in training's final evaluation, so that
+    # metrics.json is reproduced.
+    policy = DevicePolicy.for_run(dev, ckpt["config"])
+    model = policy.prepare_model(model)
+    logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)
     report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)

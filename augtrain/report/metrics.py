@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..augment.functional import to_float
+from ..device import DevicePolicy
 
 
 @torch.no_grad()
@@ -18,19 +18,19 @@ def predict_logits(
     images: np.ndarray | torch.Tensor,
     device: torch.device | str = "cpu",
     batch_size: int = 500,
+    policy: DevicePolicy | None = None,
 ) -> torch.Tensor:
-    """Logits (N, classes) on the CPU for uint8 NHWC images."""
+    """Logits (N, classes) on the CPU for uint8 NHWC images.
+
+    `policy` is the run's precision and memory format (`DevicePolicy.for_run`); by default
+    amp and channels_last 'auto' on `device`. The model is expected on that device already."""
     model.eval()
-    device = torch.device(device)
+    policy = policy or DevicePolicy.for_run(device, None)
     x = torch.as_tensor(images)
     out = []
     for i in range(0, len(x), batch_size):
-        batch = to_float(x[i : i + batch_size].to(device).permute(0, 3, 1, 2))
-        if device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                out.append(model(batch).float().cpu())
-        else:
+        batch = policy.model_input(x[i : i + batch_size].permute(0, 3, 1, 2))
+        with policy.autocast():
             out.append(model(batch).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)
 

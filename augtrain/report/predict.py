@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import DevicePolicy
 from ..errors import AugtrainError
 
 CHUNK = 256  # files per decoding job
@@ -100,11 +101,15 @@ def predict_files(
     device: torch.device | str = "cpu",
     batch_size: int = 128,
     workers: int | None = None,
+    policy: DevicePolicy | None = None,
 ) -> Iterator[Prediction]:
-    """Softmax probabilities of each file, in order (errors as Predictions with `error`)."""
-    from ..augment.functional import to_float
+    """Softmax probabilities of each file, in order (errors as Predictions with `error`).
 
-    device = torch.device(device)
+    `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'."""
+    from ..device import to_float
+
+    policy = policy or DevicePolicy.for_run(device, None)
+    device = policy.device
     model.eval()
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
     # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
@@ -116,12 +121,8 @@ def predict_files(
             part = ok[s : s + batch_size]
             x = torch.from_numpy(np.stack([decoded[i] for i in part])).to(device)
             x = to_float(x.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                if device.type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.bfloat16):
-                        logits = model(x).float()
-                else:
-                    logits = model(x)
+            with torch.inference_mode(), policy.autocast():
+                logits = model(x)
             p = torch.softmax(logits.float(), 1).cpu().numpy()
             probs.update(zip(part, p))
         for i, f in enumerate(chunk):

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..augment.functional import gather_crop, to_float
+from ..augment.functional import gather_crop
+from ..device import DevicePolicy
 from ..errors import AugtrainError
 from .metrics import predict_logits
 
@@ -74,18 +75,20 @@ def predict_tta(
     mode: str = "none",
     batch_size: int = 500,
     shift: int = 1,
+    policy: DevicePolicy | None = None,
 ) -> torch.Tensor:
     """(N, classes) on the CPU for uint8 NHWC images.
 
     mode 'none' gives the raw logits of `predict_logits` (bit-identical to what the
     run's metrics.json was computed from); other modes give log(mean softmax) over
-    the views.
+    the views. `policy`: the run's precision and memory format, as in `predict_logits`.
     """
     views = tta_views(mode, shift)
+    policy = policy or DevicePolicy.for_run(device, None)
     if mode == "none":
-        return predict_logits(model, images, device, batch_size)
+        return predict_logits(model, images, device, batch_size, policy)
     model.eval()
-    device = torch.device(device)
+    device = policy.device
     x = torch.as_tensor(images)
     out = []
     log_n = float(np.log(len(views)))
@@ -93,12 +96,8 @@ def predict_tta(
         batch = x[i : i + batch_size].to(device).permute(0, 3, 1, 2)
         log_probs = []
         for view in views:
-            v = to_float(apply_view(batch, view))
-            if device.type == "cuda":
-                v = v.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    logits = model(v).float()
-            else:
+            v = policy.model_input(apply_view(batch, view))
+            with policy.autocast():
                 logits = model(v).float()
             log_probs.append(torch.log_softmax(logits, 1))
         # log of the mean probability, computed stably in log space

@@ -71,7 +71,8 @@ class TrainConfig:
     # machine
     seed: int = 0
     device: str = "auto"
-    amp: str = "auto"  # auto: bf16 autocast on CUDA, off on CPU; or "bf16", "fp16", "off"
+    amp: str = "auto"  # auto: bf16 on a GPU with native bf16, else off; "bf16", "fp16", "off"
+    # (the device policy: augtrain/device.py)
     channels_last: str = "auto"
     compile: bool = False
     sync_bn: bool = False

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import Compose, cpu_kernels, epoch_order
-from ..augment.functional import to_float
 from ..augment.random import hash_ints
 from ..data import ImageArrays, cache
+from ..device import DevicePolicy, gather_to_device, plan_placement
+from ..device import resolve_device as resolve_device  # re-exported: its old home
 from ..errors import AugtrainError
 from ..progress import progress_bar
 from . import checkpoint, distributed
@@ -53,29 +54,53 @@ from .optim import build_optimizer, build_schedule
 
 @dataclass
 class DeviceSplit:
-    """A split as uint8 NHWC images and int64 labels, resident on the device."""
+    """A split as uint8 NHWC images and int64 labels, resident on the device; or, with
+    `host_device` set, images kept in host memory and each batch copied to that device
+    (a split too large for the GPU's free memory, see `device.plan_placement`)."""
 
     x: torch.Tensor
     y: torch.Tensor
+    host_device: torch.device | None = None  # where batches of a host-resident split go
 
     @classmethod
-    def from_arrays(cls, arrays: ImageArrays, device: torch.device) -> DeviceSplit:
-        return cls(torch.from_numpy(arrays.x).to(device), torch.from_numpy(arrays.y).to(device))
+    def from_arrays(
+        cls, arrays: ImageArrays, device: torch.device, on_host: bool = False
+    ) -> DeviceSplit:
+        y = torch.from_numpy(arrays.y).to(device)  # labels are small: always on the device
+        if on_host:
+            return cls(torch.from_numpy(arrays.x), y, device)
+        return cls(torch.from_numpy(arrays.x).to(device), y)
+
+    @property
+    def on_host(self) -> bool:
+        return self.host_device is not None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images as an NCHW view (channels_last in memory) and labels."""
+        if self.host_device is not None:
+            x = gather_to_device(self.x, index, self.host_device)
+            return x.permute(0, 3, 1, 2), self.y[index.to(self.y.device)]
         return self.x[index].permute(0, 3, 1, 2), self.y[index]
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", distributed.from_env().local_rank)
-        return torch.device("cpu")
-    return torch.device(name)
+def place_splits(
+    splits: dict[str, ImageArrays | None], device: torch.device, announce: bool = True
+) -> dict[str, DeviceSplit | None]:
+    """Each split on `device` when it fits in the free memory beside the headroom, else in
+    host memory with per-batch copies (said in one line when `announce`)."""
+    present = {name: a for name, a in splits.items() if a is not None}
+    sizes = [a.x.nbytes + a.y.nbytes for a in present.values()]
+    plan = plan_placement(sizes, device, list(present))
+    if plan.message and announce:
+        print(plan.message, flush=True)
+    placed = {
+        name: DeviceSplit.from_arrays(a, device, on_host=not fits)
+        for (name, a), fits in zip(present.items(), plan.on_device)
+    }
+    return {name: placed.get(name) for name in splits}
 
 
 def channel_stats(
@@ -147,10 +172,12 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        self.autocast = _autocast(config.amp, self.device)
-        self.channels_last = config.channels_last == "on" or (
-            config.channels_last == "auto" and self.device.type == "cuda"
-        )
+        # One policy for the training step and validation (device.DevicePolicy): autocast,
+        # memory format, uint8 -> float input; fp16 scales the loss (GradScaler).
+        self.precision = DevicePolicy.resolve(self.device, config.amp, config.channels_last)
+        self.autocast = self.precision.autocast()
+        self.channels_last = self.precision.channels_last
+        self.scaler = self.precision.grad_scaler()
         self.callbacks = CallbackList(callbacks or [], self)
         # Where checkpoints and callback files go, and what a checkpoint says about the
         # model (set by `augtrain.train`; a bare Trainer writes relative to the cwd).
@@ -278,8 +305,13 @@ class Trainer:
             objective = loss * share if len(index) else logits.sum() * 0.0
             loss = loss if len(index) else logits.sum().detach() * 0.0
         self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        self.optimizer.step()
+        if self.scaler is not None:  # fp16: scale the loss; a step with inf/NaN grads is skipped
+            self.scaler.scale(objective).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            objective.backward()
+            self.optimizer.step()
         correct = (logits.argmax(1) == hard).sum()
         return loss, correct
 
@@ -319,10 +351,7 @@ class Trainer:
         return {"loss": s[0] / max(s[2], 1), "accuracy": s[1] / max(s[2], 1)}
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
-        images = to_float(images)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
+        return self.precision.model_input(images)
 
     # --------------------------------------------------------------- lr + state
     def set_lr(self, progress: float) -> None:
@@ -383,6 +412,7 @@ class Trainer:
             "lr_override": self.lr_override,
             "stop_training": self.stop_training,
             "callbacks": self.callbacks.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -400,6 +430,8 @@ class Trainer:
         self.lr_override = state.get("lr_override")
         self.stop_training = state.get("stop_training", False)
         self.callbacks.load_state_dict(state["callbacks"])
+        if self.scaler is not None and state.get("scaler"):  # fp16's loss scale carries on
+            self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -491,10 +523,3 @@ def format_logs(logs: dict[str, Any], epochs: int) -> str:
             parts.append(f"{key} {logs[key]:.4f}")
     parts += [f"lr {logs['lr']:.3g}", f"{logs['images_per_s']:.0f} img/s"]
     return " - ".join(parts)
-
-
-def _autocast(amp: str, device: torch.device) -> Any:
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return nullcontext()
-    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)

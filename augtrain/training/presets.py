@@ -4,7 +4,7 @@ A preset is a set of TrainConfig values (model options included). It fills in wh
 the user did not give: every explicit flag or keyword wins over the preset.
 
     speed       airbench94's recipe (94% on the lossless CIFAR-10 in ~3.5 s on an A100);
-                on a machine without CUDA it becomes speed-cpu
+                on a machine without a GPU (CUDA or MPS) it becomes speed-cpu
     speed-cpu   the same recipe sized for a 2-core CPU and ~10 minutes
     speed95     airbench95's: wider (128/384/384), 15 epochs
     speed96     airbench96's: wider (128/512/512), 3 convs per block with a residual,
@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .. import device
 from ..errors import AugtrainError
 from .callbacks import Callback
 
@@ -94,7 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # airbench94: 9.9 epochs there (48 full batches an epoch); here 10 epochs of 49
     # batches, the last one partial, because augtrain counts whole epochs.
     "speed": speed_recipe(
-        (64, 256, 256), 10, 11.5, description="airbench94 recipe (GPU); speed-cpu without CUDA"
+        (64, 256, 256), 10, 11.5, description="airbench94 recipe (GPU); speed-cpu without a GPU"
     ),
     # The 2-core CPU variant: airbench's half width (a full-width epoch costs ~4x, 2.5 min
     # on 2 cores) and 13 epochs (~40 s each with bf16): 12 epochs gave 89.0% in 8.4 min;
@@ -109,18 +110,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): then bf16 autocast
-    runs the convs ~3x faster than float32 (measured on the 2-core AMD EPYC: 35 vs 98 s an
-    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except Exception:  # private API: absent in some torch builds
-        return False
-
-
 def resolve_name(name: str, cuda: bool) -> str:
-    """The preset that runs: `speed` is the GPU recipe with CUDA, else `speed-cpu`."""
+    """The preset that runs: `speed` is the GPU recipe on a GPU (CUDA or MPS), else
+    `speed-cpu`."""
     if name not in PRESETS:
         raise AugtrainError(f"unknown --preset {name!r}; choose from {', '.join(PRESETS)}")
     if name == "speed" and not cuda:
@@ -138,7 +130,7 @@ def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, A
     resolved = resolve_name(name, cuda)
     recipe = PRESETS[resolved]
     values = dict(recipe["values"])
-    if not cuda and cpu_has_fast_bf16():
+    if not cuda and device.cpu_has_fast_bf16():
         values.update(amp="bf16", channels_last="on")  # oneDNN's bf16 convs want NHWC
     out = {**values, **explicit, "preset": resolved}
     if out["model"] == recipe["values"]["model"]:

@@ -28,6 +28,7 @@ import torch
 from .. import __version__
 from ..augment import Compose, build_pipeline, preset
 from ..data import Dataset, load_data
+from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
 from ..io import read_json, write_json, write_text
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
@@ -36,7 +37,7 @@ from . import checkpoint, distributed
 from .callbacks import Callback, History
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig
-from .loop import DeviceSplit, Trainer, TrainingInterrupted, channel_stats, resolve_device
+from .loop import Trainer, TrainingInterrupted, channel_stats, place_splits
 from .presets import configure_trainer, init_from_data, recipe_setup, with_preset
 
 
@@ -313,7 +314,9 @@ def train(
     if resume is not None:
         run_dir, ckpt, config = resume_run(Path(resume), overrides)
     else:
-        overrides = with_preset(config, overrides, lambda d: resolve_device(d).type == "cuda")
+        overrides = with_preset(
+            config, overrides, lambda d: resolve_device(d).type in ("cuda", "mps")
+        )
         config = (
             (config or TrainConfig()).replace(**overrides)
             if overrides
@@ -321,12 +324,15 @@ def train(
         )
         ckpt, run_dir = None, None
     config.validate()
+    # The device and its precision are checked before anything is read or created: an
+    # unknown or unavailable --device, or bf16 on a GPU without it, is one line at once.
+    device = resolve_device(config.device)
+    precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
     if config.head == "logistic" or config.features:  # no network: scikit-learn on features
         from ..models.transfer import train_logistic
 
         return train_logistic(config)
 
-    device = resolve_device(config.device)
     dist_info = distributed.init(device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
@@ -373,8 +379,7 @@ def train(
         if device.type != "cuda":
             raise AugtrainError("--sync-bn needs CUDA devices (torch's SyncBatchNorm is GPU-only)")
         classifier = torch.nn.SyncBatchNorm.convert_sync_batchnorm(classifier)
-    if config.channels_last == "on" or (config.channels_last == "auto" and device.type == "cuda"):
-        classifier = classifier.to(memory_format=torch.channels_last)
+    classifier = precision.prepare_model(classifier)
 
     monitor, mode = resolve_monitor(config, val_arrays is not None)
     flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
@@ -395,13 +400,15 @@ def train(
     all_callbacks += flag_callbacks
     all_callbacks += callbacks or []
     all_callbacks += [folder] if folder else []
-    train_split = DeviceSplit.from_arrays(data.train, device)
+    announce = bool(dist_info.is_main and config.verbose)
+    placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
+    train_split, val_split = placed["train"], placed[val_name or "val"]
     if ckpt is None and not config.init_from:
         init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
     trainer = Trainer(
         classifier,
         train_split,
-        None if val_arrays is None else DeviceSplit.from_arrays(val_arrays, device),
+        val_split,
         config,
         make_pipeline(config),
         all_callbacks,
@@ -433,7 +440,9 @@ def train(
 
     metrics: dict[str, Any] = {}
     if dist_info.is_main:
-        metrics = final_evaluation(classifier, data, device, run_dir, trainer.history, config)
+        metrics = final_evaluation(
+            classifier, data, device, run_dir, trainer.history, config, precision
+        )
     distributed.cleanup() if dist_info.enabled else None
     return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer)
 
@@ -468,12 +477,15 @@ def final_evaluation(
     run_dir: Path | None,
     history: list[dict[str, Any]],
     config: TrainConfig,
+    precision: DevicePolicy | None = None,
 ) -> dict[str, Any]:
-    """Test metrics of the final model (metrics.json) and the run's plots."""
+    """Test metrics of the final model (metrics.json) and the run's plots, in the run's
+    precision (`precision`, or the one its config resolves to on `device`)."""
+    precision = precision or DevicePolicy.for_run(device, config.to_dict())
     split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
     metrics: dict[str, Any] = {}
     if split is not None:
-        logits = predict_logits(model, split.x, device)
+        logits = predict_logits(model, split.x, device, policy=precision)
         metrics = {
             "split": split_name,
             "checkpoint": "last.pt",
@@ -483,7 +495,7 @@ def final_evaluation(
             from ..report.tta import predict_tta
 
             plain = metrics["accuracy"]
-            logits = predict_tta(model, split.x, device, config.tta)
+            logits = predict_tta(model, split.x, device, config.tta, policy=precision)
             metrics.update(classification_metrics(logits, split.y, data.classes))
             metrics.update(tta=config.tta, accuracy_without_tta=plain)
         if config.verbose:

@@ -1,0 +1,324 @@
+"""The device policy: which device a command runs on, in which precision and memory layout,
+how uint8 images become model input, and whether a data split lives on the device.
+
+    device   auto = CUDA (under torchrun the local rank's GPU), then Apple's MPS, then the
+             CPU; or cpu, cuda, cuda:N, mps. An unknown or unavailable device is one
+             AugtrainError line, raised before anything is loaded.
+    amp      auto  bf16 autocast on a GPU that computes bf16 natively (CUDA compute
+                   capability >= 8.0, MPS where torch allows it), float32 elsewhere (the CPU
+                   included: the speed presets ask for bf16 on a CPU with native bf16);
+             bf16  bf16 autocast; an error on a GPU without native bf16. The CPU always runs
+                   it (natively with AVX512-BF16 or AMX, else emulated, slower than float32);
+             fp16  float16 autocast; training scales the loss with a GradScaler;
+             off   float32.
+             Evaluation, TTA, predict and features use the run's own setting (config.json),
+             resolved on the device they run on; there a bf16 the device lacks falls back to
+             float32 instead of failing (a run trained on a GPU can still be evaluated).
+    memory   channels_last auto = on for CUDA (cuDNN's fast convolutions want NHWC), off
+             elsewhere; on / off force it.
+    data     a split goes to the GPU when its bytes fit in the free memory less a headroom
+             for the model's activations, gradients and optimizer state; otherwise it stays
+             in host memory and each batch is gathered into pinned memory and copied over
+             (non_blocking), which `place_splits` says in one line.
+
+AUGTRAIN_TEST_ACCELERATOR=1 makes the CPU count as an accelerator in every decision here
+(bf16 autocast, channels_last, the placement check, the torch route of the augmentation
+kernels), so the CPU tests run the branches that otherwise only a GPU takes;
+AUGTRAIN_TEST_FREE_BYTES=N is then the free device memory the placement check sees.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .errors import AugtrainError
+
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+CHANNELS_LAST_MODES = ("auto", "on", "off")
+TEST_ACCELERATOR_ENV = "AUGTRAIN_TEST_ACCELERATOR"
+TEST_FREE_BYTES_ENV = "AUGTRAIN_TEST_FREE_BYTES"
+# Kept free beside the data: the larger of a fixed amount and a share of the device's memory
+# (activations grow with batch and model; the weights are on the device already).
+MIN_HEADROOM_BYTES = 1 << 30
+HEADROOM_FRACTION = 0.2
+
+
+def emulating_accelerator() -> bool:
+    """Whether AUGTRAIN_TEST_ACCELERATOR=1 makes the CPU act as an accelerator (tests only)."""
+    return os.environ.get(TEST_ACCELERATOR_ENV, "") == "1"
+
+
+def is_accelerator(device: torch.device) -> bool:
+    """A GPU, or the CPU under the test switch: the devices the GPU branches are for."""
+    return device.type in ("cuda", "mps") or (device.type == "cpu" and emulating_accelerator())
+
+
+# -------------------------------------------------------------------------- device choice
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def _local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """The device `name` means here, checked: auto, cpu, cuda, cuda:N or mps.
+
+    `cuda` without an index is the local rank's GPU under torchrun, cuda:0 otherwise.
+    Unknown or unavailable devices raise AugtrainError (one line)."""
+    text = str(name if name is not None else "auto").strip()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", _local_rank())
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise AugtrainError(
+            f"--device {text!r}: unknown device; use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                "this torch build has no CUDA support"
+                if torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+                else "no CUDA GPU is visible: check the driver and CUDA_VISIBLE_DEVICES"
+            )
+            raise AugtrainError(f"--device {text}: CUDA is not available ({why}); use --device cpu")
+        count = torch.cuda.device_count()
+        index = device.index if device.index is not None else _local_rank()
+        if index >= count:
+            raise AugtrainError(
+                f"--device {text}: there is no cuda:{index}; this machine has {count} CUDA "
+                f"device(s), cuda:0 to cuda:{count - 1}"
+            )
+        return torch.device("cuda", index)
+    if device.type == "mps":
+        if not mps_available():
+            raise AugtrainError(
+                f"--device {text}: Apple's MPS is not available (it needs a Mac with Apple "
+                "silicon and a torch build with MPS); use --device cpu"
+            )
+        return torch.device("mps")
+    raise AugtrainError(f"--device {text}: augtrain runs on cpu, cuda, cuda:N or mps")
+
+
+# ------------------------------------------------------------------------------ precision
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): then bf16 autocast
+    runs the convs ~3x faster than float32 (measured on the 2-core AMD EPYC: 35 vs 98 s an
+    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception:  # private API: absent in some torch builds
+        return False
+
+
+def _cuda_native_bf16() -> bool:
+    """Of the current CUDA device (the GPUs of one machine are alike, as a rule)."""
+    try:  # torch >= 2.3 counts emulated bf16 (pre-Ampere) as supported unless told not to
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:
+        return bool(torch.cuda.is_bf16_supported())
+
+
+@functools.cache  # a tiny op on the GPU: once per process
+def _mps_bf16() -> bool:
+    try:  # bf16 on MPS needs macOS 14 and a recent torch; ask by trying
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # autocast warns and disables itself when it can't
+            with torch.autocast("mps", dtype=torch.bfloat16):
+                torch.ones(1, dtype=torch.bfloat16, device="mps").add_(1)
+        return True
+    except Exception:
+        return False
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively: CUDA by torch.cuda.is_bf16_supported, the
+    CPU by `cpu_has_fast_bf16` (always, under the test switch), MPS as torch allows."""
+    if device.type == "cuda":
+        return _cuda_native_bf16()
+    if device.type == "mps":
+        return _mps_bf16()
+    if device.type == "cpu":
+        return emulating_accelerator() or cpu_has_fast_bf16()
+    return False
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """How a model runs on a device: autocast dtype, memory format, input conversion.
+
+    Build it with `DevicePolicy.resolve(device, amp, channels_last)`; training, validation,
+    evaluation, TTA, predict and features all run through one."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None  # None: float32
+    channels_last: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        device: torch.device | str,
+        amp: str = "auto",
+        channels_last: str = "auto",
+        strict: bool = True,
+    ) -> DevicePolicy:
+        """The policy for `amp` (auto|off|bf16|fp16) and `channels_last` (auto|on|off).
+
+        strict (training): an explicit bf16 on a GPU without it is an AugtrainError; not
+        strict (inference from a run's config): it falls back to float32."""
+        device = torch.device(device)
+        if amp not in AMP_MODES:
+            raise AugtrainError(f"--amp must be auto, bf16, fp16 or off, got {amp!r}")
+        if channels_last not in CHANNELS_LAST_MODES:
+            raise AugtrainError(f"channels_last must be auto, on or off, got {channels_last!r}")
+        dtype: torch.dtype | None = None
+        if amp == "fp16":
+            dtype = torch.float16
+        elif amp == "bf16":
+            if device.type == "cpu" or bf16_supported(device):
+                dtype = torch.bfloat16
+            elif strict:
+                raise AugtrainError(
+                    f"--amp bf16: {_device_label(device)} has no native bf16; use --amp fp16 "
+                    "(float16 with loss scaling) or --amp off"
+                )
+        elif amp == "auto" and is_accelerator(device) and bf16_supported(device):
+            dtype = torch.bfloat16
+        layout = channels_last == "on" or (
+            channels_last == "auto" and (device.type == "cuda" or _emulated_cpu(device))
+        )
+        return cls(device, dtype, layout)
+
+    @classmethod
+    def for_run(cls, device: torch.device | str, config: dict | None) -> DevicePolicy:
+        """The inference policy of a run: its config's amp and channels_last (defaults
+        without a config), on `device`; a bf16 the device lacks becomes float32."""
+        config = config or {}
+        return cls.resolve(
+            device, config.get("amp", "auto"), config.get("channels_last", "auto"), strict=False
+        )
+
+    def autocast(self) -> AbstractContextManager:
+        """The autocast context of this policy (a reusable no-op in float32)."""
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A GradScaler for fp16 training (float16 gradients underflow without loss
+        scaling); None otherwise."""
+        if self.amp_dtype != torch.float16:
+            return None
+        return torch.amp.GradScaler(self.device.type)
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """The model on the device, in this policy's memory format."""
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (or float) NCHW images on the device as the model's float input."""
+        x = to_float(images.to(self.device, non_blocking=True))
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def describe(self) -> str:
+        names = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "float32"}
+        return f"{self.device} {names[self.amp_dtype]}" + (
+            ", channels_last" if self.channels_last else ""
+        )
+
+
+def _emulated_cpu(device: torch.device) -> bool:
+    return device.type == "cpu" and emulating_accelerator()
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        try:
+            return f"{device} ({torch.cuda.get_device_name(device)})"
+        except Exception:  # the name is a courtesy; the message must not fail for it
+            pass
+    return str(device)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [0, 1]; float input is returned as is."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).mul_(1.0 / 255.0)
+    return images
+
+
+# ------------------------------------------------------------------------------ placement
+def free_memory(device: torch.device) -> tuple[int, int] | None:
+    """(free, total) bytes of a CUDA device (faked under the test switch by
+    AUGTRAIN_TEST_FREE_BYTES); None where there is no figure to go by (CPU, MPS)."""
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        return int(free), int(total)
+    if _emulated_cpu(device) and os.environ.get(TEST_FREE_BYTES_ENV):
+        free = int(os.environ[TEST_FREE_BYTES_ENV])
+        return free, free
+    return None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which splits go on the device (the others stay in host memory), and why."""
+
+    on_device: tuple[bool, ...]
+    message: str | None = None  # one line when a split stays on the host
+
+
+def plan_placement(sizes: Sequence[int], device: torch.device, names: Sequence[str]) -> Placement:
+    """Whether each split (its byte size, in order of need) fits on `device` beside the
+    headroom; the ones that do not stay in host memory."""
+    memory = free_memory(device) if is_accelerator(device) else None
+    if memory is None:
+        return Placement(tuple(True for _ in sizes))
+    free, total = memory
+    budget = free - max(MIN_HEADROOM_BYTES, int(HEADROOM_FRACTION * total))
+    fits = []
+    for size in sizes:
+        fits.append(size <= budget)
+        budget -= size if fits[-1] else 0
+    if all(fits):
+        return Placement(tuple(fits))
+    host = [f"{name} ({_gib(size)})" for name, size, ok in zip(names, sizes, fits) if not ok]
+    verb = "does" if len(host) == 1 else "do"
+    message = (
+        f"data: {' and '.join(host)} {verb} not fit in {device}'s {_gib(free)} of free memory "
+        "beside the model's headroom: kept in host memory, each batch copied over"
+    )
+    return Placement(tuple(fits), message)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def gather_to_device(host: torch.Tensor, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """host[index] on `device`: gathered into pinned memory (when CUDA is there to pin for),
+    then copied without blocking. Pinned batch buffers come from torch's caching host
+    allocator, which keeps each one until its copy is done, so reusing them is safe."""
+    index = index.to(host.device)
+    pin = device.type == "cuda"
+    out = torch.empty((len(index), *host.shape[1:]), dtype=host.dtype, pin_memory=pin)
+    torch.index_select(host, 0, index, out=out)
+    return out.to(device, non_blocking=pin)
