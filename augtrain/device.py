@@ -118,10 +118,21 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
 
 
 # ------------------------------------------------------------------------------ precision
+# oneDNN's instruction-set levels (ONEDNN_MAX_CPU_ISA) that multiply bf16 natively
+_ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
+
+
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): then bf16 autocast
     runs the convs ~3x faster than float32 (measured on the 2-core AMD EPYC: 35 vs 98 s an
-    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32."""
+    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32.
+
+    oneDNN, which runs the convs, can be held below the CPU's instruction set
+    (ONEDNN_MAX_CPU_ISA); held below AVX512_CORE_BF16 it emulates bf16 even here, as on an
+    AVX2 machine (which is how an AVX2 CPU is imitated on one with bf16)."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).upper()
+    if limit and limit != "ALL" and not limit.startswith(_ONEDNN_BF16_ISAS):
+        return False
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except Exception:  # private API: absent in some torch builds

@@ -397,3 +397,15 @@ def test_the_host_placement_is_said_in_one_line(tmp_path, accelerator, monkeypat
     lines = [line for line in capsys.readouterr().out.splitlines() if "host memory" in line]
     assert len(lines) == 1 and lines[0].startswith("data: train (")
     assert "and test (" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "limit, native",
+    [("AVX2", False), ("AVX512_CORE", False), ("avx512_core_bf16", True), ("ALL", True)],
+)
+def test_onednn_held_below_bf16_means_no_fast_bf16(monkeypatch, limit, native):
+    """ONEDNN_MAX_CPU_ISA=AVX2 imitates an AVX2 CPU: its convs emulate bf16, so the
+    speed presets must not ask for it."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    assert dp.cpu_has_fast_bf16() is native
