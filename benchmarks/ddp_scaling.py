@@ -56,7 +56,7 @@ def one_rank_ddp(train, *args, **kwargs):
 
     def init(device: torch.device) -> distributed.DistInfo:
         if device.type == "cuda":
-            torch.cuda.set_device(device)
+            torch.cuda.set_device(device.index or 0)  # set_device refuses a bare "cuda"
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
         return OneRank()
@@ -75,7 +75,9 @@ def wrapper_overhead(args: argparse.Namespace) -> None:
 
     import augtrain
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.epochs < 2 or args.repeats < 1:
+        raise SystemExit("--wrapper needs --epochs >= 2 (the first warms up) and --repeats >= 1")
+    device = args.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
     data = {"x": x, "y": rng.integers(0, 10, args.images), "classes": [str(i) for i in range(10)]}
@@ -105,11 +107,12 @@ def wrapper_overhead(args: argparse.Namespace) -> None:
                 speeds[label] += [h["images_per_s"] for h in run.history[1:]]
                 walls[label].append(wall)
                 print(f"{name}: {speeds[label][-1]:.0f} images/s, wall {wall:.1f} s", flush=True)
-    medians = {k: statistics.median(v) for k, v in speeds.items()}
-    report.update(images_per_s=speeds, median_images_per_s=medians, wall_s=walls)
-    report["ddp_over_plain"] = medians["ddp"] / medians["plain"]
-    if args.json:
-        write_json(args.json, report)
+                medians = {k: statistics.median(v) for k, v in speeds.items() if v}
+                report.update(images_per_s=speeds, median_images_per_s=medians, wall_s=walls)
+                if len(medians) == 2:
+                    report["ddp_over_plain"] = medians["ddp"] / medians["plain"]
+                if args.json:  # after every run: a run cut short keeps what it measured
+                    write_json(args.json, report)
     print(
         f"{today()} - {machine()} - {args.model} on {device}, {args.images} synthetic 32x32x3 "
         f"images, batch {args.batch_size}, crop-flip, {args.epochs} epochs x {args.repeats} runs"
