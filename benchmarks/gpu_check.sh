@@ -17,7 +17,8 @@
 #    results.json (every stage with a status), results.txt (a summary with Markdown tables
 #    for BENCHMARKS.md), gpu_check.log (every stage's whole output) and install.log; the
 #    end of results.txt is also the end of the command's output. Call give_back after it,
-#    unless you rerun at once.
+#    unless you rerun at once; a rerun of some stages in the time left, e.g.
+#        bash benchmarks/gpu_check.sh --only smoke,ddp --deadline 200
 #
 # Dry run (CI: .ci/smoke; no wheels, no GPU needed; about a minute on 2 CPU cores):
 #        bash benchmarks/gpu_check.sh --dry-run [--out DIR]

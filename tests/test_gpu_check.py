@@ -113,8 +113,9 @@ def test_the_overall_deadline_skips_what_no_longer_fits(tmp_path, monkeypatch):
     assert code == 0  # skipped is no failure
 
 
-def planned_commands(tmp_path: Path, dry: bool) -> dict[str, list[list[str]]]:
+def planned_commands(tmp_path: Path, dry: bool, monkeypatch) -> dict[str, list[list[str]]]:
     """The commands each stage would run (a CUDA machine, every child succeeding)."""
+    monkeypatch.setattr(gpu_check, "make_folder", lambda root, *sizes: root.mkdir(parents=True))
     for split in ("train", "test"):
         (tmp_path / "cifar" / split).mkdir(parents=True, exist_ok=True)
     (tmp_path / "peer_airbench.py").write_text("")
@@ -142,9 +143,9 @@ def planned_commands(tmp_path: Path, dry: bool) -> dict[str, list[list[str]]]:
     return commands
 
 
-def test_the_dry_run_passes_every_flag_of_the_gpu_plan(tmp_path):
-    gpu = planned_commands(tmp_path / "gpu", dry=False)
-    dry = planned_commands(tmp_path / "dry", dry=True)
+def test_the_dry_run_passes_every_flag_of_the_gpu_plan(tmp_path, monkeypatch):
+    gpu = planned_commands(tmp_path / "gpu", dry=False, monkeypatch=monkeypatch)
+    dry = planned_commands(tmp_path / "dry", dry=True, monkeypatch=monkeypatch)
     assert ["--runs", "10"] == gpu["speed"][0][gpu["speed"][0].index("--runs") :][:2]
     assert "--variant" in gpu["peer"][-1] and gpu["peer"][-1][-2:] != ["--runs", "1"]
     assert gpu["augment"][0][gpu["augment"][0].index("--device-batch") + 1] == "1024"
