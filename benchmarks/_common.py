@@ -104,6 +104,14 @@ def run_cli(args: list[str], env: dict | None = None) -> tuple[float, str]:
     return seconds, proc.stdout
 
 
+def write_json(path: str | Path, obj: object) -> None:
+    """Write `obj` as JSON atomically: a reader never sees half a file, even when a time
+    limit kills the benchmark mid-write."""
+    from augtrain.io import write_json as atomic_write_json
+
+    atomic_write_json(path, obj)
+
+
 def today() -> str:
     return time.strftime("%Y-%m-%d")
 

@@ -16,11 +16,15 @@ images with --quick), same transforms:
                          + RandomHorizontalFlip
 
 CPU numbers use torch.set_num_threads(--threads, default 2). On a machine with
-CUDA, both transforms are also measured on the GPU (augtrain vs Kornia, batch
-1024). Run under the shared benchmark lock:
+CUDA, both transforms are also measured on the GPU (augtrain, augtrain float and
+Kornia, batch 1024). Run under the shared benchmark lock:
 
     AUGTRAIN_CACHE=/tmp/augtrain-cache flock /tmp/augtrain-bench.lock \\
         python benchmarks/augment_speed.py
+
+`--device-only` measures only that device section (on `--device`, default cuda; cpu for a
+dry run), without keras-preprocessing; Kornia is then optional (its rows are left out, and
+the JSON says why, when it is not installed). `--json PATH` writes the rows as JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CIFAR_JPEG, machine, today  # noqa: E402
+from _common import CIFAR_JPEG, machine, today, write_json  # noqa: E402
 
 
 def load_images(quick: bool, n: int) -> np.ndarray:
@@ -165,19 +169,26 @@ def main() -> None:
     ap.add_argument("--keras-images", type=int, default=512, help="images keras augments a round")
     ap.add_argument("--rounds", type=int, default=7, help="alternating rounds per peer")
     ap.add_argument("--no-gpu", action="store_true")
+    ap.add_argument("--device-only", action="store_true", help="only the --device section")
+    ap.add_argument("--device", help="device of that section (default cuda when present)")
+    ap.add_argument("--device-batch", type=int, default=1024)
+    ap.add_argument("--device-calls", type=int, default=20, help="timed calls per round")
+    ap.add_argument("--images", type=int, help="images to draw batches from")
+    ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    n = 8192 if args.quick else 10240
+    n = args.images or (8192 if args.quick else 10240)
     x_nhwc = load_images(args.quick, n)
     x = torch.from_numpy(x_nhwc).permute(0, 3, 1, 2).contiguous()
     rows = []
+    notes: dict[str, str] = {}
 
     def add(transform, peer, device, batch, seconds):
         rows.append((transform, peer, device, batch, batch / seconds))
 
     cpu = f"cpu x{args.threads}"
     rounds = 3 if args.quick else args.rounds
-    for name in ("affine", "crop-flip"):
+    for name in () if args.device_only else ("affine", "crop-flip"):
         for b in args.batches:
             fns = {"augtrain": augtrain_fn(name, x, b), "kornia": kornia_fn(name, x, b)}
             calls = {"augtrain": max(2, 2048 // b), "kornia": max(1, 1024 // b)}
@@ -193,12 +204,26 @@ def main() -> None:
                     add(name, peer, cpu + " (1 thread)", 32, seconds)
                 else:
                     add(name, peer, cpu, b, seconds)
-    if torch.cuda.is_available() and not args.no_gpu:
-        xg = x.cuda()
-        sync = torch.cuda.synchronize
+    device = args.device or ("cuda" if torch.cuda.is_available() and not args.no_gpu else None)
+    if device:
+        xg = x.to(device)
+        sync = torch.cuda.synchronize if xg.is_cuda else None
+        b, calls = args.device_batch, args.device_calls
+        try:
+            import kornia
+
+            notes["kornia"] = kornia.__version__
+        except ImportError as e:
+            if not args.device_only:
+                raise
+            notes["kornia"] = f"not installed ({e})"
+        peers = {"augtrain": lambda name, xs, b: augtrain_fn(name, xs, b)}
+        peers["augtrain float"] = lambda name, xs, b: augtrain_fn(name, xs, b, float_io=True)
+        if "not installed" not in notes["kornia"]:
+            peers["kornia"] = kornia_fn
         for name in ("affine", "crop-flip"):
-            add(name, "augtrain", "cuda", 1024, timed(augtrain_fn(name, xg, 1024), 20, 3, sync))
-            add(name, "kornia", "cuda", 1024, timed(kornia_fn(name, xg, 1024), 20, 3, sync))
+            for peer, make in peers.items():
+                add(name, peer, device, b, timed(make(name, xg, b), calls, 3, sync))
 
     print(
         f"# augment_speed {today()} on {machine()}; data: {'random' if args.quick else 'CIFAR-10 JPEG train'}"
@@ -218,6 +243,10 @@ def main() -> None:
             mine = peer.startswith("augtrain") or not ref
             ratios.append("" if mine else f"{ref / ips:.1f}x faster")
         print(f"| {transform} | {peer} | {device} | {batch} | {ips:,.0f} | {' | '.join(ratios)} |")
+    if args.json:
+        keys = ("transform", "peer", "device", "batch", "images_per_s")
+        report = {"machine": machine(), "data": "random" if args.quick else "CIFAR-10 JPEG train"}
+        write_json(args.json, {**report, **notes, "rows": [dict(zip(keys, r)) for r in rows]})
     sys.stdout.flush()
     os._exit(0)  # keras' iterator threads
 

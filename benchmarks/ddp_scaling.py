@@ -11,6 +11,14 @@ configurations alternate, so machine noise falls on all alike); for 2 processes 
 global (the whole dataset over rank 0's epoch wall time). Threads: 1 process uses all
 cores; 2 processes get cores / 2 threads each; a 1-process, cores/2-thread run shows what
 one rank alone does.
+
+    python benchmarks/ddp_scaling.py --wrapper [--model resnet18] [--device cuda] [--json PATH]
+
+measures instead what augtrain's distributed path costs on one device: the same run,
+in this process, plain against wrapped as one rank of a DDP job (a process group of
+world size 1: NCCL on a GPU, gloo on the CPU; every step then pays DDP's gradient
+all-reduce and augtrain's per-batch stop agreement), alternating, after a warm-up run
+of each. `augtrain train --gpus 1` cannot show this: one process trains unwrapped.
 """
 
 from __future__ import annotations
@@ -20,15 +28,101 @@ import csv
 import os
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine, run_cli, today
+from _common import machine, run_cli, today, write_json
 
 
 def images_per_s(run_dir: Path) -> list[float]:
     with open(run_dir / "history.csv") as f:
         return [float(row["images_per_s"]) for row in csv.DictReader(f)]
+
+
+def one_rank_ddp(train, *args, **kwargs):
+    """`train(*args, **kwargs)` as rank 0 of a 1-process DDP job: augtrain's
+    `distributed.init` is swapped, for this call, for one that joins a world-size-1
+    process group (an in-memory store: no port, no launcher) and says it is distributed."""
+    import torch
+    import torch.distributed as dist
+
+    from augtrain.training import distributed
+
+    class OneRank(distributed.DistInfo):
+        @property
+        def enabled(self) -> bool:
+            return True
+
+    def init(device: torch.device) -> distributed.DistInfo:
+        if device.type == "cuda":
+            torch.cuda.set_device(device.index or 0)  # set_device refuses a bare "cuda"
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+        return OneRank()
+
+    plain_init, distributed.init = distributed.init, init
+    try:
+        return train(*args, **kwargs)
+    finally:
+        distributed.init = plain_init
+        distributed.cleanup()
+
+
+def wrapper_overhead(args: argparse.Namespace) -> None:
+    import torch
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    import augtrain
+
+    if args.epochs < 2 or args.repeats < 1:
+        raise SystemExit("--wrapper needs --epochs >= 2 (the first warms up) and --repeats >= 1")
+    device = args.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
+    data = {"x": x, "y": rng.integers(0, 10, args.images), "classes": [str(i) for i in range(10)]}
+    report = {"machine": machine(), "model": args.model, "device": device}
+    report.update(images=args.images, epochs=args.epochs, batch_size=args.batch_size)
+    speeds: dict[str, list[float]] = {"plain": [], "ddp": []}
+    walls: dict[str, list[float]] = {"plain": [], "ddp": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = dict(data=data, model=args.model, device=device, epochs=args.epochs)
+        settings.update(batch_size=args.batch_size, validation="none", verbose=0, runs_dir=tmp)
+        settings.update(augment="crop-flip", save_freq="end")
+        first = 1 - args.warmup_rounds  # rounds < 1 warm up (cuDNN autotuning, NCCL start)
+        for r in range(first, args.repeats + 1):
+            for label in ("plain", "ddp"):
+                name = f"{label}-{r}"
+                t0 = time.perf_counter()
+                if label == "ddp":
+                    run = one_rank_ddp(augtrain.train, name=name, **settings)
+                else:
+                    run = augtrain.train(name=name, **settings)
+                wall = time.perf_counter() - t0
+                wrapped = isinstance(run.trainer.forward_model, DDP)
+                if wrapped != (label == "ddp"):
+                    raise SystemExit(f"{name}: the model was {'' if wrapped else 'not '}wrapped")
+                if r < 1:
+                    continue
+                speeds[label] += [h["images_per_s"] for h in run.history[1:]]
+                walls[label].append(wall)
+                print(f"{name}: {speeds[label][-1]:.0f} images/s, wall {wall:.1f} s", flush=True)
+                medians = {k: statistics.median(v) for k, v in speeds.items() if v}
+                report.update(images_per_s=speeds, median_images_per_s=medians, wall_s=walls)
+                if len(medians) == 2:
+                    report["ddp_over_plain"] = medians["ddp"] / medians["plain"]
+                if args.json:  # after every run: a run cut short keeps what it measured
+                    write_json(args.json, report)
+    print(
+        f"{today()} - {machine()} - {args.model} on {device}, {args.images} synthetic 32x32x3 "
+        f"images, batch {args.batch_size}, crop-flip, {args.epochs} epochs x {args.repeats} runs"
+    )
+    print("| configuration | images/s (median, epochs 2+) | wall s |")
+    print("|---|---|---|")
+    for label, text in (("plain", "plain (no wrapper)"), ("ddp", "1-process DDP")):
+        wall = ", ".join(f"{w:.1f}" for w in walls[label])
+        print(f"| {text} | {medians[label]:.0f} | {wall} |")
+    print(f"| ratio DDP / plain | {report['ddp_over_plain']:.3f} | |")
 
 
 def main() -> None:
@@ -37,7 +131,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=2, help="runs of each configuration")
+    ap.add_argument("--wrapper", action="store_true", help="1-process DDP against plain")
+    ap.add_argument("--model", default="resnet18", help="--wrapper: the model")
+    ap.add_argument("--device", help="--wrapper: the device (default cuda when present)")
+    ap.add_argument("--json", help="--wrapper: also write the figures to this JSON file")
+    ap.add_argument("--warmup-rounds", type=int, default=1, help="--wrapper: untimed rounds")
     args = ap.parse_args()
+    if args.wrapper:
+        return wrapper_overhead(args)
     cores = os.cpu_count() or 1
     rng = np.random.default_rng(0)
     configs = [

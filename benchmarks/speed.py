@@ -14,6 +14,10 @@ preset in this process, reporting test accuracy and two times per run, CUDA-sync
             input statistics, model, patch-whitening init, and the loop; comparable to
             airbench's train_s, which likewise times its train() call without evaluation
 and one or more whole CLI commands (`--cli-runs`, default 1) for the end-to-end wall time.
+`--json PATH` also writes these figures as JSON, rewritten after every run, so a run cut
+short by a time limit still leaves the runs it finished (benchmarks/gpu_check.py reads it).
+`--mode gpu` without CUDA runs the same in-process measurement on the CPU (unsynchronised),
+for dry runs of that path.
 Run it beside ../shared/bench/peer_airbench.py in the same device call:
 
     python3 .peer/peer_airbench.py --data .peer/cifar10-jpeg --variant 94 --runs 10
@@ -33,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CIFAR_JPEG, machine, run_cli, today
+from _common import CIFAR_JPEG, machine, run_cli, today, write_json
 
 
 def spread(values: list[float]) -> tuple[float, float]:
@@ -80,18 +84,22 @@ def gpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
     import augtrain
     from augtrain.training.callbacks import Callback
 
+    def sync() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
     class Timer(Callback):
         def on_train_begin(self, logs=None):
-            torch.cuda.synchronize()
+            sync()
             self.begin = time.perf_counter()
 
         def on_train_end(self, logs=None):
-            torch.cuda.synchronize()
+            sync()
             self.end = time.perf_counter()
 
     def one(name: str, seed: int, **kw):
         timer = Timer()
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         run = augtrain.train(
             data=args.data,
@@ -106,7 +114,15 @@ def gpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         return run, timer.end - timer.begin, timer.end - t0
 
     extra = json.loads(args.api_overrides) if args.api_overrides else {}
-    one("warmup", 1000, **extra)  # CUDA context, cuDNN autotuning, (--compile) compilation
+    report = {"machine": machine(), "preset": args.preset, "data": str(args.data)}
+    report.update(overrides=extra, runs=[], cli_runs=[])
+
+    def save() -> None:
+        if args.json:
+            write_json(args.json, report)
+
+    if not args.no_warmup:
+        one("warmup", 1000, **extra)  # CUDA context, cuDNN autotuning, (--compile) compilation
     rows = []
     for i in range(args.runs):
         run, fit_s, train_s = one(f"gpu{i}", i, **extra)
@@ -118,6 +134,10 @@ def gpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
             f"fit_s={fit_s:.2f} train_s={train_s:.2f}",
             flush=True,
         )
+        report["resolved_preset"] = run.config.preset
+        keys = ("accuracy", "accuracy_without_tta", "fit_s", "train_s")
+        report["runs"].append(dict(zip(keys, rows[-1])))
+        save()
     cli = []
     for i in range(args.cli_runs):
         cmd = ["train", "--data", args.data, "--preset", args.preset, "--seed", str(100 + i)]
@@ -125,6 +145,8 @@ def gpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         seconds, _ = run_cli(cmd)
         cli.append(seconds)
         print(f"cli run {i}: wall_s={seconds:.1f}", flush=True)
+        report["cli_runs"].append({"wall_s": seconds})
+        save()
     acc, acc_sd = spread([r[0] for r in rows])
     fit, fit_sd = spread([r[2] for r in rows])
     tr, tr_sd = spread([r[3] for r in rows])
@@ -153,6 +175,8 @@ def main() -> None:
     ap.add_argument("--preset", default="speed")
     ap.add_argument("--data", default=str(CIFAR_JPEG))
     ap.add_argument("--api-overrides", help="GPU mode: JSON of augtrain.train keyword overrides")
+    ap.add_argument("--json", help="GPU mode: also write the figures to this JSON file")
+    ap.add_argument("--no-warmup", action="store_true", help="GPU mode: time the first run too")
     ap.add_argument("extra", nargs="*", help="more `augtrain train` flags (after --)")
     args = ap.parse_args()
     import torch
