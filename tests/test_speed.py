@@ -222,13 +222,13 @@ def test_with_preset_from_a_config_object_keeps_what_differs_from_defaults():
     assert with_preset(None, {"epochs": 1}, lambda d: True) == {"epochs": 1}
 
 
-def test_onecycle_start_and_end_factors():
-    f = build_schedule("onecycle", 10, warmup_epochs=2.3, start_factor=0.2, end_factor=0.07)
+def test_triangle_start_and_end_factors():
+    f = build_schedule("triangle", 10, warmup_epochs=2.3, start_factor=0.2, end_factor=0.07)
     assert f(0) == pytest.approx(0.2)
     assert f(2.3) == pytest.approx(1.0)
     assert f(10) == pytest.approx(0.07)
     assert f(6.15) == pytest.approx(0.07 + 0.93 * 0.5)
-    g = build_schedule("onecycle", 10, warmup_epochs=2)
+    g = build_schedule("triangle", 10, warmup_epochs=2)
     assert g(0) == 0 and g(10) == 0 and g(2) == pytest.approx(1)
 
 
@@ -296,6 +296,7 @@ def test_preset_speed_run_through_the_api(tmp_path):
     cfg = json.loads((run.path / "config.json").read_text())["config"]
     assert cfg["preset"] == ("speed" if torch.cuda.is_available() else "speed-cpu")
     assert cfg["model"] == "speednet" and cfg["lookahead"] and cfg["validation"] == "none"
+    assert cfg["schedule"] == "triangle"  # airbench's linear one, not the cosine onecycle
     assert cfg["model_options"]["widths"] == SMALL["widths"]
     assert run.metrics["tta"] == "flip-translate" and "accuracy_without_tta" in run.metrics
     assert run.metrics["accuracy"] > 0.6  # the synthetic task is easy
@@ -309,9 +310,9 @@ def test_preset_speed_run_through_the_api(tmp_path):
     assert mults == [1.0, 64.0]
     # the whitening bias trains in epochs 0-2 (whiten_bias_epochs=3): still trainable
     assert run.model.net.whiten.bias.requires_grad
-    # the lr followed onecycle with airbench's start and end factors (the last step of
+    # the lr followed the triangle with airbench's start and end factors (the last step of
     # 4 per epoch is at progress 2.75 epochs)
-    f = build_schedule("onecycle", 3, warmup_epochs=0.69, start_factor=0.2, end_factor=0.07)
+    f = build_schedule("triangle", 3, warmup_epochs=0.69, start_factor=0.2, end_factor=0.07)
     assert run.history[-1]["lr"] == pytest.approx(run.config.lr * f(2.75))
 
 

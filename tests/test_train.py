@@ -181,7 +181,7 @@ def test_schedules():
     assert build_schedule("step", 10, gamma=0.5, step_size=3)(6.5) == 0.25
     cos = build_schedule("cosine", 10)
     assert cos(0) == 1.0 and abs(cos(5) - 0.5) < 1e-9 and cos(10) < 1e-9
-    one = build_schedule("onecycle", 10, warmup_epochs=2)
+    one = build_schedule("triangle", 10, warmup_epochs=2)
     assert one(1) == 0.5 and one(2) == 1.0 and one(6) == 0.5 and one(10) == 0.0
 
 

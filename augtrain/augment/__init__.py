@@ -4,14 +4,16 @@ functional    pure functions (images, per-sample params) -> images
 geometry      one 2x3 matrix per sample, one resample per batch (`warp`)
 keras_compat  ImageDataGenerator's apply_transform / get_random_transform, batched
 ops           parameter-holding ops (RandomAffine, RandomCrop, ColorJitter, MixUp, ...)
-aliases       Keras preprocessing-layer and Gluon names for the same ops
-presets       --augment none | flip | crop-flip | keras-basic | strong
+aliases       Keras preprocessing-layer, Gluon and torchvision names for the same ops
+presets       --augment none | flip | crop-flip | keras-basic | strong | randaugment |
+              autoaugment
 """
 
 # aliases registers the keras.* / gluon.* names; speed_ops AlternatingFlip, FlipTranslate
 from . import aliases, geometry, keras_compat, speed_ops  # noqa: F401
 from .ops import (
     OPS,
+    AutoAugment,
     BrightnessRange,
     CenterCrop,
     ChannelShift,
@@ -22,6 +24,7 @@ from .ops import (
     FeaturewiseStandardize,
     GaussianNoise,
     MixUp,
+    RandAugment,
     RandomAffine,
     RandomCrop,
     RandomErasing,
@@ -46,6 +49,7 @@ from .random import Draw, epoch_order
 __all__ = [
     "OPS",
     "PRESETS",
+    "AutoAugment",
     "BrightnessRange",
     "CenterCrop",
     "ChannelShift",
@@ -59,6 +63,7 @@ __all__ = [
     "GaussianNoise",
     "MixUp",
     "Op",
+    "RandAugment",
     "RandomAffine",
     "RandomCrop",
     "RandomErasing",

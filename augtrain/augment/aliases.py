@@ -1,13 +1,15 @@
-"""The names users know from Keras preprocessing layers and Gluon transforms, mapped onto
-augtrain's ops.
+"""The names users know from Keras preprocessing layers, Gluon transforms and torchvision's
+automatic augmentation policies, mapped onto augtrain's ops.
 
-    from augtrain.augment.aliases import keras, gluon
+    from augtrain.augment.aliases import keras, gluon, torchvision
     Compose([keras.RandomFlip("horizontal_and_vertical"), keras.RandomRotation(0.1)])
     gluon.Compose([gluon.RandomFlipLeftRight(), gluon.RandomColorJitter(0.4, 0.4, 0.4, 0.1)])
+    Compose([torchvision.AutoAugment(torchvision.AutoAugmentPolicy.CIFAR10)])
 
 Each name is a factory returning one of augtrain's own ops (`ops.py`), so the
 pipeline's `config()` records the canonical op and `build_pipeline` rebuilds it.
-They are also registered in `OPS` as "keras.NAME" / "gluon.NAME", so a config
+They are also registered in `OPS` as "keras.NAME" / "gluon.NAME" /
+"torchvision.NAME", so a config
 entry {"op": "keras.RandomRotation", "factor": 0.1} builds too.
 
 Keras layers keep their argument meanings: factors are fractions (of a full
@@ -202,6 +204,50 @@ def gluon_compose(transforms: list[Op], seed: int = 0) -> Compose:
     return Compose(list(transforms), seed=seed)
 
 
+# ------------------------------------------------------------- torchvision
+def _tv_name(value: Any) -> str:
+    """torchvision enums (InterpolationMode, AutoAugmentPolicy) or their plain values."""
+    return str(getattr(value, "value", value)).lower()
+
+
+def _tv_fill(fill: Any) -> float:
+    """torchvision's fill: None (black), a number, or one per channel (all equal here)."""
+    if fill is None:
+        return 0.0
+    if isinstance(fill, (list, tuple)):
+        if len(set(fill)) != 1:
+            raise AugtrainError(f"fill={list(fill)!r}: one fill value for all channels only")
+        fill = fill[0]
+    return ops.check_nonnegative("fill", fill)
+
+
+def tv_trivial_augment_wide(
+    num_magnitude_bins: int = 31, interpolation: Any = "nearest", fill: Any = None
+) -> Op:
+    """torchvision.transforms.TrivialAugmentWide."""
+    return ops.TrivialAugmentWide(num_magnitude_bins, _tv_fill(fill), _tv_name(interpolation))
+
+
+def tv_rand_augment(
+    num_ops: int = 2,
+    magnitude: int = 9,
+    num_magnitude_bins: int = 31,
+    interpolation: Any = "nearest",
+    fill: Any = None,
+) -> Op:
+    """torchvision.transforms.RandAugment."""
+    return ops.RandAugment(
+        num_ops, magnitude, num_magnitude_bins, _tv_fill(fill), _tv_name(interpolation)
+    )
+
+
+def tv_auto_augment(
+    policy: Any = "imagenet", interpolation: Any = "nearest", fill: Any = None
+) -> Op:
+    """torchvision.transforms.AutoAugment: policy an AutoAugmentPolicy or its value."""
+    return ops.AutoAugment(_tv_name(policy), _tv_fill(fill), _tv_name(interpolation))
+
+
 keras = SimpleNamespace(
     RandomFlip=keras_random_flip,
     RandomRotation=keras_random_rotation,
@@ -226,7 +272,14 @@ gluon = SimpleNamespace(
     Compose=gluon_compose,
 )
 
-for _space, _names in (("keras", keras), ("gluon", gluon)):
+torchvision = SimpleNamespace(
+    TrivialAugmentWide=tv_trivial_augment_wide,
+    RandAugment=tv_rand_augment,
+    AutoAugment=tv_auto_augment,
+    AutoAugmentPolicy=SimpleNamespace(IMAGENET="imagenet", CIFAR10="cifar10", SVHN="svhn"),
+)
+
+for _space, _names in (("keras", keras), ("gluon", gluon), ("torchvision", torchvision)):
     for _name, _factory in vars(_names).items():
-        if _name != "Compose":
+        if _name not in ("Compose", "AutoAugmentPolicy"):
             OPS[f"{_space}.{_name}"] = _factory  # type: ignore[assignment]

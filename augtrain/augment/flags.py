@@ -88,6 +88,18 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--trivial-augment", action="store_true", default=None, help="TrivialAugmentWide"
     )
+    g.add_argument(
+        "--rand-augment",
+        nargs="*",
+        type=int,
+        metavar="N",
+        help="RandAugment: [N M] N ops at magnitude bin M of 31 (default 2 9, torchvision's)",
+    )
+    g.add_argument(
+        "--auto-augment",
+        metavar="POLICY",
+        help="AutoAugment with torchvision's cifar10, imagenet or svhn policy",
+    )
     g.add_argument("--cutout", type=int, metavar="SIZE", help="cut out one SIZE x SIZE square")
     g.add_argument(
         "--random-erasing", type=float, metavar="P", help="random erasing with probability P"
@@ -113,6 +125,8 @@ FLAG_NAMES = (
     "grayscale",
     "gaussian_noise",
     "trivial_augment",
+    "rand_augment",
+    "auto_augment",
     "cutout",
     "random_erasing",
     "mixup",
@@ -232,6 +246,15 @@ def ops_from_args(args: argparse.Namespace) -> list[ops.Op]:
             add(flag, cls, get(flag))
     if get("trivial_augment"):
         out.append(ops.TrivialAugmentWide())
+    if get("rand_augment") is not None:
+        nm = get("rand_augment")
+        if len(nm) not in (0, 2):
+            raise AugtrainError(
+                f"--rand-augment takes no values or two, N M, got {' '.join(map(str, nm))}"
+            )
+        add("rand_augment", ops.RandAugment, *nm)
+    if get("auto_augment") is not None:
+        add("auto_augment", ops.AutoAugment, get("auto_augment"))
     for flag, cls in (
         ("cutout", ops.Cutout),
         ("random_erasing", ops.RandomErasing),

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import AugtrainError
-from .ops import Cutout, RandomAffine, RandomCrop, RandomHorizontalFlip, TrivialAugmentWide
+from .ops import (
+    AutoAugment,
+    Cutout,
+    RandAugment,
+    RandomAffine,
+    RandomCrop,
+    RandomHorizontalFlip,
+    TrivialAugmentWide,
+)
 from .pipeline import Compose, Op
 
 PRESETS: dict[str, Callable[[], list[Op]]] = {
@@ -28,6 +36,18 @@ PRESETS: dict[str, Callable[[], list[Op]]] = {
     "strong": lambda: [
         RandomCrop(padding=4, padding_mode="reflect", flip=True),
         TrivialAugmentWide(),
+        Cutout(size=16),
+    ],
+    # The papers' CIFAR-10 pipelines: crop-flip, the policy, then a 16x16 cutout
+    # (RandAugment at torchvision's N=2, M=9 of 31; AutoAugment's CIFAR-10 policy).
+    "randaugment": lambda: [
+        RandomCrop(padding=4, padding_mode="reflect", flip=True),
+        RandAugment(num_ops=2, magnitude=9),
+        Cutout(size=16),
+    ],
+    "autoaugment": lambda: [
+        RandomCrop(padding=4, padding_mode="reflect", flip=True),
+        AutoAugment(policy="cifar10"),
         Cutout(size=16),
     ],
 }

@@ -68,10 +68,30 @@ def register(sub: Any) -> None:
     g.add_argument("--nesterov", action="store_true", default=None)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--label-smoothing", type=float)
-    g.add_argument("--schedule", choices=SCHEDULES)
+    g.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="onecycle: torch's OneCycleLR (cosine, momentum cycled); triangle: linear "
+        "warm-up and decay (the speed presets')",
+    )
     g.add_argument("--gamma", type=float, help="decay factor of step/exponential schedules")
     g.add_argument("--step-size", type=int, help="epochs between decays of the step schedule")
     g.add_argument("--warmup-epochs", type=float)
+    g.add_argument(
+        "--pct-start", type=float, help="onecycle: share of training warming up (0.25, fastai's)"
+    )
+    g.add_argument("--div-factor", type=float, help="onecycle: start at lr / DIV (25)")
+    g.add_argument(
+        "--final-div-factor", type=float, help="onecycle: end at lr / (DIV * FINAL) (1e4)"
+    )
+    g.add_argument(
+        "--cycle-momentum",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="onecycle: momentum (Adam's beta1) MAX -> BASE at the peak lr -> MAX (on)",
+    )
+    g.add_argument("--max-momentum", type=float, help="onecycle: MAX momentum (0.95)")
+    g.add_argument("--base-momentum", type=float, help="onecycle: BASE momentum (0.85)")
     g.add_argument(
         "--preset",
         metavar="NAME",

@@ -50,8 +50,17 @@ class TrainConfig:
     gamma: float = 0.1
     step_size: int = 30
     warmup_epochs: float = 0.0
-    lr_start_factor: float = 0.0  # onecycle: lr factor at step 0 (rises to 1 at warmup_epochs)
-    lr_end_factor: float = 0.0  # onecycle: lr factor at the last step
+    lr_start_factor: float = 0.0  # triangle: lr factor at step 0 (rises to 1 at warmup_epochs)
+    lr_end_factor: float = 0.0  # triangle: lr factor at the last step
+    # onecycle, torch's OneCycleLR: lr / div_factor up to lr over pct_start of training (fastai's
+    # 0.25; torch's 0.3), down to lr / (div_factor * final_div_factor), cosine; meanwhile the
+    # momentum (Adam's beta1) goes max_momentum -> base_momentum -> max_momentum if cycle_momentum
+    pct_start: float = 0.25
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    cycle_momentum: bool = True
+    max_momentum: float = 0.95
+    base_momentum: float = 0.85
     lookahead: bool = False  # lookahead weight averaging (training/lookahead.py)
     # augmentation: a preset name or an explicit op list (Compose.config())
     augment: str | list[dict[str, Any]] = "crop-flip"

@@ -49,7 +49,7 @@ from ..progress import progress_bar
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
-from .optim import build_optimizer, build_schedule
+from .optim import build_momentum_schedule, build_optimizer, build_schedule
 
 
 @dataclass
@@ -164,8 +164,33 @@ class Trainer:
             config.nesterov,
             config.weight_decay,
         )
+        steps_per_epoch = math.ceil(len(train) / config.batch_size)  # as train_epoch's
         self.schedule = build_schedule(
-            config.schedule, config.epochs, config.gamma, config.step_size, config.warmup_epochs
+            config.schedule,
+            config.epochs,
+            config.gamma,
+            config.step_size,
+            config.warmup_epochs,
+            config.lr_start_factor,
+            config.lr_end_factor,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=config.pct_start,
+            div_factor=config.div_factor,
+            final_div_factor=config.final_div_factor,
+        )
+        # onecycle's momentum (Adam's beta1), set each step from the progress like the lr
+        self.momentum_schedule = (
+            build_momentum_schedule(
+                config.schedule,
+                config.epochs,
+                config.warmup_epochs,
+                steps_per_epoch=steps_per_epoch,
+                pct_start=config.pct_start,
+                max_momentum=config.max_momentum,
+                base_momentum=config.base_momentum,
+            )
+            if config.cycle_momentum
+            else None
         )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.forward_model: nn.Module = model
@@ -356,13 +381,20 @@ class Trainer:
     # --------------------------------------------------------------- lr + state
     def set_lr(self, progress: float) -> None:
         """The rate of every group: base lr x schedule(progress) x lr_scale, unless a
-        LearningRateScheduler set `lr_override`, which then is the rate."""
+        LearningRateScheduler set `lr_override`, which then is the rate; and onecycle's
+        momentum."""
         factor = self.schedule(progress) * self.lr_scale
+        momentum = None if self.momentum_schedule is None else self.momentum_schedule(progress)
         for group in self.optimizer.param_groups:
             if self.lr_override is not None:
                 group["lr"] = self.lr_override * group["lr_mult"]
             else:
                 group["lr"] = group["base_lr"] * group["lr_mult"] * factor
+            if momentum is not None:  # as torch's OneCycleLR: beta1 where there are betas
+                if "betas" in group:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                elif "momentum" in group:
+                    group["momentum"] = momentum
 
     @property
     def current_lr(self) -> float:

@@ -69,7 +69,8 @@ def speed_recipe(
             "nesterov": True,
             "weight_decay": WEIGHT_DECAY_PER_1024 / lr_per_1024,
             "label_smoothing": 0.2,
-            "schedule": "onecycle",
+            # airbench's linear warm-up and decay (not torch's cosine onecycle)
+            "schedule": "triangle",
             "lr_start_factor": 0.2,
             "lr_end_factor": 0.07,
             "augment": [
@@ -223,19 +224,7 @@ def init_from_data(classifier: nn.Module, train_x: torch.Tensor) -> None:
 
 
 def configure_trainer(trainer: Any, config: Any) -> None:
-    """Settings the Trainer does not read itself: onecycle's start/end factors, --compile."""
-    from .optim import build_schedule
-
-    if config.lr_start_factor or config.lr_end_factor:
-        trainer.schedule = build_schedule(
-            config.schedule,
-            config.epochs,
-            config.gamma,
-            config.step_size,
-            config.warmup_epochs,
-            config.lr_start_factor,
-            config.lr_end_factor,
-        )
+    """Settings the Trainer does not read itself: cuDNN autotuning, --compile."""
     if config.preset and trainer.device.type == "cuda":
         # Every batch has the same shape (but the last): let cuDNN time its algorithms once.
         torch.backends.cudnn.benchmark = True
