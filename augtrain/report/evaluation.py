@@ -311,17 +311,23 @@ def format_metrics(ev: Evaluation) -> str:
 def read_run_summary(run: Path) -> dict[str, Any]:
     """What `runs` and `compare` show of a run, from its files alone (no checkpoint load)."""
     cfg = read_json(run / "config.json")
-    config = cfg.get("config", {})
+    config = cfg.get("config", {}) if isinstance(cfg, dict) else None
     history = read_history(run / "history.csv")
     metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
+    if not isinstance(metrics, dict):
+        raise AugtrainError(f"{run / 'metrics.json'}: damaged file (not a metrics table)")
     val = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    if not isinstance(config, dict):
+        raise AugtrainError(f"{run / 'config.json'}: damaged file (not a run's settings)")
+    logistic = cfg.get("head") == "logistic"  # scikit-learn on features: no net, no epochs
+    model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     return {
         "name": run.name,
         "path": str(run),
-        "model": cfg.get("model", {}).get("name", config.get("model", "?")),
-        "augment": augment_label(config.get("augment", "?")),
+        "model": "logistic" if logistic else model.get("name", config.get("model", "?")),
+        "augment": "-" if logistic else augment_label(config.get("augment", "?")),
         "epochs": len(history),
-        "epochs_planned": config.get("epochs"),
+        "epochs_planned": None if logistic else config.get("epochs"),
         "final_val_accuracy": val[-1] if val else None,
         "best_val_accuracy": max(val) if val else None,
         "test_accuracy": metrics.get("accuracy"),
@@ -345,13 +351,16 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            parsed: dict[str, Any] = {}
-            for k, v in row.items():
-                try:
-                    parsed[k] = int(v) if k == "epoch" else float(v)
-                except (TypeError, ValueError):
-                    parsed[k] = None if v in ("", None) else v
-            rows.append(parsed)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                parsed: dict[str, Any] = {}
+                for k, v in row.items():
+                    try:
+                        parsed[k] = int(v) if k == "epoch" else float(v)
+                    except (TypeError, ValueError):
+                        parsed[k] = None if v in ("", None) else v
+                rows.append(parsed)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise AugtrainError(f"{path}: damaged file ({str(e).splitlines()[0][:80]})") from None
     return rows
