@@ -85,17 +85,32 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
         raise AugtrainError(
             "this run was trained on in-memory arrays: pass --data (a .npz file or image folder)"
         )
+    if (
+        data is None
+        and isinstance(source, str)
+        and source != "cifar10"
+        and not Path(source).expanduser().exists()
+    ):
+        raise AugtrainError(
+            f"the run's data {source} (its config.json) is no longer there: "
+            "pass --data with its new place"
+        )
     input_size = tuple(ckpt["model"]["input_size"])
-    return load_data(
+    from ..training.run import check_class_names
+
+    return check_class_names(
+        load_data(
+            source,
+            config.target_size if data is None else (config.target_size or input_size),
+            config.color_mode
+            if data is None
+            else color_mode_for(vars(config), ckpt["model"]["in_channels"]),
+            config.interpolation,
+            config.classes,
+            config.validation_split if data is None else 0.0,
+            config.cache_dir,
+        ),
         source,
-        config.target_size if data is None else (config.target_size or input_size),
-        config.color_mode
-        if data is None
-        else color_mode_for(vars(config), ckpt["model"]["in_channels"]),
-        config.interpolation,
-        config.classes,
-        config.validation_split if data is None else 0.0,
-        config.cache_dir,
     )
 
 

@@ -75,14 +75,18 @@ def load(path: str | Path) -> dict[str, Any]:
 def load_error(error: BaseException) -> str:
     """Why torch.load failed, in a few words: its own text is a paragraph that points
     at weights_only=False, which augtrain never uses on files it did not write."""
-    import pickle
+    import re
 
     text = str(error)
-    if isinstance(error, pickle.UnpicklingError) or "Weights only load failed" in text:
-        return "it holds Python objects beyond tensors and plain data, which augtrain does not load"
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"it holds a Python object ({found.group(1)}) beyond tensors and plain data, "
+            "which augtrain does not load"
+        )
     if isinstance(error, EOFError) or not text:
         return "empty or truncated file"
-    if "PytorchStreamReader" in text or "zip" in text.lower():
+    if "PytorchStreamReader" in text or "zip" in text.lower() or "Weights only" in text:
         return "damaged or truncated file"
     if isinstance(error, OSError):
         return error.strerror or type(error).__name__

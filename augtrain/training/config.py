@@ -46,8 +46,9 @@ def check_number(
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
     if below or above:
-        lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
-        hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+        lo = "" if low is None else f"{'>' if low_open else '>='} {show(low)}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {show(high)}"
         need = " and ".join(p for p in (lo, hi) if p)
         raise AugtrainError(f"{flag(key)} {value}: must be {kind} {need}")
 

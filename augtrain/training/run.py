@@ -98,8 +98,12 @@ def check_run_name(config: TrainConfig) -> Path | None:
     """Before any data is read: is the run folder's name usable, and free (or --overwrite)?
     The folder itself is claimed only when training starts (`claim_run_dir`)."""
     runs = Path(config.runs_dir).expanduser()
-    if runs.exists() and not runs.is_dir():
-        raise AugtrainError(f"--runs-dir {runs}: is a file, not a folder")
+    for folder in (runs, *runs.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == runs else f" ({folder})"
+                raise AugtrainError(f"--runs-dir {runs}: is a file, not a folder{where}")
+            break
     if config.name is None:
         return None
     name = str(config.name)
@@ -509,6 +513,7 @@ def train(
         config.validation_split,
         config.cache_dir,
     )
+    check_class_names(data, config.data)
     if ckpt is not None:
         check_resumed_data(run_dir, ckpt, data)
     if dist_info.is_main and config.verbose:
@@ -529,6 +534,7 @@ def train(
         "std": std,
     }
     if network is None:
+        check_model_takes(config, model_spec)
         classifier = checkpoint.build_model(model_spec, mean, std)
     else:
         from ..models.classifier import Classifier
@@ -622,6 +628,41 @@ def train(
         metrics = final_evaluation(classifier, data, device, run_dir, trainer.history, config)
     distributed.cleanup() if dist_info.enabled else None
     return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer)
+
+
+def check_class_names(data: Dataset, source: Any) -> Dataset:
+    """Class names are written to CSV, JSON and plots as UTF-8: a folder name that is not
+    (undecodable bytes, kept by Python as surrogates) fails there, after training."""
+    for name in data.classes:
+        try:
+            str(name).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = str(name).encode("utf-8", "surrogateescape")
+            where = source if isinstance(source, (str, os.PathLike)) else "data"
+            raise AugtrainError(
+                f"{where}: class name {shown!r} is not valid UTF-8; rename that folder"
+            ) from None
+    return data
+
+
+def check_model_takes(config: TrainConfig, spec: dict[str, Any]) -> None:
+    """A forward pass on the meta device (no compute): a model whose convolutions or
+    pools shrink the images below nothing fails here in one line, not in the first step."""
+    from ..models.summary import summarize_model
+
+    h, w = spec["input_size"]
+    try:
+        summarize_model(
+            spec["name"], spec["num_classes"], spec["in_channels"], (h, w), **spec["options"]
+        )
+    except AugtrainError as e:
+        if "forward pass" not in str(e):
+            raise
+        reason = str(e).split(" failed (", 1)[-1].removesuffix(")")
+        raise AugtrainError(
+            f"--model {config.model} cannot take {h}x{w} images ({reason}); "
+            "pass a larger --target-size or another --model"
+        ) from None
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
