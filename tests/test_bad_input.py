@@ -440,7 +440,13 @@ CASES: list[Case] = [
         "last.pt: not a readable checkpoint (empty or truncated file)",
         write("{run}/last.pt", b""),
     ),
-    Case("evaluate-objects", ["evaluate", "{run}"], 2, "holds a Python object (pathlib.PosixPath)", pickled_object),
+    Case(
+        "evaluate-objects",
+        ["evaluate", "{run}"],
+        2,
+        "holds a Python object (pathlib.PosixPath)",
+        pickled_object,
+    ),
     Case("export-format", ["export", "{run}", "--format", "tflite"], 2, "unknown export format"),
     Case(
         "export-nan",
