@@ -75,6 +75,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """mkdir -p, with `cannot write PATH: reason` for a read-only place or a file in the way."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if path.exists() and not path.is_dir():
+            raise WriteError(f"cannot write {path}: it is a file, not a folder") from None
+        raise write_error(path, e) from None
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -447,6 +447,24 @@ CASES: list[Case] = [
         "holds a Python object (pathlib.PosixPath)",
         pickled_object,
     ),
+    Case(
+        "evaluate-out-dir-file",
+        ["evaluate", "{run}", "--out-dir", "{file}"],
+        2,
+        "a_file: it is a file, not a folder",
+    ),
+    Case(
+        "preview-save-to-file",
+        ["preview", "--data", "{npz}", "--save-to-dir", "{file}/x", "--images", "2"],
+        2,
+        "a_file is a file, not a folder",
+    ),
+    Case(
+        "preview-nan",
+        ["preview", "--data", "{npz}", "--rotation-range", "nan", "--out", "{tmp}/p.png"],
+        2,
+        "--rotation-range nan: must be a finite number",
+    ),
     Case("export-format", ["export", "{run}", "--format", "tflite"], 2, "unknown export format"),
     Case(
         "export-nan",

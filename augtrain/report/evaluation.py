@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import AugtrainError
-from ..io import read_json, write_json, write_text
+from ..io import make_folder, read_json, write_json, write_text
 from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
 from .tta import predict_tta, tta_views
 
@@ -247,7 +247,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     predictions.csv and the two image grids; returns the files written."""
     from . import grids, plots
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     cm = np.asarray(ev.metrics["confusion_matrix"])
     probs = ev.probs
     written = []
