@@ -697,15 +697,16 @@ def test_two_runs_one_name_exactly_one_wins(shared: dict[str, Path], tmp_path: P
     assert not (tmp_path / "runs" / "same" / ".claim").exists()
 
 
-def test_default_names_in_one_second_get_two_folders(tmp_path: Path) -> None:
+def test_default_names_in_one_second_get_two_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from augtrain.training import run as run_module
     from augtrain.training.config import TrainConfig
-    from augtrain.training.run import claim_run_dir
 
+    monkeypatch.setattr(run_module.time, "strftime", lambda fmt: "20260101-120000")
     config = TrainConfig(runs_dir=str(tmp_path), model="cnn4")
-    first, second = claim_run_dir(config), claim_run_dir(config)
-    assert first.path != second.path and first.path.is_dir() and second.path.is_dir()
-    if first.path.name[:-2] == second.path.name[:-2]:  # the same second
-        assert second.path.name == first.path.name + "-2"
+    names = [run_module.claim_run_dir(config).path.name for _ in range(3)]
+    assert names == ["cnn4-20260101-120000", "cnn4-20260101-120000-2", "cnn4-20260101-120000-3"]
 
 
 def test_two_runs_without_name_get_two_folders(shared: dict[str, Path], tmp_path: Path) -> None:
