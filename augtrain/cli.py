@@ -8,9 +8,13 @@ user errors (AugtrainError) into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 from . import __version__, commands
 from .errors import AugtrainError
@@ -28,6 +32,39 @@ ORDER = [
     "runs",
     "export",
 ]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside training (during start-up, decoding, evaluation): stop as Ctrl-C
+    would, with one line and the exit code of a terminated process."""
+
+
+@contextlib.contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """SIGTERM raises Terminated while a command runs (training installs its own handler,
+    which stops at a batch boundary and saves, and puts this one back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def exit_code_of(interrupt: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal number, as a shell reports it)."""
+    from .training.loop import TrainingInterrupted
+
+    by_sigterm = isinstance(interrupt, Terminated) or (
+        isinstance(interrupt, TrainingInterrupted) and "SIGTERM" in str(interrupt)
+    )
+    return 128 + (signal.SIGTERM if by_sigterm else signal.SIGINT)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -59,16 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with sigterm_stops():
+            return int(args.func(args) or 0)
     except AugtrainError as e:
         print(f"augtrain {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         from .training.distributed import from_env
 
+        code = exit_code_of(e)
         if from_env().is_main:  # under torchrun: one line, not one per process
-            print(f"augtrain {args.command}: interrupted", file=sys.stderr)
-        return 130
+            how = " (SIGTERM)" if code == 128 + signal.SIGTERM else ""
+            print(f"augtrain {args.command}: interrupted{how}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -138,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
     from ..augment.random import hash_ints
     from ..data import load_data
     from ..errors import AugtrainError
-    from ..io import atomic_path
+    from ..io import atomic_path, make_folder
+    from .train import check_finite
+
+    check_finite(args)  # a NaN augmentation flag previews (and trains on) black images
 
     for name in ("images", "variants"):
         if getattr(args, name) < 1:
@@ -171,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
     )
     shown = [to_display(v) for v in out]
     if args.save_to_dir:
-        folder = Path(args.save_to_dir)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = make_folder(args.save_to_dir)
         ext = "jpg" if args.save_format == "jpeg" else "png"
         written = 0
         for v, batch in enumerate(shown):

@@ -21,7 +21,12 @@ def find_runs(root: Path) -> list[Path]:
     """Run folders: DIR itself if it is one, else its subfolders holding config.json."""
     if (root / "config.json").is_file():
         return [root]
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
+    return sorted(
+        p
+        for p in root.iterdir()
+        # hidden: a run --overwrite holds aside until its replacement has a checkpoint
+        if p.is_dir() and not p.name.startswith(".") and (p / "config.json").is_file()
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     for path in find_runs(args.dir):
         try:
             summaries.append(read_run_summary(path))
-        except (OSError, ValueError) as e:  # a damaged run folder is listed, not fatal
+        except (OSError, ValueError, AugtrainError) as e:  # a damaged run is listed, not fatal
             summaries.append({"name": path.name, "error": str(e).splitlines()[0][:60]})
     if not summaries:
         print(f"no runs in {args.dir}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from ..augment.flags import add_augment_arguments, augment_from_args
@@ -212,6 +213,22 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run, parser=p)
 
 
+def check_finite(args: argparse.Namespace) -> None:
+    """No NaN or infinity in any number flag: argparse's float() takes 'nan' and 'inf',
+    and they would train on NaN losses or black images without a word."""
+    from ..errors import AugtrainError
+
+    for key, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and key.endswith("_shift_range"):  # parsed later, as text
+                try:
+                    v = float(v)
+                except ValueError:
+                    continue
+            if isinstance(v, float) and not math.isfinite(v):
+                raise AugtrainError(f"--{key.replace('_', '-')} {v}: must be a finite number")
+
+
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Every flag the user gave whose name is a TrainConfig field."""
     fields = TrainConfig.__dataclass_fields__
@@ -242,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
         code = relaunch_if_needed(args.gpus, args.parser, args)
         if code is not None:
             return code
+    check_finite(args)
     overrides = overrides_from_args(args)
     # Keyword overrides, not a TrainConfig: a --preset fills in only what was not given.
     run = train(resume=args.resume, **overrides) if args.resume else train(**overrides)

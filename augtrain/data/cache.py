@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -125,8 +126,14 @@ def _map_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a cache entry; a cache that cannot be written (read-only, full, a file in the
+    way) is a warning: the run goes on with the decoded arrays, uncached."""
+
     def writer(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
-    write_atomic(path, writer)
+    try:
+        write_atomic(path, writer)
+    except OSError as e:  # io.WriteError: "cannot write PATH: reason"
+        print(f"warning: decoded images not cached ({e}); set --cache-dir", file=sys.stderr)

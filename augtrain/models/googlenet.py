@@ -68,9 +68,7 @@ class Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
-@register_model(
-    "googlenet", "GoogLeNet (Inception v1), CIFAR stem (default) or ImageNet, ~7M params"
-)
+@register_model("googlenet", "GoogLeNet (Inception v1), CIFAR stem (default) or ImageNet")
 class GoogLeNet(nn.Module):
     head_names = ("fc",)
 

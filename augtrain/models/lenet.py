@@ -14,7 +14,7 @@ import torch.nn as nn
 from .registry import pair, register_model
 
 
-@register_model("lenet5", "LeNet-5 with batch norm (Keras CIFAR-10 tutorial), ~63k params")
+@register_model("lenet5", "LeNet-5 with batch norm (Keras CIFAR-10 tutorial)")
 class LeNet5(nn.Module):
     def __init__(
         self, num_classes: int = 10, in_channels: int = 3, input_size: int | tuple = 32

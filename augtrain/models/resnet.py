@@ -34,7 +34,7 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-@register_model("resnet18", "ResNet-18, CIFAR stem (default) or ImageNet stem, ~11M params")
+@register_model("resnet18", "ResNet-18, CIFAR stem (default) or ImageNet stem")
 class ResNet18(nn.Module):
     def __init__(
         self,

@@ -8,7 +8,7 @@ import torch.nn as nn
 from .registry import pair, register_model
 
 
-@register_model("cnn4", "4 conv LeakyReLU net of the Keras CIFAR-10 tutorial, ~1.1M params")
+@register_model("cnn4", "4 conv LeakyReLU net of the Keras CIFAR-10 tutorial")
 class CNN4(nn.Module):
     """conv 16, conv 32, pool, dropout .25, conv 32, conv 64, pool, dropout .25,
     dense 256, dropout .5, dense classes; all 3x3 'same' convs, LeakyReLU(0.1)."""

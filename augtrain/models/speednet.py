@@ -78,9 +78,7 @@ class SpeedBlock(nn.Module):
         return x + F.gelu(self.norm3(self.conv3(y)))
 
 
-@register_model(
-    "speednet", "airbench-style speed-run net: frozen patch whitening + 3 conv blocks (~2M params)"
-)
+@register_model("speednet", "airbench-style speed-run net: frozen patch whitening + 3 conv blocks")
 class SpeedNet(nn.Module):
     """Frozen patch-whitening conv + 3 VGG-like blocks with BN and GELU (airbench94)."""
 

@@ -80,7 +80,9 @@ def read_weights(path: str | Path) -> Weights:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise AugtrainError(f"{path}: not a readable weights file ({_first_line(e)})") from None
+        raise AugtrainError(
+            f"{path}: not a readable weights file ({checkpoint.load_error(e)})"
+        ) from None
     if isinstance(obj, dict) and obj.get("format") == checkpoint.FORMAT:
         return Weights(_net_state(obj["trainer"]["model_state"]), path, "checkpoint", obj)
     if isinstance(obj, dict):
@@ -516,11 +518,10 @@ def train_logistic(config: Any) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ..io import write_atomic, write_json
     from ..report.metrics import classification_metrics
-    from ..report.plots import confusion_matrix_plot
-    from ..training.run import Run, new_run_dir
+    from ..training.run import Run, check_run_name, claim_run_dir
 
+    check_run_name(config)  # before the fit, not after it
     path = Path(config.features).expanduser()
     arrays = read_features(path)
     x, y = arrays["x"], arrays["y"].astype(np.int64)
@@ -555,9 +556,40 @@ def train_logistic(config: Any) -> Any:
             "head": "logistic",
             **classification_metrics(log_proba(arrays[f"x_{split}"]), yt, classes),
         }
-    if config.name is None:
-        config = config.replace(name=f"logistic-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir = new_run_dir(config)
+    claim = claim_run_dir(config, prefix="logistic")
+    run_dir = claim.path
+    try:
+        _write_logistic_run(run_dir, config, path, x, arrays, classes, metrics, clf, history)
+    except BaseException:
+        claim.abort()  # no half-written run folder
+        raise
+    claim.commit()
+    if config.verbose:
+        msg = f"logistic regression on {x.shape[1]}-d features of {len(x)} images ({seconds:.1f}s)"
+        print(f"{msg}: train accuracy {history[0]['accuracy']:.4f}", flush=True)
+        if metrics:
+            print(
+                f"{split}: loss {metrics['loss']:.4f} - accuracy {metrics['accuracy']:.4f}",
+                flush=True,
+            )
+    return Run(run_dir, config, history, metrics, clf, classes)
+
+
+def _write_logistic_run(
+    run_dir: Path,
+    config: Any,
+    path: Path,
+    x: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    classes: list[str],
+    metrics: dict[str, Any],
+    clf: Any,
+    history: list[dict[str, Any]],
+) -> None:
+    from ..io import write_atomic, write_json
+    from ..report.plots import confusion_matrix_plot
+    from ..training.run import write_history
+
     write_json(
         run_dir / "config.json",
         {
@@ -575,20 +607,12 @@ def train_logistic(config: Any) -> Any:
         },
     )
     write_json(run_dir / "metrics.json", metrics)
+    write_history(run_dir / "history.csv", history)  # `augtrain runs`: 1 epoch, not 0/10
     write_atomic(run_dir / "model.pkl", lambda p: p.write_bytes(pickle.dumps(clf)))
     if metrics:
         confusion_matrix_plot(
             np.asarray(metrics["confusion_matrix"]), classes, run_dir / "confusion_matrix.png"
         )
-    if config.verbose:
-        msg = f"logistic regression on {x.shape[1]}-d features of {len(x)} images ({seconds:.1f}s)"
-        print(f"{msg}: train accuracy {history[0]['accuracy']:.4f}", flush=True)
-        if metrics:
-            print(
-                f"{split}: loss {metrics['loss']:.4f} - accuracy {metrics['accuracy']:.4f}",
-                flush=True,
-            )
-    return Run(run_dir, config, history, metrics, clf, classes)
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:

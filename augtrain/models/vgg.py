@@ -45,7 +45,7 @@ def make_layers(cfg: list[int | str], in_channels: int, batch_norm: bool) -> nn.
     return nn.Sequential(*layers)
 
 
-@register_model("vgg16", "VGG-16, CIFAR head (default) or ImageNet layout (138M params at 224)")
+@register_model("vgg16", "VGG-16, CIFAR head (default) or ImageNet layout")
 class VGG16(nn.Module):
     head_names = ("classifier",)  # what `--freeze base` leaves trainable
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import AugtrainError
-from ..io import read_json, write_json, write_text
+from ..io import make_folder, read_json, write_json, write_text
 from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
 from .tta import predict_tta, tta_views
 
@@ -85,17 +85,32 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
         raise AugtrainError(
             "this run was trained on in-memory arrays: pass --data (a .npz file or image folder)"
         )
+    if (
+        data is None
+        and isinstance(source, str)
+        and source != "cifar10"
+        and not Path(source).expanduser().exists()
+    ):
+        raise AugtrainError(
+            f"the run's data {source} (its config.json) is no longer there: "
+            "pass --data with its new place"
+        )
     input_size = tuple(ckpt["model"]["input_size"])
-    return load_data(
+    from ..training.run import check_class_names
+
+    return check_class_names(
+        load_data(
+            source,
+            config.target_size if data is None else (config.target_size or input_size),
+            config.color_mode
+            if data is None
+            else color_mode_for(vars(config), ckpt["model"]["in_channels"]),
+            config.interpolation,
+            config.classes,
+            config.validation_split if data is None else 0.0,
+            config.cache_dir,
+        ),
         source,
-        config.target_size if data is None else (config.target_size or input_size),
-        config.color_mode
-        if data is None
-        else color_mode_for(vars(config), ckpt["model"]["in_channels"]),
-        config.interpolation,
-        config.classes,
-        config.validation_split if data is None else 0.0,
-        config.cache_dir,
     )
 
 
@@ -233,7 +248,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     predictions.csv and the two image grids; returns the files written."""
     from . import grids, plots
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     cm = np.asarray(ev.metrics["confusion_matrix"])
     probs = ev.probs
     written = []
@@ -312,17 +327,23 @@ def format_metrics(ev: Evaluation) -> str:
 def read_run_summary(run: Path) -> dict[str, Any]:
     """What `runs` and `compare` show of a run, from its files alone (no checkpoint load)."""
     cfg = read_json(run / "config.json")
-    config = cfg.get("config", {})
+    config = cfg.get("config", {}) if isinstance(cfg, dict) else None
     history = read_history(run / "history.csv")
     metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
+    if not isinstance(metrics, dict):
+        raise AugtrainError(f"{run / 'metrics.json'}: damaged file (not a metrics table)")
     val = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    if not isinstance(config, dict):
+        raise AugtrainError(f"{run / 'config.json'}: damaged file (not a run's settings)")
+    logistic = cfg.get("head") == "logistic"  # scikit-learn on features: no net, no epochs
+    model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     return {
         "name": run.name,
         "path": str(run),
-        "model": cfg.get("model", {}).get("name", config.get("model", "?")),
-        "augment": augment_label(config.get("augment", "?")),
+        "model": "logistic" if logistic else model.get("name", config.get("model", "?")),
+        "augment": "-" if logistic else augment_label(config.get("augment", "?")),
         "epochs": len(history),
-        "epochs_planned": config.get("epochs"),
+        "epochs_planned": None if logistic else config.get("epochs"),
         "final_val_accuracy": val[-1] if val else None,
         "best_val_accuracy": max(val) if val else None,
         "test_accuracy": metrics.get("accuracy"),
@@ -346,13 +367,16 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            parsed: dict[str, Any] = {}
-            for k, v in row.items():
-                try:
-                    parsed[k] = int(v) if k == "epoch" else float(v)
-                except (TypeError, ValueError):
-                    parsed[k] = None if v in ("", None) else v
-            rows.append(parsed)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                parsed: dict[str, Any] = {}
+                for k, v in row.items():
+                    try:
+                        parsed[k] = int(v) if k == "epoch" else float(v)
+                    except (TypeError, ValueError):
+                        parsed[k] = None if v in ("", None) else v
+                rows.append(parsed)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise AugtrainError(f"{path}: damaged file ({str(e).splitlines()[0][:80]})") from None
     return rows

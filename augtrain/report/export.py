@@ -155,6 +155,7 @@ def export_run(
         raise AugtrainError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     model, ckpt = load_run_model(run, checkpoint)
     model = model.cpu().float().eval()
+    check_finite_weights(model, Path(run), checkpoint)
     run_dir = Path(run) if Path(run).is_dir() else None
     path = Path(out) if out else (run_dir or Path(".")) / f"model{FORMATS[fmt]}"
     example = example_batch(ckpt)
@@ -169,6 +170,17 @@ def export_run(
     side = path.with_name(path.name + ".json")
     write_json(side, info)
     return {"path": path, "sidecar": side, "max_abs_diff": diff}
+
+
+def check_finite_weights(model: torch.nn.Module, run: Path, checkpoint: str) -> None:
+    """A diverged run's NaN weights export fine and predict NaN everywhere: refuse them."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            where = run / checkpoint if run.is_dir() else run
+            raise AugtrainError(
+                f"{where}: weight {name} holds NaN or infinity (the run diverged); "
+                "nothing exported: retrain, e.g. with a lower --lr"
+            )
 
 
 def _has_onnxruntime() -> bool:

@@ -61,15 +61,36 @@ def load(path: str | Path) -> dict[str, Any]:
             raise AugtrainError(f"{path.parent}: run folder has no checkpoint (last.pt)")
     if not path.exists():
         raise AugtrainError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise AugtrainError(f"{path}: a folder, not a checkpoint file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise AugtrainError(
-            f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:120]})"
-        ) from None
+        raise AugtrainError(f"{path}: not a readable checkpoint ({load_error(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise AugtrainError(f"{path}: not an augtrain checkpoint")
     return ckpt
+
+
+def load_error(error: BaseException) -> str:
+    """Why torch.load failed, in a few words: its own text is a paragraph that points
+    at weights_only=False, which augtrain never uses on files it did not write."""
+    import re
+
+    text = str(error)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"it holds a Python object ({found.group(1)}) beyond tensors and plain data, "
+            "which augtrain does not load"
+        )
+    if isinstance(error, EOFError) or not text:
+        return "empty or truncated file"
+    if "PytorchStreamReader" in text or "zip" in text.lower() or "Weights only" in text:
+        return "damaged or truncated file"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return "not a file torch.save wrote"
 
 
 def build_model(

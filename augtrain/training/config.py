@@ -7,10 +7,79 @@ reads it back, which is how `--resume` and `evaluate` rebuild a run.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AugtrainError
+
+# torch.manual_seed takes at most 64 bits; a seed beyond 63 is an error there or a wrap.
+MAX_SEED = 2**63 - 1
+
+
+def flag(key: str) -> str:
+    """A TrainConfig field as the CLI flag that sets it."""
+    return "--" + key.replace("_", "-")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_number(
+    key: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> None:
+    """One-line error unless `value` is a finite number (an integer if asked) in the range."""
+    kind = "an integer" if integer else "a number"
+    if not _is_number(value) or (integer and not isinstance(value, int)):
+        raise AugtrainError(f"{flag(key)} {value!r}: must be {kind}")
+    if not math.isfinite(value):
+        raise AugtrainError(f"{flag(key)} {value}: must be a finite number")
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+        lo = "" if low is None else f"{'>' if low_open else '>='} {show(low)}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {show(high)}"
+        need = " and ".join(p for p in (lo, hi) if p)
+        raise AugtrainError(f"{flag(key)} {value}: must be {kind} {need}")
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """Where in a nested structure (op lists, model options) a NaN or infinity sits."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "value"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = non_finite(v, f"{where}.{k}" if where else str(k))
+            if found:
+                return found
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = non_finite(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def unknown_keywords(names: Any, what: str = "augtrain.train()") -> None:
+    """One-line error for keywords that are no TrainConfig field, naming the nearest one."""
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [n for n in names if n not in known]
+    if not unknown:
+        return
+    name = unknown[0]
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else "; see augtrain.TrainConfig for the settings"
+    raise AugtrainError(f"{what}: unknown keyword {name!r}{hint}")
 
 
 @dataclass
@@ -92,6 +161,8 @@ class TrainConfig:
     verbose: int = 1
 
     def validate(self) -> TrainConfig:
+        """Every setting checked on its own, before any data is read: one-line errors."""
+        self._check_types()
         for key in ("early_stopping_patience", "reduce_lr_patience"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 0):
@@ -101,12 +172,10 @@ class TrainConfig:
             raise AugtrainError(
                 f"--reduce-lr-factor must lie in (0, 1), got {self.reduce_lr_factor}"
             )
-        if not isinstance(self.epochs, int) or self.epochs < 1:
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
             raise AugtrainError(f"--epochs must be an integer >= 1, got {self.epochs}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise AugtrainError(f"--batch-size must be an integer >= 1, got {self.batch_size}")
-        if self.lr is not None and self.lr <= 0:
-            raise AugtrainError(f"--lr must be > 0, got {self.lr}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise AugtrainError(f"--label-smoothing must lie in [0, 1), got {self.label_smoothing}")
         if self.validation not in ("auto", "split", "test", "none"):
@@ -144,7 +213,97 @@ class TrainConfig:
             raise AugtrainError(
                 "--head logistic needs --features FILE.npz (see `augtrain features`)"
             )
+        self._check_numbers()
+        self._check_optimizer()
         return self
+
+    def _check_types(self) -> None:
+        """What only a Python caller can get wrong: the type of a keyword."""
+        from ..data.arrays import Dataset
+
+        data = self.data
+        if data is None or not isinstance(data, (str, os.PathLike, tuple, dict, Dataset)):
+            raise AugtrainError(
+                f"data= takes 'cifar10', a path, (x, y) arrays or a dict of arrays; "
+                f"got {type(data).__name__}"
+            )
+        if isinstance(data, str) and not data.strip():
+            raise AugtrainError("--data is empty: give 'cifar10', a folder, a .npz or a tarball")
+        augment = self.augment
+        if not isinstance(augment, str) and not (
+            isinstance(augment, list) and all(isinstance(op, dict) for op in augment)
+        ):
+            raise AugtrainError(
+                f"augment= takes a preset name or a list of op dicts, got {augment!r}"
+            )
+        found = non_finite(augment)
+        if found:
+            raise AugtrainError(f"augment: {found} must be a finite number")
+        found = non_finite(self.model_options)
+        if found:
+            raise AugtrainError(f"--model-option {found} must be a finite number")
+        for key in ("model", "optimizer", "schedule", "monitor", "color_mode", "interpolation"):
+            if not isinstance(getattr(self, key), str):
+                raise AugtrainError(f"{flag(key)} must be a name, got {getattr(self, key)!r}")
+        for key in ("name", "init_from", "features", "cache_dir"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise AugtrainError(f"{flag(key)} must be a path or name, got {value!r}")
+        if not isinstance(self.runs_dir, (str, os.PathLike)) or not str(self.runs_dir):
+            raise AugtrainError(f"--runs-dir must be a folder path, got {self.runs_dir!r}")
+        if not isinstance(self.model_options, dict):
+            raise AugtrainError(f"model_options= takes a dict, got {self.model_options!r}")
+        if self.classes is not None and (
+            isinstance(self.classes, str) or not all(isinstance(c, str) for c in self.classes)
+        ):
+            raise AugtrainError(f"--classes takes a list of folder names, got {self.classes!r}")
+        if self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
+            raise AugtrainError(f"--verbose must be 0, 1 or 2, got {self.verbose!r}")
+
+    def _check_numbers(self) -> None:
+        """Finite numbers in range: a NaN or infinity trains silently on NaN otherwise."""
+        if self.target_size is not None:
+            size = self.target_size
+            if (
+                not isinstance(size, (tuple, list))
+                or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+                or min(size) < 1
+            ):
+                raise AugtrainError(f"--target-size takes two integers H W >= 1, got {size!r}")
+        check_number("seed", self.seed, 0, MAX_SEED, integer=True)
+        check_number("validation_split", self.validation_split, 0.0, 1.0, high_open=True)
+        if self.lr is not None:
+            check_number("lr", self.lr, 0.0, low_open=True)
+        check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        check_number("gamma", self.gamma, 0.0, low_open=True)
+        check_number("step_size", self.step_size, 1, integer=True)
+        check_number("warmup_epochs", self.warmup_epochs, 0.0)
+        check_number("lr_start_factor", self.lr_start_factor, 0.0)
+        check_number("lr_end_factor", self.lr_end_factor, 0.0)
+        check_number("base_lr_mult", self.base_lr_mult, 0.0, low_open=True)
+        check_number("reduce_lr_factor", self.reduce_lr_factor, 0.0, 1.0, True, True)
+
+    def _check_optimizer(self) -> None:
+        from .optim import OPTIMIZERS, SCHEDULES
+
+        if self.optimizer.lower() not in OPTIMIZERS:
+            raise AugtrainError(
+                f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise AugtrainError(
+                f"unknown --schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"
+            )
+        if self.nesterov and self.optimizer.lower() != "sgd":
+            raise AugtrainError(
+                f"--nesterov needs --optimizer sgd (it is {self.optimizer}, which has no "
+                "Nesterov momentum here)"
+            )
+        if self.nesterov and self.momentum <= 0:
+            raise AugtrainError("--nesterov needs --momentum > 0")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

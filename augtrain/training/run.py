@@ -12,10 +12,12 @@ Only rank 0 writes. Every file is written atomically.
 from __future__ import annotations
 
 import csv
+import difflib
 import html
 import io
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,13 +32,13 @@ from ..augment import Compose, build_pipeline, preset
 from ..data import Dataset, load_data
 from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
-from ..io import read_json, write_json, write_text
+from ..io import read_json, write_error, write_json, write_text
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from . import checkpoint, distributed
 from .callbacks import Callback, History
 from .callbacks import from_config as config_callbacks
-from .config import TrainConfig
+from .config import TrainConfig, unknown_keywords
 from .loop import Trainer, TrainingInterrupted, channel_stats, place_splits
 from .presets import configure_trainer, init_from_data, recipe_setup, with_preset
 
@@ -125,21 +127,148 @@ def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, str]:
     return monitor, ("min" if "loss" in monitor else "max")
 
 
-def new_run_dir(config: TrainConfig) -> Path:
-    name = config.name or f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if "/" in name or name in ("", ".", ".."):
+# Kept inside a run folder while it is being claimed (see `claim_run_dir`).
+CLAIM_FILE = ".claim"
+# A run name is one folder name; longer ones fail in the file system (255 bytes) once the
+# temp names of atomic writes and --overwrite's aside folder are added.
+MAX_NAME_BYTES = 200
+
+
+def check_run_name(config: TrainConfig) -> Path | None:
+    """Before any data is read: is the run folder's name usable, and free (or --overwrite)?
+    The folder itself is claimed only when training starts (`claim_run_dir`)."""
+    runs = Path(config.runs_dir).expanduser()
+    for folder in (runs, *runs.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == runs else f" ({folder})"
+                raise AugtrainError(f"--runs-dir {runs}: is a file, not a folder{where}")
+            break
+    if config.name is None:
+        return None
+    name = str(config.name)
+    if "/" in name or os.sep in name or name in ("", ".", "..") or name.startswith("."):
         raise AugtrainError(f"--name {name!r}: a run name must be a plain folder name")
-    path = Path(config.runs_dir) / name
-    if path.exists() and any(path.iterdir()):
-        if not config.overwrite:
-            raise AugtrainError(
-                f"run {path} already exists; pass --overwrite or choose another --name"
-            )
-        for f in path.iterdir():
-            if f.is_file():
-                f.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise AugtrainError(
+            f"--name: {len(name)} characters is too long for a folder name "
+            f"(at most {MAX_NAME_BYTES} bytes)"
+        )
+    path = runs / name
+    if path.exists() and not path.is_dir():
+        raise AugtrainError(f"--name {name}: {path} is a file, not a run folder")
+    if path.is_dir() and any(path.iterdir()) and not config.overwrite:
+        raise AugtrainError(f"run {path} already exists; pass --overwrite or choose another --name")
     return path
+
+
+@dataclass
+class RunDirClaim:
+    """A run folder this process owns: made by it (`made`), or an empty one it found;
+    `aside` is the old run that --overwrite moved out of the way until the new run's
+    first checkpoint (`commit`) or a failure before it (`abort`: put back)."""
+
+    path: Path
+    made: bool
+    aside: Path | None = None
+    locked: bool = True
+
+    def release(self) -> None:
+        """config.json is written: the folder is visibly taken; drop the claim file."""
+        if self.locked:
+            (self.path / CLAIM_FILE).unlink(missing_ok=True)
+            self.locked = False
+
+    def commit(self) -> None:
+        """The new run has a checkpoint: the old one it replaces can go."""
+        self.release()
+        if self.aside is not None:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            self.aside = None
+
+    def abort(self) -> None:
+        """Set-up failed before any checkpoint: leave no half-made folder behind."""
+        if self.made:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:  # an empty folder the user made: empty again
+            for child in self.path.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
+        if self.aside is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            os.rename(self.aside, self.path)
+            self.aside = None
+
+
+def default_run_name(config: TrainConfig, prefix: str | None = None) -> str:
+    return f"{prefix or config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def claim_run_dir(config: TrainConfig, prefix: str | None = None) -> RunDirClaim:
+    """Take the run folder for this run, atomically: of two runs started together with
+    the same --name exactly one gets it; without --name the second gets NAME-2."""
+    check_run_name(config)
+    runs = Path(config.runs_dir).expanduser()
+    base = config.name or default_run_name(config, prefix)
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(runs, e) from None
+    for attempt in range(1, 1000):
+        path = runs / (base if attempt == 1 else f"{base}-{attempt}")
+        claim = _try_claim(path, bool(config.overwrite and config.name))
+        if claim is not None:
+            return claim
+        if config.name:
+            raise AugtrainError(
+                f"run {path} already exists (another run just took it); choose another --name"
+            )
+    raise AugtrainError(f"{runs}: no free run name {base}-N")
+
+
+def _try_claim(path: Path, overwrite: bool) -> RunDirClaim | None:
+    """The claim of `path`, or None when another run holds it."""
+    aside = None
+    try:
+        if overwrite and path.is_dir() and not (path / CLAIM_FILE).exists() and any(path.iterdir()):
+            aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
+            os.rename(path, aside)  # atomic: the old run stays whole until the new one saves
+        try:
+            os.mkdir(path)
+            made = True
+        except FileExistsError:
+            if not path.is_dir():
+                raise AugtrainError(f"{path} is a file, not a run folder") from None
+            made = False
+        try:  # the exclusive create is the claim: of two runs exactly one succeeds
+            os.close(os.open(path / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            _restore(path, aside)
+            return None
+        if any(p.name != CLAIM_FILE for p in path.iterdir()):  # a finished run: not ours
+            (path / CLAIM_FILE).unlink(missing_ok=True)
+            _restore(path, aside)
+            return None
+    except AugtrainError:
+        _restore(path, aside)
+        raise
+    except OSError as e:
+        _restore(path, aside)
+        raise write_error(path, e) from None
+    return RunDirClaim(path, made, aside)
+
+
+def _restore(path: Path, aside: Path | None) -> None:
+    if aside is not None:
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        os.rename(aside, path)
+
+
+def new_run_dir(config: TrainConfig) -> Path:
+    """A claimed, committed run folder (for writers that finish at once)."""
+    claim = claim_run_dir(config)
+    claim.commit()
+    return claim.path
 
 
 # Settings a resumed run cannot change: its checkpoint would not load, or the run would
@@ -158,16 +287,33 @@ FIXED_ON_RESUME = (
 
 def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | None, TrainConfig]:
     """What `--resume RUN` continues: last.pt with its config, plus `overrides` (e.g. more
-    epochs). A run killed before its first checkpoint starts again from config.json."""
+    epochs). A run killed before its first checkpoint starts again from config.json.
+
+    config.json's settings win over last.pt's (an edit there, or a resume killed before its
+    first checkpoint), and flags over both; a setting that cannot change is an error."""
+    unknown_keywords(overrides, "--resume")
+    if run_dir.is_file():
+        raise AugtrainError(
+            f"--resume {run_dir}: is a file; pass the run folder that holds it ({run_dir.parent})"
+        )
     if not run_dir.is_dir():
         raise AugtrainError(f"--resume {run_dir}: no such run folder")
     if distributed.from_env().is_main:
         checkpoint.remove_temp_files(run_dir)  # left by a killed write; never read
-    if (run_dir / "last.pt").exists() or not (run_dir / "config.json").exists():
+    written = load_run_config(run_dir)["config"] if (run_dir / "config.json").exists() else None
+    if (run_dir / "last.pt").exists() or written is None:
         ckpt: dict | None = checkpoint.load(run_dir)
         saved = ckpt["config"]
     else:
-        ckpt, saved = None, load_run_config(run_dir)["config"]
+        ckpt, saved = None, written
+    if not isinstance(written, dict):
+        written = saved
+    ignored = ("data", "name", "runs_dir", "overwrite")
+    edited = {
+        k: v
+        for k, v in written.items()
+        if k not in ignored and k in saved and _plain(v) != _plain(saved[k])
+    }
     for key in FIXED_ON_RESUME:
         new = overrides.get(key)
         if new is not None and _plain(new) != _plain(saved.get(key)):
@@ -175,10 +321,18 @@ def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | N
                 f"--resume: --{key.replace('_', '-')} cannot change in a resumed run "
                 f"(it is {saved.get(key)!r}); start a new run instead"
             )
+        if key in edited:
+            raise AugtrainError(
+                f"{run_dir / 'config.json'}: {key} was changed to {edited[key]!r} but it cannot "
+                f"change in a resumed run (last.pt has {saved.get(key)!r}); undo the edit"
+            )
+    applied = {k: v for k, v in edited.items() if k not in overrides}
+    if applied and distributed.from_env().is_main:
+        changes = ", ".join(f"{k}={v!r} (was {saved.get(k)!r})" for k, v in applied.items())
+        print(f"--resume: applying config.json's {changes}", file=sys.stderr, flush=True)
     data = overrides.get("data")
-    ignored = ("data", "name", "runs_dir", "overwrite")
     config = TrainConfig.from_dict(
-        {**saved, **{k: v for k, v in overrides.items() if k not in ignored}}
+        {**saved, **applied, **{k: v for k, v in overrides.items() if k not in ignored}}
     )
     if data is not None:
         config.data = data
@@ -187,11 +341,51 @@ def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | N
             f"{run_dir} was trained on in-memory arrays: resume it from Python with "
             f"augtrain.train(resume={str(run_dir)!r}, data=...)"
         )
+    if (
+        data is None
+        and isinstance(config.data, str)
+        and config.data != "cifar10"
+        and not Path(config.data).expanduser().exists()
+    ):
+        raise AugtrainError(
+            f"{run_dir} was trained on {config.data}, which is no longer there: "
+            f"pass --data with its new place"
+        )
+    done = int(ckpt["trainer"].get("epoch", 0)) if ckpt is not None else 0
+    if isinstance(config.epochs, int) and config.epochs < done:
+        raise AugtrainError(
+            f"--epochs {config.epochs}: {run_dir} has trained {done} epochs already; "
+            f"pass --epochs {done} or more"
+        )
     return run_dir, ckpt, config
 
 
+def check_resumed_data(run_dir: Path, ckpt: dict, data: Dataset) -> None:
+    """The data of a resumed run must fit its model: the same classes and image shape."""
+    spec, classes = ckpt["model"], list(ckpt.get("classes") or [])
+    h, w, c = data.image_shape
+    if classes and list(data.classes) != classes:
+        shown = lambda names: ", ".join(map(str, names[:5])) + (", ..." if len(names) > 5 else "")  # noqa: E731
+        raise AugtrainError(
+            f"--resume {run_dir}: the data has {len(data.classes)} classes ({shown(data.classes)}) "
+            f"but the run was trained on {len(classes)} ({shown(classes)}); start a new run"
+        )
+    if [h, w] != list(spec["input_size"]) or c != spec["in_channels"]:
+        raise AugtrainError(
+            f"--resume {run_dir}: the data's images are {h}x{w}x{c} but the run's model takes "
+            f"{spec['input_size'][0]}x{spec['input_size'][1]}x{spec['in_channels']}; "
+            f"pass --target-size or start a new run"
+        )
+
+
 def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    """A value as JSON would give it back (tuples as lists), for comparing configs."""
+    import json
+
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return value
 
 
 def _or_error(fn: Any, *args: Any) -> Any:
@@ -226,19 +420,24 @@ class RunFolder(Callback):
 
     def __init__(
         self,
-        path: Path,
+        path: Path | None,
         model_spec: dict,
         classes: list[str],
         config: TrainConfig,
         monitor: str,
         mode: str,
     ):
+        # path: None until the run folder is claimed, when training starts
         self.path, self.model_spec, self.classes, self.config = path, model_spec, classes, config
         self.monitor, self.mode = monitor, mode
         self.best: float | None = None
+        self.claim: RunDirClaim | None = None  # --overwrite's old run goes at the first save
 
     def save(self, trainer: Trainer, name: str) -> None:
         trainer.save_checkpoint(self.path / name)  # every rank calls it; rank 0 writes
+        if self.claim is not None:
+            self.claim.commit()
+            self.claim = None
 
     def monitors(self) -> list[str]:
         return [self.monitor]
@@ -310,10 +509,21 @@ def train(
     `resume=` a run folder continues it from last.pt (overrides may raise epochs).
     `network=` an nn.Module trains that network instead of a registered one
     (its run folder then holds weights that only that code can rebuild).
+
+    Every setting is checked before any data is read, and the run folder is made only
+    when training starts: a mistake costs no decoding and leaves no half-made folder.
     """
+    if config is not None and not isinstance(config, TrainConfig):
+        raise AugtrainError(
+            f"augtrain.train() takes a TrainConfig or keywords, got {type(config).__name__}; "
+            f"pass data=... as a keyword"
+        )
+    if network is not None and not isinstance(network, torch.nn.Module):
+        raise AugtrainError(f"network= takes a torch.nn.Module, got {type(network).__name__}")
     if resume is not None:
         run_dir, ckpt, config = resume_run(Path(resume), overrides)
     else:
+        unknown_keywords(overrides)
         overrides = with_preset(
             config, overrides, lambda d: resolve_device(d).type in ("cuda", "mps")
         )
@@ -332,11 +542,13 @@ def train(
         from ..models.transfer import train_logistic
 
         return train_logistic(config)
+    check_before_data(config, network, callbacks, resumed=ckpt is not None or run_dir is not None)
 
     dist_info = distributed.init(device)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
 
+    check_memory(config)
     data = load_data(
         config.data,
         config.target_size,
@@ -346,6 +558,9 @@ def train(
         config.validation_split,
         config.cache_dir,
     )
+    check_class_names(data, config.data)
+    if ckpt is not None:
+        check_resumed_data(run_dir, ckpt, data)
     if dist_info.is_main and config.verbose:
         print(f"data: {data.summary()}", flush=True)
     val_name, val_arrays = pick_validation(config, data)
@@ -364,6 +579,7 @@ def train(
         "std": std,
     }
     if network is None:
+        check_model_takes(config, model_spec)
         classifier = checkpoint.build_model(model_spec, mean, std)
     else:
         from ..models.classifier import Classifier
@@ -383,15 +599,8 @@ def train(
 
     monitor, mode = resolve_monitor(config, val_arrays is not None)
     flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
-    if run_dir is None:  # rank 0 makes it; every rank needs its name (checkpoints are collective)
-        made = _or_error(new_run_dir, config) if dist_info.is_main else None
-        run_dir = _unless_error(distributed.broadcast_object(made, dist_info))
     history_cb = History()
-    folder = (
-        RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
-        if run_dir is not None
-        else None
-    )
+    folder = RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
     from ..models.transfer import setup as transfer_setup
 
     groups, transfer_callbacks = transfer_setup(getattr(classifier, "net", classifier), config)
@@ -399,7 +608,7 @@ def train(
     all_callbacks: list[Callback] = [history_cb, *transfer_callbacks, *recipe_callbacks]
     all_callbacks += flag_callbacks
     all_callbacks += callbacks or []
-    all_callbacks += [folder] if folder else []
+    all_callbacks += [folder]
     announce = bool(dist_info.is_main and config.verbose)
     placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
     train_split, val_split = placed["train"], placed[val_name or "val"]
@@ -418,7 +627,6 @@ def train(
         num_classes=data.num_classes,
     )
     trainer.checkpoint_hook = folder
-    trainer.run_dir = run_dir
     trainer.checkpoint_meta = {
         "model": model_spec,
         "classes": data.classes,
@@ -428,15 +636,38 @@ def train(
     check_monitors(trainer, val_arrays is not None)
     if ckpt is not None:
         trainer.load_state_dict(ckpt["trainer"])
-    if dist_info.is_main and run_dir is not None:
-        write_config(run_dir, config, data, model_spec, val_name)
 
+    claim: RunDirClaim | None = None
+    if run_dir is None:  # set-up is done: only now the run folder is made (rank 0 makes it;
+        # every rank needs its name: checkpoints are collective)
+        made = _or_error(claim_run_dir, config) if dist_info.is_main else None
+        claim = made if isinstance(made, RunDirClaim) else None
+        shared = made.path if claim is not None else made
+        run_dir = _unless_error(distributed.broadcast_object(shared, dist_info))
+    folder.path = run_dir
+    folder.claim = claim
+    trainer.run_dir = run_dir
     try:
+        if dist_info.is_main:
+            write_config(run_dir, config, data, model_spec, val_name)
+        if claim is not None:
+            claim.release()
         trainer.fit()
-    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: say where we are and how to go on
-        if dist_info.is_main and run_dir is not None:
-            print(interrupted_message(e, trainer, run_dir), file=sys.stderr, flush=True)
+    except BaseException as e:
+        kept = claim is None or _has_checkpoint(run_dir)
+        if isinstance(e, KeyboardInterrupt) and dist_info.is_main:
+            # Ctrl-C or SIGTERM: say where we are and how to go on
+            message = (
+                interrupted_message(e, trainer, run_dir)
+                if kept
+                else "interrupted before the first checkpoint; the run folder was removed."
+            )
+            print(message, file=sys.stderr, flush=True)
+        if claim is not None:
+            claim.commit() if kept else claim.abort()
         raise
+    if claim is not None:
+        claim.commit()
 
     metrics: dict[str, Any] = {}
     if dist_info.is_main:
@@ -445,6 +676,133 @@ def train(
         )
     distributed.cleanup() if dist_info.enabled else None
     return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer)
+
+
+def check_class_names(data: Dataset, source: Any) -> Dataset:
+    """Class names are written to CSV, JSON and plots as UTF-8: a folder name that is not
+    (undecodable bytes, kept by Python as surrogates) fails there, after training."""
+    for name in data.classes:
+        try:
+            str(name).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = str(name).encode("utf-8", "surrogateescape")
+            where = source if isinstance(source, (str, os.PathLike)) else "data"
+            raise AugtrainError(
+                f"{where}: class name {shown!r} is not valid UTF-8; rename that folder"
+            ) from None
+    return data
+
+
+def check_model_takes(config: TrainConfig, spec: dict[str, Any]) -> None:
+    """A forward pass on the meta device (no compute): a model whose convolutions or
+    pools shrink the images below nothing fails here in one line, not in the first step."""
+    from ..models.summary import summarize_model
+
+    h, w = spec["input_size"]
+    try:
+        summarize_model(
+            spec["name"], spec["num_classes"], spec["in_channels"], (h, w), **spec["options"]
+        )
+    except AugtrainError as e:
+        if "forward pass" not in str(e):
+            raise
+        reason = str(e).split(" failed (", 1)[-1].removesuffix(")")
+        raise AugtrainError(
+            f"--model {config.model} cannot take {h}x{w} images ({reason}); "
+            "pass a larger --target-size or another --model"
+        ) from None
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in ("last.pt", "best.pt"))
+
+
+def check_before_data(
+    config: TrainConfig,
+    network: torch.nn.Module | None,
+    callbacks: list[Callback] | None,
+    resumed: bool = False,
+) -> None:
+    """What can be checked without the data, checked before it is read: decoding a large
+    folder takes minutes, and a typo found after it costs them."""
+    from ..models import MODELS
+
+    if network is None and config.model not in MODELS:
+        near = difflib.get_close_matches(config.model, list(MODELS), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise AugtrainError(
+            f"unknown model {config.model!r}{hint}; choose from {', '.join(sorted(MODELS))}"
+        )
+    make_pipeline(config)  # an unknown op or bad op parameter
+    if not resumed:
+        check_run_name(config)
+    if config.init_from:
+        source = Path(config.init_from).expanduser()
+        if not source.exists():
+            raise AugtrainError(
+                f"--init-from {config.init_from}: no such run folder or weights file"
+            )
+        if source.is_dir() and not (source / "last.pt").exists():
+            raise AugtrainError(f"--init-from {source}: run folder has no checkpoint (last.pt)")
+    if config.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        except ImportError:
+            raise AugtrainError(
+                "--tensorboard needs the tensorboard package: pip install tensorboard"
+            ) from None
+    if config.monitor != "auto":
+        known = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
+        known |= {"val_loss", "val_accuracy"}
+        for cb in callbacks or []:
+            known |= set(cb.provides())
+        if config.monitor not in known:
+            near = difflib.get_close_matches(config.monitor, sorted(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise AugtrainError(
+                f"--monitor {config.monitor!r} is never logged{hint}; "
+                f"available: {', '.join(sorted(known))}"
+            )
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: MemAvailable, or the cgroup's limit less
+    its use when that is lower; None where neither can be read."""
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def check_memory(config: TrainConfig) -> None:
+    """--target-size H W: the decoded images (N x H x W x C bytes, N from listing the
+    folder, which is cheap) must fit in memory; else one line now, not the OOM killer later."""
+    if config.target_size is None or not isinstance(config.data, (str, os.PathLike)):
+        return
+    from ..data.folder import COLOR_MODES, walk_image_files
+
+    h, w = config.target_size
+    c = COLOR_MODES.get(config.color_mode, ("", 3))[1]
+    path = Path(config.data).expanduser()
+    n = len(walk_image_files(path)) if path.is_dir() else 1
+    need = max(n, 1) * h * w * c
+    available = available_memory()
+    if available is not None and need > available:
+        raise AugtrainError(
+            f"--target-size {h} {w}: {n} images of {h}x{w}x{c} need {need / 1e9:,.1f} GB of "
+            f"memory, more than the {available / 1e9:,.1f} GB available; choose a smaller size"
+        )
 
 
 def check_monitors(trainer: Trainer, has_val: bool) -> None:
