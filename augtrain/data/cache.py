@@ -4,7 +4,7 @@ The key hashes everything the decoded pixels depend on (paths, sizes, mtimes,
 target size, colour mode, interpolation), so a changed file or option makes a
 new entry and a stale one is never read. Entries are written atomically; the
 temp file of a write that was killed (as large as the entry) is swept by the
-next write or missed read in the same folder.
+next read or write in the same folder.
 """
 
 from __future__ import annotations
@@ -79,8 +79,10 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
     data time on 60,000 CIFAR images). Copy-on-write maps: writable in memory, the
     file is never changed.
     """
+    # every read sweeps (a listing of one folder): were only misses to sweep, a temp left
+    # beside an entry that is then always found would stay for good
+    sweep_temp_files(path.parent)
     if not path.exists():
-        sweep_temp_files(path.parent)  # a miss is followed by a write: make room for it
         return None
     try:
         return _map_npz(path)
