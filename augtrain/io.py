@@ -53,8 +53,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if path.is_dir():  # os.replace would say so only after the whole file is written
             raise WriteError(f"cannot write {path}: it is a folder; give a file name")
         path.parent.mkdir(parents=True, exist_ok=True)
-        # a name near the length limit must not fail on its longer temp name
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=path.parent)
+        # a name near the length limit must not fail on its longer temp name; the writer's
+        # pid in it lets a shared folder's sweep tell a killed write's temp from a live one
+        # (data.cache.sweep_temp_files)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name[:200]}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
     except WriteError:
         raise
     except OSError as e:

@@ -302,7 +302,7 @@ CASES: list[Case] = [
         "model-too-small-input",
         [*FOLDER, "--model", "lenet5"],
         2,
-        "--model lenet5 cannot take 8x8 images (Calculated padded input size",
+        "model 'lenet5' cannot take 8x8 images (Calculated padded input size",
     ),
     flag_case("--validation", "split", message="--validation split needs --validation-split"),
     Case(

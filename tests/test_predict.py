@@ -146,3 +146,22 @@ def test_evaluate_on_another_folder_agrees_with_predict(run, tmp_path, capsys):
     assert main(["predict", str(path), str(other), "--format", "csv", "--top-k", "1"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["class_1"] for r in rows] == [p["predicted"] for p in preds]
+
+
+def test_fifo_and_self_linked_folder_neither_hang_nor_repeat(run, tmp_path, capsys):
+    import os
+
+    root, path = run
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for f in sorted((root / "ds" / "test" / "cat").glob("*.png")):
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "self").symlink_to(".")
+    (folder / "again").symlink_to(".")
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.warns(UserWarning, match="skipped"):
+        os.mkfifo(folder / "inside.png")
+        code = main(["predict", str(path), str(folder), str(tmp_path / "pipe.png")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "pipe.png: not a regular file" in err
+    assert len(out.splitlines()) == 1 + 3  # header and each image once

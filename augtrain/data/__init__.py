@@ -1,10 +1,10 @@
 """Data sources -> uint8 Dataset (train / val / test), decoded once and cached.
 
-    load_data("cifar10")                       official download (md5-checked)
-    load_data("path/cifar-10-python.tar.gz")   local tarball, or cifar-10-batches-py/
-    load_data("path/to/folder")                class subfolders (flow_from_directory)
-    load_data("data.npz")                      arrays x, y (+ x_test, y_test, classes)
-    load_data((x, y)) / load_data({"x": ..})   NumPy arrays from Python
+load_data("cifar10")                       official download (md5-checked)
+load_data("path/cifar-10-python.tar.gz")   local tarball, or cifar-10-batches-py/
+load_data("path/to/folder")                class subfolders (flow_from_directory)
+load_data("data.npz")                      arrays x, y (+ x_test, y_test, classes)
+load_data((x, y)) / load_data({"x": ..})   NumPy arrays from Python
 """
 
 from __future__ import annotations
@@ -56,7 +56,13 @@ def load_data(
             dataset = load_cifar10(path, cache_root, use_cache=use_cache)
         elif path.is_dir():
             return load_folder(
-                path, target_size, color_mode, interpolation, classes, validation_split, cache_root,
+                path,
+                target_size,
+                color_mode,
+                interpolation,
+                classes,
+                validation_split,
+                cache_root,
                 use_cache=use_cache,
             )
         else:

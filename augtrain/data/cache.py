@@ -2,7 +2,9 @@
 
 The key hashes everything the decoded pixels depend on (paths, sizes, mtimes,
 target size, colour mode, interpolation), so a changed file or option makes a
-new entry and a stale one is never read. Entries are written atomically.
+new entry and a stale one is never read. Entries are written atomically; the
+temp file of a write that was killed (as large as the entry) is swept by the
+next read or write in the same folder.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +26,12 @@ import numpy as np
 from ..io import write_atomic, write_json
 
 FORMAT_VERSION = 1
+# A temp file untouched this long belongs to no live write: writes stream continuously.
+STALE_TEMP_SECONDS = 600
+# ... and one whose writer pid is gone here needs only this long (another machine sharing
+# the folder could have a writer with that pid; a live write touches its file constantly).
+DEAD_WRITER_TEMP_SECONDS = 30
+_TEMP_PID = re.compile(r"\.(\d+)\.[A-Za-z0-9_]+\.tmp$")  # io.atomic_path: .NAME.PID.XXXX.tmp
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -70,6 +80,9 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
     data time on 60,000 CIFAR images). Copy-on-write maps: writable in memory, the
     file is never changed.
     """
+    # every read sweeps (a listing of one folder): were only misses to sweep, a temp left
+    # beside an entry that is then always found would stay for good
+    sweep_temp_files(path.parent)
     if not path.exists():
         return None
     try:
@@ -125,9 +138,47 @@ def _map_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def sweep_temp_files(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove temp files of killed writes from a cache folder: untouched for
+    STALE_TEMP_SECONDS, or for DEAD_WRITER_TEMP_SECONDS when their writer pid is dead."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        temps = list(folder.glob(".*.tmp"))
+    except OSError:
+        return removed
+    for tmp in temps:
+        try:
+            age = now - tmp.lstat().st_mtime
+        except OSError:
+            continue
+        match = _TEMP_PID.search(tmp.name)
+        writer_dead = match is not None and not _pid_alive(int(match.group(1)))
+        if age > STALE_TEMP_SECONDS or (writer_dead and age > DEAD_WRITER_TEMP_SECONDS):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass  # another process swept it, or the folder is read-only
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill(pid, 0) would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists under another user (or cannot tell): leave its file
+    return True
+
+
 def save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write a cache entry; a cache that cannot be written (read-only, full, a file in the
     way) is a warning: the run goes on with the decoded arrays, uncached."""
+    sweep_temp_files(path.parent)
 
     def writer(tmp: Path) -> None:
         with open(tmp, "wb") as f:

@@ -45,11 +45,39 @@ def create_model(
     if name not in MODELS:
         raise AugtrainError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
     try:
-        return MODELS[name].cls(
+        model = MODELS[name].cls(
             num_classes=num_classes, in_channels=in_channels, input_size=input_size, **options
         )
     except (TypeError, ValueError) as e:  # bad options: a user error, not a bug
         raise AugtrainError(f"model {name!r}: {e}") from None
+    _check_input_size(model, name, in_channels, pair(input_size))
+    return model
+
+
+SMALL_INPUT = 32  # every registered model takes 32x32; below, try one image through it
+
+
+def _check_input_size(model: nn.Module, name: str, channels: int, size: tuple[int, int]) -> None:
+    """Images too small for a model's pools (1x1, 4x4) are a one-line error here, not a
+    RuntimeError from deep inside the first training step. A probe at batch 1 costs little
+    at these sizes; larger inputs are not probed."""
+    if min(size) >= SMALL_INPUT:
+        return
+    import torch
+
+    was_training = model.training
+    model.eval()  # batch norm in training mode refuses a batch of one
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, channels, *size))
+    except RuntimeError as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise AugtrainError(
+            f"model {name!r} cannot take {size[0]}x{size[1]} images ({reason}); "
+            "resize them with --target-size H W or choose another model"
+        ) from None
+    finally:
+        model.train(was_training)
 
 
 def list_models() -> list[str]:

@@ -2,7 +2,9 @@
 
 Files are decoded with `augtrain.data.load_image` at the model's input size, with the
 run's colour mode and interpolation (the way its training folder was read), on all
-cores in chunks, while the main process runs the model on the chunks already decoded.
+cores in chunks (`data.workers.decode_executor`: forked processes, or threads where
+processes would re-run the user's script), while the main process runs the model on
+the chunks already decoded. Folders are walked following links, each folder once.
 An unreadable file is reported and skipped; the others are still predicted, in the
 order given.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +89,9 @@ def decode_stream(
         for chunk, job in zip(chunks, jobs):
             yield chunk, _decode_chunk(job)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    from ..data.workers import decode_executor
+
+    with decode_executor(workers) as pool:
         yield from zip(chunks, pool.map(_decode_chunk, jobs))
 
 

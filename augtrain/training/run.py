@@ -578,8 +578,7 @@ def train(
         "mean": mean,
         "std": std,
     }
-    if network is None:
-        check_model_takes(config, model_spec)
+    if network is None:  # create_model refuses images too small for the model
         classifier = checkpoint.build_model(model_spec, mean, std)
     else:
         from ..models.classifier import Classifier
@@ -691,26 +690,6 @@ def check_class_names(data: Dataset, source: Any) -> Dataset:
                 f"{where}: class name {shown!r} is not valid UTF-8; rename that folder"
             ) from None
     return data
-
-
-def check_model_takes(config: TrainConfig, spec: dict[str, Any]) -> None:
-    """A forward pass on the meta device (no compute): a model whose convolutions or
-    pools shrink the images below nothing fails here in one line, not in the first step."""
-    from ..models.summary import summarize_model
-
-    h, w = spec["input_size"]
-    try:
-        summarize_model(
-            spec["name"], spec["num_classes"], spec["in_channels"], (h, w), **spec["options"]
-        )
-    except AugtrainError as e:
-        if "forward pass" not in str(e):
-            raise
-        reason = str(e).split(" failed (", 1)[-1].removesuffix(")")
-        raise AugtrainError(
-            f"--model {config.model} cannot take {h}x{w} images ({reason}); "
-            "pass a larger --target-size or another --model"
-        ) from None
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
