@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -109,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             how = " (SIGTERM)" if code == 128 + signal.SIGTERM else ""
             print(f"augtrain {args.command}: interrupted{how}", file=sys.stderr)
         return code
+    except BrokenPipeError:  # `augtrain predict ... | head`: the reader left, nothing to say
+        # Python would report the failed flush of stdout at exit; point it at nothing instead
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

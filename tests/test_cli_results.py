@@ -131,3 +131,35 @@ def test_runs_and_compare_paths(run, tmp_path, capsys):
     one_line_error(capsys, ["runs", str(tmp_path / "nowhere")], "nowhere")
     one_line_error(capsys, ["compare", str(path), str(tmp_path)], "not a run folder")
     one_line_error(capsys, ["compare", str(path), "--out", str(tmp_path / "c.txt")], "c.txt")
+
+
+_CLOSED_PIPE = """
+import sys
+from augtrain.cli import main
+
+
+class ClosedPipe:  # what stdout becomes once the reader of the pipe has gone
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        return 1
+
+
+sys.stdout = ClosedPipe()
+sys.exit(main(["models"]))
+"""
+
+
+def test_output_piped_into_a_reader_that_leaves_early_is_no_traceback():
+    """`augtrain predict RUN DIR | head`: the pipe closes under the writer; exit quietly
+    with a shell's code for SIGPIPE."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CLOSED_PIPE], capture_output=True, text=True)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 141
