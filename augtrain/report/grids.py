@@ -154,8 +154,10 @@ def augmentation_grid(
     num_classes: int | None = None,
     title: str = "",
     labels: np.ndarray | None = None,
+    classes: list[str] | None = None,
 ) -> Any:
-    """Each row: a training image, then what the pipeline made of it in epochs 1..`epochs`.
+    """Each row: a training image (labelled with its class name when `labels` and
+    `classes` are given), then what the pipeline made of it in epochs 1..`epochs`.
 
     Randomness is keyed by (seed, epoch, dataset index), so these are exactly the
     variants training saw for those samples.
@@ -182,6 +184,9 @@ def augmentation_grid(
         _show(axes[r, 0], images[r])
         for e in range(epochs):
             _show(axes[r, e + 1], variants[e][r])
+    if labels is not None and classes is not None:
+        for r in range(rows):
+            axes[r, 0].set_ylabel(_short(str(classes[int(labels[r])])), fontsize=CAPTION_PT)
     for c in range(cols):
         axes[0, c].set_title("original" if c == 0 else f"epoch {c}", fontsize=CAPTION_PT)
     if title:

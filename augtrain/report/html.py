@@ -196,8 +196,7 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
     described = "; ".join(repr(op) for op in pipeline) or "none (images are used as they are)"
     if not len(pipeline):
         return f"<p>Pipeline: {esc(described)}</p>"
-    n = len(dataset.train.x)
-    index = grids.sample_indices(n, rows, seed=1)
+    index = grids.class_spread_indices(dataset.train.y, rows)
     fig = grids.augmentation_grid(
         dataset.train.x[index],
         index,
@@ -205,9 +204,11 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
         epochs,
         len(ckpt["classes"]),
         labels=dataset.train.y[index],
+        classes=list(ckpt["classes"]),
     )
     return (
-        f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image and what "
+        f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image (taken "
+        "in turn from each class, named on the left) and what "
         f"the pipeline made of it in epochs 1–{epochs}: randomness is keyed by (seed, epoch, "
         "sample), so these are the variants training saw.</p>"
         + img(plots.png_bytes(fig), "augmentation preview")
