@@ -3,6 +3,8 @@
 import augtrain
 run = augtrain.train(data="cifar10", model="cnn4", epochs=10)
 run.metrics["accuracy"], run.history, run.path
+run = augtrain.load_run(run.path)        # later: the same Run from its folder
+run.evaluate(tta="flip"), run.predict("cat.jpg"), run.interpret(), run.export("onnx")
 """
 
 __version__ = "0.1.0"
@@ -19,7 +21,8 @@ from .training.callbacks import (  # noqa: E402
     TerminateOnNaN,
 )
 from .training.config import TrainConfig  # noqa: E402
-from .training.run import Run, train  # noqa: E402
+from .training.results import Run, load_run  # noqa: E402
+from .training.run import train  # noqa: E402
 
 __all__ = [
     "CSVLogger",
@@ -34,5 +37,6 @@ __all__ = [
     "TerminateOnNaN",
     "TrainConfig",
     "__version__",
+    "load_run",
     "train",
 ]

@@ -1,10 +1,13 @@
 """`augtrain preview`: look at what augmentation does to the training images.
 
-Each row is one training image: the source, then its augmented variants. Variant
-v is the image as training sees it in epoch E + v with the same --seed (the
-randomness is keyed by seed, epoch and sample index), so the grid shows exactly
-what `augtrain train` with the same flags trains on. `--save-to-dir` writes the
-augmented images as files, as Keras' `flow(save_to_dir=...)` does.
+Each row is one training image, labelled with its class: the source, then its
+augmented variants. The rows take turns over the classes (the first image of each
+class, then the second, ...) unless --first picks consecutive images. Variant v is
+the image as training sees it in epoch E + v (numbered from 1, as training logs
+"epoch 1/N") with the same --seed (the randomness is keyed by seed, epoch and sample
+index), so the grid shows exactly what `augtrain train` with the same flags trains
+on. `--save-to-dir` writes the augmented images as files, as Keras'
+`flow(save_to_dir=...)` does.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ def register(sub: Any) -> None:
     g.add_argument("--color-mode", choices=["rgb", "grayscale", "rgba"], default="rgb")
     g.add_argument("--cache-dir", help="decoded-image cache")
     g.add_argument(
-        "--first", type=int, default=0, metavar="I", help="first training index shown (default 0)"
+        "--first",
+        type=int,
+        metavar="I",
+        help="show training images I, I+1, ... (default: images taken in turn from each class)",
     )
     add_augment_arguments(p)
     g = p.add_argument_group("preview")
@@ -46,7 +52,12 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--variants", type=int, default=8, help="augmented variants per image (default 8)"
     )
-    g.add_argument("--epoch", type=int, default=0, help="epoch of the first variant (default 0)")
+    g.add_argument(
+        "--epoch",
+        type=int,
+        default=1,
+        help="epoch of the first variant, numbered as training logs it (default 1)",
+    )
     g.add_argument("--seed", type=int, default=0, help="the training seed (default 0)")
     g.add_argument(
         "--scale", type=int, default=0, help="upscale factor of the grid (default: auto)"
@@ -62,17 +73,22 @@ def augmented_variants(
     images: Any,
     labels: Any,
     pipeline: Any,
-    first_index: int,
+    first_index: Any,
     epoch: int,
     variants: int,
     classes: int,
 ) -> list[Any]:
-    """[(B, C, H, W) tensor for epoch + v] for v in range(variants); sample indices from first_index."""
+    """[(B, C, H, W) tensor for pipeline epoch `epoch` + v (0-based, as the Trainer calls
+    it)] for v in range(variants). `first_index`: the images' dataset indices, or the
+    first of consecutive ones."""
     import torch
     import torch.nn.functional as F
 
     x = torch.as_tensor(images).permute(0, 3, 1, 2).contiguous()
-    index = torch.arange(first_index, first_index + len(x))
+    if isinstance(first_index, int):
+        index = torch.arange(first_index, first_index + len(x))
+    else:
+        index = torch.as_tensor(first_index, dtype=torch.int64)
     out = []
     for v in range(variants):
         if pipeline.mixes_labels:
@@ -104,29 +120,57 @@ def to_display(x: Any) -> Any:
     return out[..., :3]
 
 
-def draw_grid(sources: Any, variants: list[Any], epoch: int, scale: int) -> Any:
-    """PIL image: a header row, then per image the source and its variants."""
+def label_font(size: int = 13) -> Any:
+    """PIL's scalable default font at `size` px (Pillow >= 10.1), else its small bitmap one."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # older Pillow: no size
+        return ImageFont.load_default()
+
+
+def draw_grid(
+    sources: Any,
+    variants: list[Any],
+    epoch: int,
+    scale: int,
+    row_labels: list[str] | None = None,
+) -> Any:
+    """PIL image: a header row ('source', 'epoch E', 'epoch E+1', ...; E as training
+    numbers epochs, from 1), then per image its label, the source and its variants."""
     import numpy as np
     from PIL import Image, ImageDraw
 
+    font = label_font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     n, h, w, _ = sources.shape
     vh, vw = variants[0].shape[1:3] if variants else (h, w)
     ch, cw = max(h, vh) * scale, max(w, vw) * scale
-    gap, head = 4, 16
+    gap, head = 4, 20
+    labels = [str(label) for label in row_labels] if row_labels else []
+    left = max((int(measure.textlength(t, font=font)) for t in labels), default=0)
+    left = left + 2 * gap if labels else 0
+    headers = ["source"] + [f"epoch {epoch + v}" for v in range(len(variants))]
+    cw = max(cw, *(int(measure.textlength(t, font=font)) + 2 for t in headers))
     cols = 1 + len(variants)
-    canvas = np.full((head + n * (ch + gap) + gap, cols * (cw + gap) + gap, 3), 255, np.uint8)
+    canvas = np.full(
+        (head + n * (ch + gap) + gap, left + cols * (cw + gap) + gap, 3), 255, np.uint8
+    )
     for i in range(n):
         tiles = [sources[i]] + [v[i] for v in variants]
         for j, tile in enumerate(tiles):
             big = tile.repeat(scale, 0).repeat(scale, 1)
             y = head + gap + i * (ch + gap)
-            x = gap + j * (cw + gap) + (gap if j else 0) * 0
+            x = left + gap + j * (cw + gap)
             canvas[y : y + big.shape[0], x : x + big.shape[1]] = big
     img = Image.fromarray(canvas)
     d = ImageDraw.Draw(img)
-    d.text((gap, 2), "source", fill=(0, 0, 0))
-    for v in range(len(variants)):
-        d.text((gap + (v + 1) * (cw + gap), 2), f"epoch {epoch + v}", fill=(0, 0, 0))
+    for j, text in enumerate(headers):
+        d.text((left + gap + j * (cw + gap), 3), text, fill=(0, 0, 0), font=font)
+    for i, text in enumerate(labels):
+        y = head + gap + i * (ch + gap) + ch // 2
+        d.text((gap, y), text, fill=(0, 0, 0), font=font, anchor="lm")
     return img
 
 
@@ -139,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_data
     from ..errors import AugtrainError
     from ..io import atomic_path, make_folder
+    from ..report.grids import class_spread_indices
     from .train import check_finite
 
     check_finite(args)  # a NaN augmentation flag previews (and trains on) black images
@@ -146,9 +191,9 @@ def run(args: argparse.Namespace) -> int:
     for name in ("images", "variants"):
         if getattr(args, name) < 1:
             raise AugtrainError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.epoch < 0:
-        raise AugtrainError(f"--epoch must be >= 0, got {args.epoch}")
-    if args.first < 0:
+    if args.epoch < 1:
+        raise AugtrainError(f"--epoch must be >= 1 (epochs are numbered from 1), got {args.epoch}")
+    if args.first is not None and args.first < 0:
         raise AugtrainError(f"--first must be >= 0, got {args.first}")
     augment = augment_from_args(args)
     if augment is None:
@@ -165,13 +210,15 @@ def run(args: argparse.Namespace) -> int:
         cache=args.cache_dir,
     )
     train = data.train
-    if args.first >= len(train):
+    if args.first is None:
+        index = class_spread_indices(train.y, args.images)
+    elif args.first >= len(train):
         raise AugtrainError(f"--first {args.first}: the training split has {len(train)} images")
-    stop = min(len(train), args.first + args.images)
-    x, y = train.x[args.first : stop], train.y[args.first : stop]
-    out = augmented_variants(
-        x, y, pipeline, args.first, args.epoch, args.variants, data.num_classes
-    )
+    else:
+        index = np.arange(args.first, min(len(train), args.first + args.images))
+    x, y = train.x[index], train.y[index]
+    epoch = args.epoch - 1  # the Trainer's 0-based epoch, which keys the randomness
+    out = augmented_variants(x, y, pipeline, index, epoch, args.variants, data.num_classes)
     shown = [to_display(v) for v in out]
     if args.save_to_dir:
         folder = make_folder(args.save_to_dir)
@@ -179,9 +226,8 @@ def run(args: argparse.Namespace) -> int:
         written = 0
         for v, batch in enumerate(shown):
             for k, img in enumerate(batch):
-                index = args.first + k
-                tag = hash_ints(args.seed, args.epoch + v, index) % 10**7
-                name = f"{args.save_prefix}_{index}_{tag}.{ext}"
+                tag = hash_ints(args.seed, epoch + v, int(index[k])) % 10**7
+                name = f"{args.save_prefix}_{int(index[k])}_{tag}.{ext}"
                 with atomic_path(folder / name) as tmp:
                     Image.fromarray(np.ascontiguousarray(img)).save(
                         tmp, format="JPEG" if ext == "jpg" else "PNG"
@@ -192,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.out or "preview.png")
         h = max(x.shape[1], shown[0].shape[1])
         scale = args.scale or max(1, 96 // h)
-        grid = draw_grid(to_display_sources(x), shown, args.epoch, scale)
+        labels = [data.classes[int(c)] for c in y]
+        grid = draw_grid(to_display_sources(x), shown, args.epoch, scale, labels)
         with atomic_path(path) as tmp:
             grid.save(tmp, format="PNG")
         print(f"preview: {path} ({len(x)} images x {args.variants} variants, {pipeline!r})")

@@ -297,6 +297,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
             ev.classes,
             wrong,
             "most confidently wrong: pred / score / true",
+            empty="no wrong predictions",
         ),
         out("wrong_predictions.png"),
     )

@@ -16,6 +16,8 @@ from .plots import new_figure
 
 WRONG = "#d62728"  # red: wrong predictions
 RIGHT = "#2ca02c"  # green: right ones
+CAPTION_PT = 9.5  # captions under 9 pt are hard to read at the default 100 dpi
+TITLE_PT = 12
 
 
 def _short(name: str, n: int = 12) -> str:
@@ -39,6 +41,25 @@ def sample_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
 
 
+def class_spread_indices(labels: np.ndarray, k: int) -> np.ndarray:
+    """k indices that take turns over the classes: the first image of each class, then
+    the second of each, ... (training folders are sorted by class, so the first k images
+    are often all one class); the same images every time."""
+    labels = np.asarray(labels)
+    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    picked: list[int] = []
+    for rank in range(max((len(b) for b in by_class), default=0)):
+        picked += [int(b[rank]) for b in by_class if rank < len(b)]
+        if len(picked) >= k:
+            break
+    return np.asarray(picked[:k], dtype=np.int64)
+
+
+def _title_width(title: str) -> float:
+    """Inches a suptitle of TITLE_PT needs (a narrow grid, e.g. one 'none' tile, clipped it)."""
+    return 0.6 + 0.62 * TITLE_PT / 72 * len(title)
+
+
 def most_confident_wrong(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k wrong predictions with the highest predicted probability."""
     pred = probs.argmax(1)
@@ -55,12 +76,15 @@ def prediction_grid(
     indices: np.ndarray,
     title: str = "",
     cols: int = 8,
+    empty: str = "none",
 ) -> Any:
-    """Images with 'pred / score / true' above each; wrong ones in red with a red frame."""
+    """Images with 'pred / score / true' above each; wrong ones in red with a red frame.
+    No indices: one tile saying there is nothing to show."""
     n = max(len(indices), 1)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig = new_figure(figsize=(1.75 * cols, 1.95 * rows + 0.4))
+    width = max(2.1 * cols, _title_width(title) if title else 0.0, 3.0)
+    fig = new_figure(figsize=(width, 2.6 * rows + (0.5 if title else 0.1)))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -73,16 +97,39 @@ def prediction_grid(
         ax.set_title(
             f"{_short(classes[pred])} / {probs[i, pred]:.2f}\n"
             f"{'' if ok else '✗ '}true {_short(classes[int(labels[i])])}",
-            fontsize=7.5,
+            fontsize=CAPTION_PT,
             color=color,
         )
         for spine in ax.spines.values():
             spine.set_edgecolor(color)
             spine.set_linewidth(1 if ok else 3)
     if not len(indices):
-        axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center")
+        axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center", fontsize=TITLE_PT)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=TITLE_PT)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(
+    images: np.ndarray, captions: list[str], title: str = "", cols: int = 8, colors: Any = None
+) -> Any:
+    """Images with a caption above each (e.g. the class name), `cols` to a row."""
+    n = max(len(images), 1)
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    width = max(1.9 * cols, _title_width(title) if title else 0.0)
+    fig = new_figure(figsize=(width, 2.2 * rows + (0.5 if title else 0.1)))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (ax, image, caption) in enumerate(zip(axes.flat, images, captions)):
+        ax.axis("on")
+        _show(ax, image)
+        color = colors[k] if colors is not None else "black"
+        ax.set_title(caption, fontsize=CAPTION_PT, color=color)
+    if title:
+        fig.suptitle(title, fontsize=TITLE_PT)
     fig.tight_layout()
     return fig
 
@@ -107,8 +154,10 @@ def augmentation_grid(
     num_classes: int | None = None,
     title: str = "",
     labels: np.ndarray | None = None,
+    classes: list[str] | None = None,
 ) -> Any:
-    """Each row: a training image, then what the pipeline made of it in epochs 1..`epochs`.
+    """Each row: a training image (labelled with its class name when `labels` and
+    `classes` are given), then what the pipeline made of it in epochs 1..`epochs`.
 
     Randomness is keyed by (seed, epoch, dataset index), so these are exactly the
     variants training saw for those samples.
@@ -129,15 +178,18 @@ def augmentation_grid(
             out = pipeline(x, idx, epoch)
         variants.append(_displayable(out))
     rows, cols = len(images), epochs + 1
-    fig = new_figure(figsize=(1.4 * cols, 1.4 * rows + 0.5))
+    fig = new_figure(figsize=(1.5 * cols, 1.5 * rows + 0.6))
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         _show(axes[r, 0], images[r])
         for e in range(epochs):
             _show(axes[r, e + 1], variants[e][r])
+    if labels is not None and classes is not None:
+        for r in range(rows):
+            axes[r, 0].set_ylabel(_short(str(classes[int(labels[r])])), fontsize=CAPTION_PT)
     for c in range(cols):
-        axes[0, c].set_title("original" if c == 0 else f"epoch {c}", fontsize=8)
+        axes[0, c].set_title("original" if c == 0 else f"epoch {c}", fontsize=CAPTION_PT)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=TITLE_PT)
     fig.tight_layout()
     return fig

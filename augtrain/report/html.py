@@ -81,17 +81,81 @@ def fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
-def config_table(config: dict[str, Any]) -> str:
-    rows = []
+# Shown whatever their value: what a reader needs to know what this run was.
+ESSENTIAL_SETTINGS = (
+    "model",
+    "data",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "schedule",
+    "augment",
+    "seed",
+)
+# Where and how verbosely the run was written: nothing about the result.
+BOOKKEEPING_SETTINGS = ("name", "runs_dir", "overwrite", "verbose", "cache_dir")
+# What `pick_validation` resolved `validation: auto` to, in config.json's data.validation.
+VALIDATION_SHOWN = {"val": "split", "test": "test", None: "none"}
+
+
+def _plain(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def shown_settings(config: dict[str, Any], validation: Any = "unknown") -> list[tuple[str, str]]:
+    """(setting, value) rows of the configuration table: the essentials, then every
+    setting that differs from TrainConfig's default. 'auto' values are shown as what
+    they resolved to where the run folder records it (`validation`: config.json's
+    data.validation, 'val', 'test' or None; "unknown" when not recorded)."""
+    from ..training.config import TrainConfig
+    from ..training.optim import DEFAULT_LR
+
+    defaults = TrainConfig().to_dict()
+    rows: list[tuple[str, str]] = []
+
+    def show(value: Any) -> str:
+        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    for key in ESSENTIAL_SETTINGS:
+        value = config.get(key, defaults.get(key))
+        if key == "lr" and value is None:
+            default = DEFAULT_LR.get(str(config.get("optimizer", "adam")))
+            rows.append((key, f"{default} ({config.get('optimizer', 'adam')}'s default)"))
+        else:
+            rows.append((key, show(value)))
+    mode = config.get("validation", "auto")
+    if validation != "unknown":
+        resolved = VALIDATION_SHOWN.get(validation, str(validation))
+        rows.append(("validation", resolved + (" (auto)" if mode == "auto" else "")))
+        if config.get("monitor", "auto") == "auto":
+            from ..training.run import resolve_monitor
+
+            monitor, _ = resolve_monitor(TrainConfig(), validation is not None)
+            rows.append(("monitor", f"{monitor} (auto)"))
+    elif mode != defaults["validation"]:
+        rows.append(("validation", str(mode)))
+    skip = {*ESSENTIAL_SETTINGS, *BOOKKEEPING_SETTINGS, "validation", "monitor"}
     for key, value in config.items():
-        if value in (None, {}, []):
+        if key in skip or key not in defaults or _plain(value) == _plain(defaults[key]):
             continue
-        shown = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-        rows.append(f'<tr><td class="l">{esc(key)}</td><td class="l">{esc(shown)}</td></tr>')
+        rows.append((key, show(value)))
+    if config.get("monitor", "auto") != "auto":
+        rows.append(("monitor", str(config["monitor"])))
+    return rows
+
+
+def config_table(config: dict[str, Any], validation: Any = "unknown") -> str:
+    rows = [
+        f'<tr><td class="l">{esc(key)}</td><td class="l">{esc(value)}</td></tr>'
+        for key, value in shown_settings(config, validation)
+    ]
     return (
         '<table><tr><th class="l">setting</th><th class="l">value</th></tr>'
         + "".join(rows)
         + "</table>"
+        + '<p class="sub">Settings left at their defaults are not listed '
+        "(all of them are in the run's config.json).</p>"
     )
 
 
@@ -132,8 +196,7 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
     described = "; ".join(repr(op) for op in pipeline) or "none (images are used as they are)"
     if not len(pipeline):
         return f"<p>Pipeline: {esc(described)}</p>"
-    n = len(dataset.train.x)
-    index = grids.sample_indices(n, rows, seed=1)
+    index = grids.class_spread_indices(dataset.train.y, rows)
     fig = grids.augmentation_grid(
         dataset.train.x[index],
         index,
@@ -141,9 +204,11 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
         epochs,
         len(ckpt["classes"]),
         labels=dataset.train.y[index],
+        classes=list(ckpt["classes"]),
     )
     return (
-        f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image and what "
+        f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image (taken "
+        "in turn from each class, named on the left) and what "
         f"the pipeline made of it in epochs 1–{epochs}: randomness is keyed by (seed, epoch, "
         "sample), so these are the variants training saw.</p>"
         + img(plots.png_bytes(fig), "augmentation preview")
@@ -197,7 +262,8 @@ def build_report(
     )
 
     parts.append("<h2>Configuration</h2>")
-    parts.append(config_table(config))
+    recorded = cfg.get("data", {}) if isinstance(cfg.get("data"), dict) else {}
+    parts.append(config_table(config, recorded.get("validation", "unknown")))
     if cfg.get("environment"):
         env = ", ".join(f"{k} {v}" for k, v in cfg["environment"].items() if v is not None)
         parts.append(f'<p class="sub">{esc(env)}</p>')

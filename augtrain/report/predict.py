@@ -133,3 +133,44 @@ def predict_files(
             yield (
                 Prediction(str(f), None, d) if isinstance(d, str) else Prediction(str(f), probs[i])
             )
+
+
+def as_model_images(
+    images: np.ndarray, size: tuple[int, int], color_mode: str, interpolation: str
+) -> np.ndarray:
+    """uint8 pixels (one H x W [x C] image or N x H x W x C) as the model's input: N x H x
+    W x C at its input size and channel count, converted and resized with PIL the way
+    `load_image` reads a file (so an array predicts as the same picture saved to disk)."""
+    from PIL import Image
+
+    from ..data.folder import COLOR_MODES
+
+    x = np.asarray(images)
+    if x.dtype != np.uint8:
+        raise AugtrainError(
+            f"images must be uint8 pixels 0-255, got {x.dtype}; e.g. (x * 255).astype('uint8')"
+        )
+    if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3, 4)):
+        x = x[None]  # one image: H x W or H x W x C
+    if x.ndim == 3:
+        x = x[..., None]  # N x H x W grayscale
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
+        raise AugtrainError(
+            f"images of shape {tuple(np.shape(images))}: expected H x W x C or N x H x W x C "
+            "with 1, 3 or 4 channels"
+        )
+    pil_mode, channels = COLOR_MODES[color_mode]
+    h, w = size
+    if x.shape[1:] == (h, w, channels):
+        return np.ascontiguousarray(x)
+    resample = getattr(Image.Resampling, interpolation.upper())
+    source = {1: "L", 3: "RGB", 4: "RGBA"}[x.shape[-1]]
+    out = []
+    for image in x:
+        img = Image.fromarray(image[..., 0] if source == "L" else image, source)
+        img = img.convert(pil_mode)
+        if img.size != (w, h):
+            img = img.resize((w, h), resample)
+        arr = np.asarray(img, dtype=np.uint8)
+        out.append(arr[..., None] if arr.ndim == 2 else arr)
+    return np.stack(out)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import csv
 import difflib
-import html
 import io
 import os
 import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,61 +40,7 @@ from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
 from .loop import Trainer, TrainingInterrupted, channel_stats, place_splits
 from .presets import configure_trainer, init_from_data, recipe_setup, with_preset
-
-
-@dataclass
-class Run:
-    """What `augtrain.train()` returns."""
-
-    path: Path | None
-    config: TrainConfig
-    history: list[dict[str, Any]]
-    metrics: dict[str, Any]
-    model: torch.nn.Module
-    classes: list[str]
-    trainer: Trainer | None = field(default=None, repr=False)
-
-    @property
-    def test_accuracy(self) -> float | None:
-        return self.metrics.get("accuracy")
-
-    @property
-    def model_name(self) -> str:
-        """The registered name, the class of a `network=` module, or the logistic head."""
-        if self.trainer is not None and getattr(self.trainer, "checkpoint_meta", None):
-            return str(self.trainer.checkpoint_meta["model"]["name"])
-        return "logistic" if self.config.head == "logistic" else self.config.model
-
-    @property
-    def epochs_done(self) -> int:
-        return int(self.history[-1].get("epoch", len(self.history))) if self.history else 0
-
-    def _summary(self) -> list[tuple[str, str]]:
-        """(label, value) pairs both reprs show; the dataclass's own repr printed every
-        tensor of the model and every config field."""
-        split = self.metrics.get("split", "test")
-        accuracy = self.test_accuracy
-        logistic = self.config.head == "logistic"  # one fit, not epochs
-        epochs = "-" if logistic else f"{self.epochs_done}/{self.config.epochs}"
-        return [
-            ("model", self.model_name),
-            ("epochs", epochs),
-            (f"{split} accuracy", "-" if accuracy is None else f"{accuracy:.4f}"),
-            ("path", "-" if self.path is None else str(self.path)),
-        ]
-
-    def __repr__(self) -> str:
-        *fields, (_, path) = self._summary()
-        return "Run(" + ", ".join([repr(path), *(f"{k} {v}" for k, v in fields)]) + ")"
-
-    def _repr_html_(self) -> str:
-        """The table a notebook shows when a cell ends with a Run."""
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(label)}</th>"
-            f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
-            for label, value in self._summary()
-        )
-        return f"<table class='augtrain-run'><caption>augtrain Run</caption>{rows}</table>"
+from .results import Run
 
 
 def make_pipeline(config: TrainConfig) -> Compose:
@@ -674,7 +619,7 @@ def train(
             classifier, data, device, run_dir, trainer.history, config, precision
         )
     distributed.cleanup() if dist_info.enabled else None
-    return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer)
+    return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer, data)
 
 
 def check_class_names(data: Dataset, source: Any) -> Dataset:
