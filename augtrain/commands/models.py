@@ -8,6 +8,8 @@ from typing import Any
 # Layouts worth a row of their own besides the default one.
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     "resnet18": [{"stem": "imagenet"}],
+    "resnet34": [{"stem": "imagenet"}],
+    "resnet50": [{"stem": "imagenet"}],
     "vgg16": [{"layout": "imagenet"}],
     "googlenet": [{"layout": "imagenet"}],
 }
@@ -40,6 +42,7 @@ def input_size(values: list[int]) -> tuple[int, int]:
 def run(args: argparse.Namespace) -> int:
     from ..errors import AugtrainError
     from ..models import MODELS
+    from ..models.pretrained import PRETRAINED
     from ..models.summary import human, summarize_model
 
     h, w = input_size(args.input_size)
@@ -49,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
             label = name + "".join(f" {k}={v}" for k, v in options.items())
             try:
                 s = summarize_model(name, args.num_classes, args.in_channels, (h, w), **options)
-                rows.append((label, f"{s.params:,}", human(s.macs), MODELS[name].description))
+                about = MODELS[name].description
+                if not options and name in PRETRAINED:
+                    about += " [--pretrained]"
+                rows.append((label, f"{s.params:,}", human(s.macs), about))
             except AugtrainError as e:
                 rows.append((label, "-", "-", f"(not at {h}x{w}: {str(e)[:70]})"))
     print(f"models at {h}x{w}x{args.in_channels}, {args.num_classes} classes")
@@ -60,4 +66,5 @@ def run(args: argparse.Namespace) -> int:
     print(
         "options: augtrain train --model NAME --model-option KEY=VALUE; details: augtrain summary NAME"
     )
+    print("[--pretrained]: published ImageNet weights, downloaded once into the cache")
     return 0

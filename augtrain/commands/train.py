@@ -70,6 +70,12 @@ def register(sub: Any) -> None:
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--label-smoothing", type=float)
     g.add_argument(
+        "--label-mode",
+        choices=["categorical", "binary"],
+        help="binary (2 classes): one sigmoid output and binary cross-entropy, as Keras' "
+        "class_mode='binary'; categorical (default): softmax over the classes",
+    )
+    g.add_argument(
         "--schedule",
         choices=SCHEDULES,
         help="onecycle: torch's OneCycleLR (cosine, momentum cycled); triangle: linear "
@@ -119,6 +125,13 @@ def register(sub: Any) -> None:
     add_augment_arguments(p)
 
     g = p.add_argument_group("transfer learning (see `augtrain features`)")
+    g.add_argument(
+        "--pretrained",
+        action="store_true",
+        default=None,
+        help="start from the model's published ImageNet weights (downloaded once into the "
+        "cache; `augtrain models` lists which have them); sets its input size and mean/std",
+    )
     g.add_argument(
         "--init-from",
         metavar="PATH",

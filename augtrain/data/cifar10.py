@@ -16,21 +16,19 @@ that way too, with a warning that says so.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
 import tarfile
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..download import download as fetch
+from ..download import file_digest
 from ..errors import AugtrainError
-from ..io import atomic_path
 from . import cache
 from .arrays import Dataset, ImageArrays
 
@@ -43,39 +41,20 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 
 def md5sum(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def download(url: str, dest: Path, md5: str, timeout: float = 30.0) -> Path:
     """Download url to dest, verifying md5; dest appears only if the check passes."""
-    from ..progress import progress_bar
-
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            digest = hashlib.md5()
-            with open(tmp, "wb") as f, progress_bar(
-                total, f"downloading {dest.name}", "B", leave=True, unit_scale=True
-            ) as bar:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    f.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-            if digest.hexdigest() != md5:
-                raise AugtrainError(
-                    f"checksum mismatch for {url}: md5 {digest.hexdigest()}, expected {md5}; nothing was kept"
-                )
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        reason = getattr(e, "reason", e)
-        raise AugtrainError(
-            f"cannot download CIFAR-10 from {url} ({reason}); without network, pass --data "
-            f"with a local {TARBALL}, a cifar-10-batches-py/ folder or a folder of images"
-        ) from None
-    return dest
+    return fetch(
+        url,
+        dest,
+        md5=md5,
+        what="CIFAR-10",
+        offline_hint=f"without network, pass --data with a local {TARBALL}, "
+        "a cifar-10-batches-py/ folder or a folder of images",
+        timeout=timeout,
+    )
 
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:

@@ -1,6 +1,7 @@
 """The model zoo: every model registered by name; see `registry`."""
 
-from . import googlenet, lenet, resnet, simple, speednet, vgg  # noqa: F401  (importing registers the models)
+# importing registers the models
+from . import efficientnet, googlenet, lenet, mobilenet, resnet, simple, speednet, vgg  # noqa: F401
 from .registry import MODELS, create_model, list_models, register_model
 
 __all__ = ["MODELS", "create_model", "list_models", "register_model"]

@@ -14,9 +14,17 @@ import torch.nn as nn
 
 
 class Classifier(nn.Module):
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        mean: Sequence[float],
+        std: Sequence[float],
+        label_mode: str = "categorical",
+    ) -> None:
         super().__init__()
         self.net = net
+        # binary: the net has one output, the positive class's logit (report.metrics.class_logits)
+        self.label_mode = label_mode
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 

@@ -39,11 +39,21 @@ def create_model(
     num_classes: int = 10,
     in_channels: int = 3,
     input_size: int | tuple[int, int] = 32,
+    pretrained: bool = False,
     **options: Any,
 ) -> nn.Module:
-    """Build model `name`; unknown names and options are one-line errors."""
+    """Build model `name`; unknown names and options are one-line errors.
+
+    `pretrained=True`: with the layout options of its published ImageNet weights (under
+    the `options` given) and those weights loaded, downloaded into the cache on first use
+    (see `pretrained`); a different `num_classes` gets a freshly initialised classifier.
+    Every model carries `default_cfg` (timm's name): input size, mean/std, weights URL."""
+    from . import pretrained as weights
+
     if name not in MODELS:
         raise AugtrainError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
+    if pretrained:
+        options = weights.options_for(name, options)
     try:
         model = MODELS[name].cls(
             num_classes=num_classes, in_channels=in_channels, input_size=input_size, **options
@@ -51,6 +61,9 @@ def create_model(
     except (TypeError, ValueError) as e:  # bad options: a user error, not a bug
         raise AugtrainError(f"model {name!r}: {e}") from None
     _check_input_size(model, name, in_channels, pair(input_size))
+    model.default_cfg = weights.default_cfg(name, pair(input_size), in_channels)
+    if pretrained:
+        weights.load_pretrained(model, name)
     return model
 
 

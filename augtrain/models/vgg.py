@@ -106,3 +106,20 @@ class VGG16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
+
+
+@register_model("vgg16_bn", "VGG-16 with batch norm, torchvision's vgg16_bn (ImageNet layout)")
+class VGG16BN(VGG16):
+    """torchvision's vgg16_bn: the ImageNet layout with batch norm after every conv
+    (138,365,992 parameters with 1000 classes); layout="cifar" gives vgg16's CIFAR head."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        input_size: int | tuple = 32,
+        layout: str = "imagenet",
+        batch_norm: bool | None = True,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__(num_classes, in_channels, input_size, layout, batch_norm, dropout)

@@ -57,7 +57,14 @@ def sidecar(ckpt: dict[str, Any], fmt: str, run: Path | None) -> dict[str, Any]:
             "interpolation": config.get("interpolation", "bilinear"),
             "library": "PIL",
         },
-        "output": "logits (softmax gives class probabilities)",
+        "output": (
+            "one logit (sigmoid gives the probability of classes[1])"
+            if spec.get("label_mode") == "binary"
+            else "logits (softmax gives class probabilities)"
+        ),
+        "label_mode": spec.get("label_mode", "categorical"),
+        # the published weights the run started from (timm's default_cfg), if any
+        "pretrained": spec.get("pretrained"),
         "preprocessing": (
             "decode, convert to "
             + CHANNEL_ORDER.get(c, "?")

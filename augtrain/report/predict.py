@@ -21,6 +21,7 @@ import torch
 
 from ..device import DevicePolicy
 from ..errors import AugtrainError
+from .metrics import class_logits, is_binary
 
 CHUNK = 256  # files per decoding job
 
@@ -114,6 +115,7 @@ def predict_files(
     policy = policy or DevicePolicy.for_run(device, None)
     device = policy.device
     model.eval()
+    binary = is_binary(model)  # [1 - p, p]: the positive class's probability second
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
     # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
     model = model.to(memory_format=torch.channels_last)
@@ -126,7 +128,7 @@ def predict_files(
             x = to_float(x.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), policy.autocast():
                 logits = model(x)
-            p = torch.softmax(logits.float(), 1).cpu().numpy()
+            p = torch.softmax(class_logits(logits.float(), binary), 1).cpu().numpy()
             probs.update(zip(part, p))
         for i, f in enumerate(chunk):
             d = decoded[i]

@@ -23,7 +23,7 @@ import torch.nn as nn
 from ..augment.functional import gather_crop
 from ..device import DevicePolicy
 from ..errors import AugtrainError
-from .metrics import predict_logits
+from .metrics import class_logits, is_binary, predict_logits
 
 TTA_MODES = ("none", "flip", "flip-translate")
 
@@ -88,6 +88,7 @@ def predict_tta(
     if mode == "none":
         return predict_logits(model, images, device, batch_size, policy)
     model.eval()
+    binary = is_binary(model)
     device = policy.device
     x = torch.as_tensor(images)
     out = []
@@ -98,7 +99,7 @@ def predict_tta(
         for view in views:
             v = policy.model_input(apply_view(batch, view))
             with policy.autocast():
-                logits = model(v).float()
+                logits = class_logits(model(v).float(), binary)
             log_probs.append(torch.log_softmax(logits, 1))
         # log of the mean probability, computed stably in log space
         out.append((torch.logsumexp(torch.stack(log_probs), 0) - log_n).cpu())

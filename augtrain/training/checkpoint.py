@@ -104,7 +104,8 @@ def build_model(
         **spec.get("options", {}),
     )
     c = spec["in_channels"]
-    return Classifier(net, mean or [0.0] * c, std or [1.0] * c)
+    label_mode = spec.get("label_mode", "categorical")
+    return Classifier(net, mean or [0.0] * c, std or [1.0] * c, label_mode)
 
 
 def load_model(path: str | Path, which: str = "last.pt") -> tuple[Classifier, dict[str, Any]]:

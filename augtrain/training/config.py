@@ -99,7 +99,11 @@ class TrainConfig:
     model: str = "cnn4"
     model_options: dict[str, Any] = field(default_factory=dict)
     input_norm: str = "standardize"  # standardize: per-channel train mean/std; rescale: x/255 only
+    # categorical: softmax cross-entropy; binary (2 classes): one logit, sigmoid, binary
+    # cross-entropy (Keras' class_mode="binary"; see report/metrics.py)
+    label_mode: str = "categorical"
     # transfer learning (models/transfer.py)
+    pretrained: bool = False  # the model's published ImageNet weights (models/pretrained.py)
     init_from: str | None = None  # run folder, augtrain checkpoint or state_dict file
     freeze: str | None = None  # "base": train only the head
     unfreeze_after: int | None = None  # epochs after which the base trains too
@@ -195,6 +199,16 @@ class TrainConfig:
         ):
             raise AugtrainError(
                 f"--save-freq must be 'epoch', 'end' or an integer >= 1, got {self.save_freq!r}"
+            )
+        if self.label_mode not in ("categorical", "binary"):
+            raise AugtrainError(
+                f"--label-mode must be categorical or binary, got {self.label_mode!r}"
+            )
+        if not isinstance(self.pretrained, bool):
+            raise AugtrainError(f"--pretrained takes true or false, got {self.pretrained!r}")
+        if self.pretrained and self.init_from:
+            raise AugtrainError(
+                "--pretrained and --init-from both give starting weights; pass one of them"
             )
         if self.freeze not in (None, "none", "base"):
             raise AugtrainError(f"--freeze must be base or none, got {self.freeze!r}")

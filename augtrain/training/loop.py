@@ -46,6 +46,7 @@ from ..device import DevicePolicy, gather_to_device, plan_placement
 from ..device import resolve_device as resolve_device  # re-exported: its old home
 from ..errors import AugtrainError
 from ..progress import progress_bar
+from ..report.metrics import class_logits
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
@@ -192,6 +193,9 @@ class Trainer:
             if config.cycle_momentum
             else None
         )
+        # --label-mode binary: one logit, as two-class logits whose cross-entropy is the
+        # binary cross-entropy (report.metrics.class_logits)
+        self.binary = config.label_mode == "binary"
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.forward_model: nn.Module = model
         if self.dist.enabled:
@@ -319,7 +323,7 @@ class Trainer:
             hard = labels
         images = self._prepare(images)
         with self.autocast:
-            logits = self.forward_model(images)
+            logits = class_logits(self.forward_model(images), self.binary)
         loss = self.criterion(logits.float(), targets)
         objective = loss
         if self.dist.enabled:
@@ -362,7 +366,7 @@ class Trainer:
             idx = index[i : i + bs].to(self.device)
             images, labels = split.batch(idx)
             with self.autocast:
-                logits = self.model(self._prepare(images)).float()
+                logits = class_logits(self.model(self._prepare(images)).float(), self.binary)
             sums[0] += F.cross_entropy(logits, labels, reduction="sum").double()
             sums[1] += (logits.argmax(1) == labels).sum()
             sums[2] += len(idx)

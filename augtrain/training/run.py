@@ -227,6 +227,8 @@ FIXED_ON_RESUME = (
     "color_mode",
     "input_norm",
     "classes",
+    "label_mode",
+    "pretrained",
 )
 
 
@@ -487,7 +489,13 @@ def train(
         from ..models.transfer import train_logistic
 
         return train_logistic(config)
-    check_before_data(config, network, callbacks, resumed=ckpt is not None or run_dir is not None)
+    resumed = ckpt is not None or run_dir is not None
+    weights_cfg, config = pretrained_settings(config, network, resumed)
+    check_before_data(config, network, callbacks, resumed=resumed)
+    if weights_cfg is not None and not resumed:  # a download fails before any decoding
+        from ..models.pretrained import weights_file
+
+        weights_file(config.model, config.cache_dir)
 
     dist_info = distributed.init(device)
     torch.manual_seed(config.seed)
@@ -504,25 +512,37 @@ def train(
         config.cache_dir,
     )
     check_class_names(data, config.data)
+    if config.label_mode == "binary" and data.num_classes != 2:
+        raise AugtrainError(
+            f"--label-mode binary needs 2 classes; the data has {data.num_classes} "
+            f"({', '.join(map(str, data.classes[:5]))}{', ...' if data.num_classes > 5 else ''})"
+        )
     if ckpt is not None:
         check_resumed_data(run_dir, ckpt, data)
     if dist_info.is_main and config.verbose:
         print(f"data: {data.summary()}", flush=True)
     val_name, val_arrays = pick_validation(config, data)
     h, w, c = data.image_shape
-    if config.input_norm == "standardize":
+    if weights_cfg is not None:  # the weights' own normalisation, not the data's
+        mean, std = list(weights_cfg["mean"]), list(weights_cfg["std"])
+    elif config.input_norm == "standardize":
         mean, std = channel_stats(data.train, config.cache_dir)
     else:
         mean, std = [0.0] * c, [1.0] * c
     model_spec = {
         "name": config.model if network is None else type(network).__name__,
         "options": config.model_options,
-        "num_classes": data.num_classes,
+        # binary: one output, the logit of the second class (report.metrics.class_logits)
+        "num_classes": 1 if config.label_mode == "binary" else data.num_classes,
         "in_channels": c,
         "input_size": [h, w],
         "mean": mean,
         "std": std,
+        "label_mode": config.label_mode,
     }
+    if weights_cfg is not None:  # the layout the weights belong to; what they are
+        model_spec["options"] = {**weights_cfg["options"], **config.model_options}
+        model_spec["pretrained"] = weights_cfg
     if network is None:  # create_model refuses images too small for the model
         classifier = checkpoint.build_model(model_spec, mean, std)
     else:
@@ -534,6 +554,11 @@ def train(
 
         verbose = config.verbose if dist_info.is_main else 0
         init_from(classifier.net, config.init_from, model_spec["name"], verbose)
+    if weights_cfg is not None and ckpt is None:
+        from ..models.pretrained import load_pretrained
+
+        verbose = config.verbose if dist_info.is_main else 0
+        load_pretrained(classifier.net, config.model, config.cache_dir, verbose)
     classifier.to(device)
     if config.sync_bn and dist_info.enabled:
         if device.type != "cuda":
@@ -556,7 +581,7 @@ def train(
     announce = bool(dist_info.is_main and config.verbose)
     placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
     train_split, val_split = placed["train"], placed[val_name or "val"]
-    if ckpt is None and not config.init_from:
+    if ckpt is None and not config.init_from and weights_cfg is None:
         init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
     trainer = Trainer(
         classifier,
@@ -620,6 +645,25 @@ def train(
         )
     distributed.cleanup() if dist_info.enabled else None
     return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer, data)
+
+
+def pretrained_settings(
+    config: TrainConfig, network: torch.nn.Module | None, resumed: bool
+) -> tuple[dict[str, Any] | None, TrainConfig]:
+    """--pretrained: the weights' cfg (None without), and the config with the model's input
+    size as --target-size where none was given (a resumed run has it already)."""
+    if not config.pretrained:
+        return None, config
+    if network is not None:
+        raise AugtrainError(
+            "--pretrained loads a registered model's weights; with network= load them yourself"
+        )
+    from ..models.pretrained import pretrained_cfg
+
+    cfg = pretrained_cfg(config.model)
+    if config.target_size is None and not resumed:
+        config = config.replace(target_size=tuple(cfg["input_size"][1:]))
+    return cfg, config
 
 
 def check_class_names(data: Dataset, source: Any) -> Dataset:
