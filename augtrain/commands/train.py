@@ -59,7 +59,11 @@ def register(sub: Any) -> None:
     )
 
     g = p.add_argument_group("model and optimisation")
-    g.add_argument("--model", help="registered model name (see `augtrain models`)")
+    g.add_argument(
+        "--model",
+        help="registered model name (see `augtrain models`), or your own network factory "
+        "module:function (called with num_classes, in_channels, input_size where it takes them)",
+    )
     g.add_argument("--input-norm", choices=["standardize", "rescale"])
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)

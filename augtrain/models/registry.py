@@ -41,7 +41,14 @@ def create_model(
     input_size: int | tuple[int, int] = 32,
     **options: Any,
 ) -> nn.Module:
-    """Build model `name`; unknown names and options are one-line errors."""
+    """Build model `name`, or the network a `module:function` reference builds (see
+    `factory`); unknown names and options are one-line errors."""
+    if ":" in name:
+        from .factory import call_factory
+
+        model = call_factory(name, num_classes, in_channels, pair(input_size), **options)
+        _check_input_size(model, name, in_channels, pair(input_size))
+        return model
     if name not in MODELS:
         raise AugtrainError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
     try:

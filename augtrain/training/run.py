@@ -200,7 +200,8 @@ class RunDirClaim:
 
 
 def default_run_name(config: TrainConfig, prefix: str | None = None) -> str:
-    return f"{prefix or config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    model = config.model.rsplit(":", 1)[-1].rsplit(".", 1)[-1]  # a factory: its own name
+    return f"{prefix or model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def claim_run_dir(config: TrainConfig, prefix: str | None = None) -> RunDirClaim:
@@ -501,6 +502,7 @@ def train(
     callbacks: list[Callback] | None = None,
     resume: str | Path | None = None,
     network: torch.nn.Module | None = None,
+    network_factory: str | Any | None = None,
     **overrides: Any,
 ) -> Run:
     """Train a classifier and write its run folder; see `TrainConfig` for the settings.
@@ -509,6 +511,11 @@ def train(
     `resume=` a run folder continues it from last.pt (overrides may raise epochs).
     `network=` an nn.Module trains that network instead of a registered one
     (its run folder then holds weights that only that code can rebuild).
+    The run records how to rebuild it, for `evaluate`, `predict`, `export`, `summary` and
+    `resume=`: `network_factory=` ('module:function' or an importable function, called as
+    `--model module:function` is), else the network's own class when calling it with the
+    data's `num_classes`/`in_channels`/`input_size` (where it takes them) builds the same
+    layout. Without `network=`, `network_factory=` is `model='module:function'`.
 
     Every setting is checked before any data is read, and the run folder is made only
     when training starts: a mistake costs no decoding and leaves no half-made folder.
@@ -520,8 +527,22 @@ def train(
         )
     if network is not None and not isinstance(network, torch.nn.Module):
         raise AugtrainError(f"network= takes a torch.nn.Module, got {type(network).__name__}")
+    if network is None and network_factory is not None:
+        from ..models.factory import reference_of
+
+        reference = (
+            network_factory if isinstance(network_factory, str) else reference_of(network_factory)
+        )
+        if reference is None:
+            raise AugtrainError(
+                f"network_factory={network_factory!r} cannot be imported again; give a "
+                "module-level function or 'module:function'"
+            )
+        overrides["model"] = reference
     if resume is not None:
         run_dir, ckpt, config = resume_run(Path(resume), overrides)
+        if network is None and ckpt is not None:
+            checkpoint.check_rebuildable(ckpt["model"], "resume it with network= the same network")
     else:
         unknown_keywords(overrides)
         overrides = with_preset(
@@ -570,7 +591,7 @@ def train(
     else:
         mean, std = [0.0] * c, [1.0] * c
     model_spec = {
-        "name": config.model if network is None else type(network).__name__,
+        "name": config.model,
         "options": config.model_options,
         "num_classes": data.num_classes,
         "in_channels": c,
@@ -578,6 +599,8 @@ def train(
         "mean": mean,
         "std": std,
     }
+    if network is not None:
+        config, model_spec = record_network(config, model_spec, network, network_factory)
     if network is None:  # create_model refuses images too small for the model
         classifier = checkpoint.build_model(model_spec, mean, std)
     else:
@@ -677,6 +700,36 @@ def train(
     return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer)
 
 
+def record_network(
+    config: TrainConfig,
+    spec: dict[str, Any],
+    network: torch.nn.Module,
+    factory: str | Any | None,
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config and model spec of a run trained with `network=`: its rebuild reference
+    as the model (so config.json and last.pt rebuild it), or its class name marked as not
+    rebuildable."""
+    from ..models.factory import is_reference, rebuild_reference
+
+    if factory is None and is_reference(config.model):  # a resumed run: its own reference
+        factory = config.model
+    size = (spec["input_size"][0], spec["input_size"][1])
+    reference = rebuild_reference(
+        network, factory, spec["num_classes"], spec["in_channels"], size, config.model_options
+    )
+    if reference is None:
+        if config.verbose:
+            print(
+                f"note: network={type(network).__name__} cannot be rebuilt from its class "
+                "(its constructor needs arguments); pass network_factory='module:function' "
+                "so evaluate, predict and export can load this run",
+                file=sys.stderr,
+                flush=True,
+            )
+        return config, {**spec, "name": type(network).__name__, "rebuildable": False}
+    return config.replace(model=reference), {**spec, "name": reference}
+
+
 def check_class_names(data: Dataset, source: Any) -> Dataset:
     """Class names are written to CSV, JSON and plots as UTF-8: a folder name that is not
     (undecodable bytes, kept by Python as surrogates) fails there, after training."""
@@ -706,7 +759,11 @@ def check_before_data(
     folder takes minutes, and a typo found after it costs them."""
     from ..models import MODELS
 
-    if network is None and config.model not in MODELS:
+    if network is None and ":" in config.model:
+        from ..models.factory import import_factory
+
+        import_factory(config.model)  # not importable: one line now
+    elif network is None and config.model not in MODELS:
         near = difflib.get_close_matches(config.model, list(MODELS), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise AugtrainError(
