@@ -41,6 +41,14 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--target-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"
     )
+    g.add_argument(
+        "--cache-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="decode and cache folder images at H x W (larger than --target-size); training "
+        "crops them to the target each batch (--random-resized-crop), evaluation centre crops",
+    )
     g.add_argument("--color-mode", choices=["rgb", "grayscale", "rgba"])
     g.add_argument(
         "--interpolation", choices=["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"]
@@ -237,8 +245,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Every flag the user gave whose name is a TrainConfig field."""
     fields = TrainConfig.__dataclass_fields__
     out = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "target_size" in out:
-        out["target_size"] = tuple(out["target_size"])
+    for key in ("target_size", "cache_size"):
+        if key in out:
+            out[key] = tuple(out[key])
     if isinstance(out.get("save_freq"), str) and out["save_freq"].isdigit():
         out["save_freq"] = int(out["save_freq"])
     if getattr(args, "model_option", None):

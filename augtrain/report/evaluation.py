@@ -109,6 +109,7 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
             config.classes,
             config.validation_split if data is None else 0.0,
             config.cache_dir,
+            cache_size=getattr(config, "cache_size", None),
         ),
         source,
     )

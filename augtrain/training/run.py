@@ -100,8 +100,33 @@ class Run:
 
 def make_pipeline(config: TrainConfig) -> Compose:
     if isinstance(config.augment, str):
-        return preset(config.augment, seed=config.seed)
-    return build_pipeline(config.augment, seed=config.seed)
+        pipeline = preset(config.augment, seed=config.seed)
+    else:
+        pipeline = build_pipeline(config.augment, seed=config.seed)
+    if config.cache_size is not None and tuple(config.cache_size) != tuple(config.target_size):
+        to_target(pipeline, tuple(config.target_size))
+    return pipeline
+
+
+def to_target(pipeline: Compose, target: tuple[int, int]) -> Compose:
+    """Training images cached larger than the model's input (--cache-size) leave the
+    pipeline at `target`: a RandomResizedCrop without a size crops to it, and a final
+    CenterCrop (a no-op at that size) brings whatever else the pipeline gives there."""
+    from ..augment.ops import CenterCrop, RandomResizedCrop
+
+    for op in pipeline.ops:
+        if isinstance(op, RandomResizedCrop) and op.size is None:
+            op.size = list(target)
+    pipeline.ops.append(CenterCrop(list(target)))
+    return pipeline
+
+
+def model_input_shape(config: TrainConfig, data: Dataset) -> tuple[int, int, int]:
+    """(H, W, C) the model takes: the data's, or --target-size under --cache-size."""
+    h, w, c = data.image_shape
+    if config.cache_size is not None:
+        h, w = config.target_size
+    return h, w, c
 
 
 def pick_validation(config: TrainConfig, data: Dataset) -> tuple[str | None, Any]:
@@ -280,6 +305,7 @@ FIXED_ON_RESUME = (
     "optimizer",
     "batch_size",
     "target_size",
+    "cache_size",
     "color_mode",
     "input_norm",
     "classes",
@@ -361,10 +387,12 @@ def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | N
     return run_dir, ckpt, config
 
 
-def check_resumed_data(run_dir: Path, ckpt: dict, data: Dataset) -> None:
+def check_resumed_data(
+    run_dir: Path, ckpt: dict, data: Dataset, shape: tuple[int, int, int] | None = None
+) -> None:
     """The data of a resumed run must fit its model: the same classes and image shape."""
     spec, classes = ckpt["model"], list(ckpt.get("classes") or [])
-    h, w, c = data.image_shape
+    h, w, c = shape or data.image_shape
     if classes and list(data.classes) != classes:
         shown = lambda names: ", ".join(map(str, names[:5])) + (", ..." if len(names) > 5 else "")  # noqa: E731
         raise AugtrainError(
@@ -578,14 +606,15 @@ def train(
         config.classes,
         config.validation_split,
         config.cache_dir,
+        cache_size=config.cache_size,
     )
     check_class_names(data, config.data)
     if ckpt is not None:
-        check_resumed_data(run_dir, ckpt, data)
+        check_resumed_data(run_dir, ckpt, data, model_input_shape(config, data))
     if dist_info.is_main and config.verbose:
         print(f"data: {data.summary()}", flush=True)
     val_name, val_arrays = pick_validation(config, data)
-    h, w, c = data.image_shape
+    h, w, c = model_input_shape(config, data)
     if config.input_norm == "standardize":
         mean, std = channel_stats(data.train, config.cache_dir)
     else:
@@ -828,7 +857,7 @@ def check_memory(config: TrainConfig) -> None:
         return
     from ..data.folder import COLOR_MODES, walk_image_files
 
-    h, w = config.target_size
+    h, w = config.cache_size or config.target_size  # images are decoded at the cache size
     c = COLOR_MODES.get(config.color_mode, ("", 3))[1]
     path = Path(config.data).expanduser()
     n = len(walk_image_files(path)) if path.is_dir() else 1
