@@ -42,6 +42,18 @@ def register(sub: Any) -> None:
         "--target-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"
     )
     g.add_argument(
+        "--labels",
+        metavar="FILE.csv",
+        help="a CSV of image file and class name per row (fastai's from_csv); files relative "
+        "to --data DIR, else to the CSV's folder",
+    )
+    g.add_argument(
+        "--fn-col", help="the CSV's file column: header name or 0-based position (default 0)"
+    )
+    g.add_argument(
+        "--label-col", help="the CSV's label column: header name or 0-based position (default 1)"
+    )
+    g.add_argument(
         "--cache-size",
         type=int,
         nargs=2,
@@ -248,6 +260,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("target_size", "cache_size"):
         if key in out:
             out[key] = tuple(out[key])
+    for key in ("fn_col", "label_col"):  # a position, or a header name
+        if isinstance(out.get(key), str) and out[key].isdigit():
+            out[key] = int(out[key])
     if isinstance(out.get("save_freq"), str) and out["save_freq"].isdigit():
         out["save_freq"] = int(out["save_freq"])
     if getattr(args, "model_option", None):

@@ -90,6 +90,11 @@ class TrainConfig:
     # decode and cache folder images at this (larger) size; training crops them to
     # target_size on the device each batch, evaluation centre crops (fastai's presizing)
     cache_size: tuple[int, int] | None = None
+    # a CSV of file and class name per image (fastai's from_csv): columns by header
+    # name or 0-based position; files relative to --data DIR, else to the CSV's folder
+    labels: str | None = None
+    fn_col: str | int = 0
+    label_col: str | int = 1
     color_mode: str = "rgb"
     interpolation: str = "bilinear"
     classes: list[str] | None = None
@@ -248,7 +253,7 @@ class TrainConfig:
         for key in ("model", "optimizer", "schedule", "monitor", "color_mode", "interpolation"):
             if not isinstance(getattr(self, key), str):
                 raise AugtrainError(f"{flag(key)} must be a name, got {getattr(self, key)!r}")
-        for key in ("name", "init_from", "features", "cache_dir"):
+        for key in ("name", "init_from", "features", "cache_dir", "labels"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise AugtrainError(f"{flag(key)} must be a path or name, got {value!r}")

@@ -306,6 +306,7 @@ FIXED_ON_RESUME = (
     "batch_size",
     "target_size",
     "cache_size",
+    "labels",
     "color_mode",
     "input_norm",
     "classes",
@@ -607,6 +608,9 @@ def train(
         config.validation_split,
         config.cache_dir,
         cache_size=config.cache_size,
+        labels=config.labels,
+        fn_col=config.fn_col,
+        label_col=config.label_col,
     )
     check_class_names(data, config.data)
     if ckpt is not None:
