@@ -30,6 +30,15 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"named pipeline: {', '.join(PRESETS)} (default crop-flip)",
     )
     g.add_argument(
+        "--random-resized-crop",
+        nargs="?",
+        type=float,
+        const=0.08,
+        metavar="SCALE_MIN",
+        help="RandomResizedCrop first: a box of SCALE_MIN..1 of the area (default 0.08) and "
+        "aspect 3/4..4/3, resized to --target-size (use with --cache-size)",
+    )
+    g.add_argument(
         "--rotation-range", type=float, metavar="DEG", help="random rotation in [-DEG, DEG]"
     )
     g.add_argument(
@@ -109,6 +118,7 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 FLAG_NAMES = (
+    "random_resized_crop",
     "rotation_range",
     "width_shift_range",
     "height_shift_range",
@@ -157,6 +167,11 @@ def ops_from_args(args: argparse.Namespace) -> list[ops.Op]:
     get = lambda name: getattr(args, name, None)  # noqa: E731
     out: list[ops.Op] = []
     geo: dict[str, Any] = {}
+    if get("random_resized_crop") is not None:
+        low = get("random_resized_crop")
+        if not 0 < low <= 1:
+            raise AugtrainError(f"--random-resized-crop {low}: SCALE_MIN must lie in (0, 1]")
+        out.append(ops.RandomResizedCrop(scale=(low, 1.0)))
     if get("rotation_range") is not None:
         if get("rotation_range") < 0:
             raise AugtrainError(f"--rotation-range {get('rotation_range')} must be >= 0")

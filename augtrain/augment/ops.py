@@ -406,6 +406,14 @@ class RandomResizedCrop(Op):
     def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
         h, w = images.shape[-2:]
         out = (h, w) if self.size is None else _pair(self.size)
+        top, left, height, width = self.boxes(draw, h, w)
+        return F.resized_crop(images, top, left, height, width, out, self.interpolation)
+
+    def boxes(
+        self, draw: Draw, h: int, w: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each sample's crop box (top, left, height, width) in whole pixels of an h x w
+        image: one resample per batch then maps every box onto the output."""
         tries = 10
         area = h * w * draw.uniform(self.scale[0], self.scale[1], tries)
         ar = torch.exp(draw.uniform(math.log(self.ratio[0]), math.log(self.ratio[1]), tries))
@@ -432,7 +440,7 @@ class RandomResizedCrop(Op):
         cw_ = torch.where(found, sel(cw), float(fw))
         top_ = torch.where(found, sel(top), float((h - fh) // 2))
         left_ = torch.where(found, sel(left), float((w - fw) // 2))
-        return F.resized_crop(images, top_, left_, ch_, cw_, out, self.interpolation)
+        return top_, left_, ch_, cw_
 
 
 @register_op

@@ -12,6 +12,7 @@ from .ops import (
     RandomAffine,
     RandomCrop,
     RandomHorizontalFlip,
+    RandomResizedCrop,
     TrivialAugmentWide,
 )
 from .pipeline import Compose, Op
@@ -21,6 +22,9 @@ PRESETS: dict[str, Callable[[], list[Op]]] = {
     "flip": lambda: [RandomHorizontalFlip()],
     # The CIFAR recipe: 4-pixel reflect padding, random 32x32 crop, flip; one gather.
     "crop-flip": lambda: [RandomCrop(padding=4, padding_mode="reflect", flip=True)],
+    # Photos (ImageNet-style, with --cache-size): torchvision's RandomResizedCrop to the
+    # target size, then a flip.
+    "rrc-flip": lambda: [RandomResizedCrop(), RandomHorizontalFlip()],
     # The Keras tutorials' ImageDataGenerator(rotation_range=10, width_shift_range=0.1,
     # height_shift_range=0.1, horizontal_flip=True), fill_mode 'nearest' (Keras' default).
     "keras-basic": lambda: [

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.workers,
         policy,
+        cache_size=ckpt["config"].get("cache_size"),
     ):
         if pred.probs is None:
             failed += 1

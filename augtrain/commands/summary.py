@@ -62,16 +62,18 @@ def run(args: argparse.Namespace) -> int:
     from ..models import MODELS
     from ..models.summary import summarize_model
     from ..models.transfer import parse_options
+    from ..training import checkpoint
     from .models import input_size
 
     spec = spec_of(args.model)
     if spec is None:
-        if args.model not in MODELS:
+        if args.model not in MODELS and ":" not in args.model:  # or a module:function
             raise AugtrainError(
                 f"{args.model}: not a run folder, checkpoint or model; models: {', '.join(sorted(MODELS))}"
             )
         spec = {"name": args.model, "options": {}, "num_classes": 10, "in_channels": 3}
         spec["input_size"] = [32, 32]
+    checkpoint.check_rebuildable(spec)
     options = {**spec.get("options", {}), **parse_options(args.model_option)}
     size = input_size(args.input_size) if args.input_size else tuple(spec["input_size"])
     summary = summarize_model(

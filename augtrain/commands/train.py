@@ -41,6 +41,26 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--target-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"
     )
+    g.add_argument(
+        "--labels",
+        metavar="FILE.csv",
+        help="a CSV of image file and class name per row (fastai's from_csv); files relative "
+        "to --data DIR, else to the CSV's folder",
+    )
+    g.add_argument(
+        "--fn-col", help="the CSV's file column: header name or 0-based position (default 0)"
+    )
+    g.add_argument(
+        "--label-col", help="the CSV's label column: header name or 0-based position (default 1)"
+    )
+    g.add_argument(
+        "--cache-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="decode and cache folder images at H x W (larger than --target-size); training "
+        "crops them to the target each batch (--random-resized-crop), evaluation centre crops",
+    )
     g.add_argument("--color-mode", choices=["rgb", "grayscale", "rgba"])
     g.add_argument(
         "--interpolation", choices=["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"]
@@ -59,7 +79,11 @@ def register(sub: Any) -> None:
     )
 
     g = p.add_argument_group("model and optimisation")
-    g.add_argument("--model", help="registered model name (see `augtrain models`)")
+    g.add_argument(
+        "--model",
+        help="registered model name (see `augtrain models`), or your own network factory "
+        "module:function (called with num_classes, in_channels, input_size where it takes them)",
+    )
     g.add_argument("--input-norm", choices=["standardize", "rescale"])
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
@@ -246,8 +270,12 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Every flag the user gave whose name is a TrainConfig field."""
     fields = TrainConfig.__dataclass_fields__
     out = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    if "target_size" in out:
-        out["target_size"] = tuple(out["target_size"])
+    for key in ("target_size", "cache_size"):
+        if key in out:
+            out[key] = tuple(out[key])
+    for key in ("fn_col", "label_col"):  # a position, or a header name
+        if isinstance(out.get(key), str) and out[key].isdigit():
+            out[key] = int(out[key])
     if isinstance(out.get("save_freq"), str) and out["save_freq"].isdigit():
         out["save_freq"] = int(out["save_freq"])
     if getattr(args, "model_option", None):

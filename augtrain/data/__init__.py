@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AugtrainError
-from .arrays import Dataset, ImageArrays, as_arrays, split_last
+from .arrays import Dataset, ImageArrays, as_arrays, center_crop_arrays, split_last
 from .cache import cache_dir
 from .cifar10 import is_cifar_path, load_cifar10
 from .folder import load_folder, load_image
@@ -31,11 +31,65 @@ def load_data(
     validation_split: float = 0.0,
     cache: str | Path | None = None,
     use_cache: bool = True,
+    cache_size: tuple[int, int] | None = None,
+    labels: str | Path | None = None,
+    fn_col: str | int = 0,
+    label_col: str | int = 1,
 ) -> Dataset:
-    """Load any supported source into a Dataset; see the module docstring."""
+    """Load any supported source into a Dataset; see the module docstring.
+
+    `cache_size` (fastai's presizing): an image folder is decoded and cached at that size,
+    larger than `target_size`; the training split stays there (a random crop brings it to
+    the target on the device each batch) and the validation and test splits are centre
+    cropped to `target_size`, as torchvision's eval `Resize + CenterCrop`.
+
+    `labels` (a CSV, see `labels_csv`): the images and classes it lists, files relative
+    to `data` when that is a folder, else to the CSV's folder."""
+    if cache_size is not None:
+        if target_size is None:
+            raise AugtrainError("--cache-size needs --target-size (the size the model takes)")
+        if cache_size[0] < target_size[0] or cache_size[1] < target_size[1]:
+            raise AugtrainError(
+                f"--cache-size {cache_size[0]} {cache_size[1]} must be at least --target-size "
+                f"{target_size[0]} {target_size[1]}"
+            )
+        path = Path(str(data)).expanduser() if isinstance(data, (str, Path)) else None
+        if path is None or not path.is_dir() or is_cifar_path(path):
+            raise AugtrainError("--cache-size applies to image folders (--data DIR)")
+        dataset = load_data(
+            data, cache_size, color_mode, interpolation, classes, validation_split, cache,
+            use_cache,
+        )
+        for split in ("val", "test"):
+            arrays = getattr(dataset, split)
+            if arrays is not None:
+                setattr(dataset, split, center_crop_arrays(arrays, target_size))
+        dataset.source = {**dataset.source, "cache_size": list(cache_size)}
+        return dataset
     if not 0.0 <= validation_split < 1.0:
         raise AugtrainError(f"--validation-split {validation_split} must lie in [0, 1)")
     cache_root = cache_dir(cache)
+    if labels is not None:
+        from .labels_csv import load_labels_csv
+
+        root = None
+        if isinstance(data, (str, Path)) and str(data) != "cifar10":
+            root = Path(data).expanduser()
+            if not root.is_dir():
+                raise AugtrainError(f"--data {data}: with --labels, give the images' folder")
+        return load_labels_csv(
+            labels,
+            root,
+            target_size,
+            color_mode,
+            interpolation,
+            classes,
+            validation_split,
+            cache_root,
+            fn_col,
+            label_col,
+            use_cache,
+        )
     if isinstance(data, Dataset):
         dataset = data
     elif isinstance(data, tuple):

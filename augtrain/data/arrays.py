@@ -172,6 +172,22 @@ def as_arrays(
     return ImageArrays(x, y.astype(np.int64))
 
 
+def center_crop(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The central size (h, w) window of (N, H, W, C) images, no larger than they are;
+    offsets rounded as torchvision's CenterCrop."""
+    h, w = x.shape[1:3]
+    oh, ow = size
+    top, left = int(round((h - oh) / 2.0)), int(round((w - ow) / 2.0))
+    return x[:, top : top + oh, left : left + ow]
+
+
+def center_crop_arrays(arrays: ImageArrays, size: tuple[int, int]) -> ImageArrays:
+    if tuple(arrays.x.shape[1:3]) == tuple(size):
+        return arrays
+    x = np.ascontiguousarray(center_crop(arrays.x, size))
+    return ImageArrays(x, arrays.y, arrays.filenames)  # not the cached content: no key
+
+
 def split_last(arrays: ImageArrays, fraction: float) -> tuple[ImageArrays, ImageArrays]:
     """Hold out the last `fraction` of the samples, as Keras' `model.fit(validation_split=...)`."""
     n_val = int(len(arrays) * fraction)

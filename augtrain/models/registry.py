@@ -42,12 +42,19 @@ def create_model(
     pretrained: bool = False,
     **options: Any,
 ) -> nn.Module:
-    """Build model `name`; unknown names and options are one-line errors.
+    """Build model `name`, or the network a `module:function` reference builds (see
+    `factory`); unknown names and options are one-line errors.
 
     `pretrained=True`: with the layout options of its published ImageNet weights (under
     the `options` given) and those weights loaded, downloaded into the cache on first use
     (see `pretrained`); a different `num_classes` gets a freshly initialised classifier.
     Every model carries `default_cfg` (timm's name): input size, mean/std, weights URL."""
+    if ":" in name:
+        from .factory import call_factory
+
+        model = call_factory(name, num_classes, in_channels, pair(input_size), **options)
+        _check_input_size(model, name, in_channels, pair(input_size))
+        return model
     from . import pretrained as weights
 
     if name not in MODELS:

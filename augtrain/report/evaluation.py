@@ -109,6 +109,10 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
             config.classes,
             config.validation_split if data is None else 0.0,
             config.cache_dir,
+            cache_size=getattr(config, "cache_size", None),
+            labels=config.labels if data is None else None,
+            fn_col=config.fn_col,
+            label_col=config.label_col,
         ),
         source,
     )
@@ -154,6 +158,7 @@ class Evaluation:
     labels: np.ndarray
     logits: torch.Tensor  # logits, or log(mean softmax) under TTA
     metrics: dict[str, Any] = field(default_factory=dict)
+    filenames: list[str] | None = None  # the images' files, when the data came from files
 
     @property
     def probs(self) -> np.ndarray:
@@ -220,6 +225,7 @@ def evaluate_run(
         arrays.y,
         logits,
         metrics,
+        getattr(arrays, "filenames", None),
     )
 
 
@@ -267,6 +273,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     rows = [
         {
             "index": i,
+            **({"file": ev.filenames[i]} if ev.filenames else {}),
             "true": ev.classes[int(ev.labels[i])],
             "predicted": ev.classes[int(pred[i])],
             "probability": f"{probs[i, pred[i]]:.6f}",

@@ -106,10 +106,14 @@ def predict_files(
     batch_size: int = 128,
     workers: int | None = None,
     policy: DevicePolicy | None = None,
+    cache_size: tuple[int, int] | None = None,
 ) -> Iterator[Prediction]:
     """Softmax probabilities of each file, in order (errors as Predictions with `error`).
 
-    `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'."""
+    `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'.
+    `cache_size`: a run trained with --cache-size sees files as its evaluation did:
+    resized to that size, then centre cropped to `size`."""
+    from ..data.arrays import center_crop
     from ..device import to_float
 
     policy = policy or DevicePolicy.for_run(device, None)
@@ -119,12 +123,17 @@ def predict_files(
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
     # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
     model = model.to(memory_format=torch.channels_last)
-    for chunk, decoded in decode_stream(files, size, color_mode, interpolation, workers):
+    size = (int(size[0]), int(size[1]))
+    decode_size = (int(cache_size[0]), int(cache_size[1])) if cache_size else size
+    for chunk, decoded in decode_stream(files, decode_size, color_mode, interpolation, workers):
         ok = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
         probs: dict[int, np.ndarray] = {}
         for s in range(0, len(ok), batch_size):
             part = ok[s : s + batch_size]
-            x = torch.from_numpy(np.stack([decoded[i] for i in part])).to(device)
+            batch = np.stack([decoded[i] for i in part])
+            if decode_size != size:
+                batch = np.ascontiguousarray(center_crop(batch, size))
+            x = torch.from_numpy(batch).to(device)
             x = to_float(x.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), policy.autocast():
                 logits = model(x)

@@ -93,9 +93,23 @@ def load_error(error: BaseException) -> str:
     return "not a file torch.save wrote"
 
 
+def check_rebuildable(
+    spec: dict[str, Any], remedy: str = "train it with network_factory='module:function'"
+) -> None:
+    """A run of a `network=` that nothing can rebuild: one line saying so."""
+    if spec.get("rebuildable") is False:
+        raise AugtrainError(
+            f"this run trained network={spec['name']}, which cannot be rebuilt (its "
+            f"constructor needs arguments): {remedy}"
+        )
+
+
 def build_model(
     spec: dict[str, Any], mean: list[float] | None = None, std: list[float] | None = None
 ) -> Classifier:
+    """The Classifier a model spec describes: a registered model or a `module:function`
+    factory (`models.factory`); a run of a `network=` nothing can rebuild is one line."""
+    check_rebuildable(spec)
     net = create_model(
         spec["name"],
         spec["num_classes"],

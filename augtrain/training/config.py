@@ -87,6 +87,14 @@ class TrainConfig:
     # data
     data: Any = "cifar10"
     target_size: tuple[int, int] | None = None
+    # decode and cache folder images at this (larger) size; training crops them to
+    # target_size on the device each batch, evaluation centre crops (fastai's presizing)
+    cache_size: tuple[int, int] | None = None
+    # a CSV of file and class name per image (fastai's from_csv): columns by header
+    # name or 0-based position; files relative to --data DIR, else to the CSV's folder
+    labels: str | None = None
+    fn_col: str | int = 0
+    label_col: str | int = 1
     color_mode: str = "rgb"
     interpolation: str = "bilinear"
     classes: list[str] | None = None
@@ -259,7 +267,7 @@ class TrainConfig:
         for key in ("model", "optimizer", "schedule", "monitor", "color_mode", "interpolation"):
             if not isinstance(getattr(self, key), str):
                 raise AugtrainError(f"{flag(key)} must be a name, got {getattr(self, key)!r}")
-        for key in ("name", "init_from", "features", "cache_dir"):
+        for key in ("name", "init_from", "features", "cache_dir", "labels"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise AugtrainError(f"{flag(key)} must be a path or name, got {value!r}")
@@ -285,6 +293,22 @@ class TrainConfig:
                 or min(size) < 1
             ):
                 raise AugtrainError(f"--target-size takes two integers H W >= 1, got {size!r}")
+        if self.cache_size is not None:
+            size = self.cache_size
+            if (
+                not isinstance(size, (tuple, list))
+                or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+                or min(size) < 1
+            ):
+                raise AugtrainError(f"--cache-size takes two integers H W >= 1, got {size!r}")
+            if self.target_size is None:
+                raise AugtrainError("--cache-size needs --target-size (the size the model takes)")
+            if size[0] < self.target_size[0] or size[1] < self.target_size[1]:
+                raise AugtrainError(
+                    f"--cache-size {size[0]} {size[1]} must be at least --target-size "
+                    f"{self.target_size[0]} {self.target_size[1]}"
+                )
         check_number("seed", self.seed, 0, MAX_SEED, integer=True)
         check_number("validation_split", self.validation_split, 0.0, 1.0, high_open=True)
         if self.lr is not None:
@@ -332,8 +356,9 @@ class TrainConfig:
         if unknown:
             raise AugtrainError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
         d = dict(d)
-        if d.get("target_size") is not None:
-            d["target_size"] = tuple(d["target_size"])
+        for key in ("target_size", "cache_size"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
         return cls(**d)
 
     def replace(self, **changes: Any) -> TrainConfig:

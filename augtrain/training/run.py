@@ -45,8 +45,33 @@ from .results import Run
 
 def make_pipeline(config: TrainConfig) -> Compose:
     if isinstance(config.augment, str):
-        return preset(config.augment, seed=config.seed)
-    return build_pipeline(config.augment, seed=config.seed)
+        pipeline = preset(config.augment, seed=config.seed)
+    else:
+        pipeline = build_pipeline(config.augment, seed=config.seed)
+    if config.cache_size is not None and tuple(config.cache_size) != tuple(config.target_size):
+        to_target(pipeline, tuple(config.target_size))
+    return pipeline
+
+
+def to_target(pipeline: Compose, target: tuple[int, int]) -> Compose:
+    """Training images cached larger than the model's input (--cache-size) leave the
+    pipeline at `target`: a RandomResizedCrop without a size crops to it, and a final
+    CenterCrop (a no-op at that size) brings whatever else the pipeline gives there."""
+    from ..augment.ops import CenterCrop, RandomResizedCrop
+
+    for op in pipeline.ops:
+        if isinstance(op, RandomResizedCrop) and op.size is None:
+            op.size = list(target)
+    pipeline.ops.append(CenterCrop(list(target)))
+    return pipeline
+
+
+def model_input_shape(config: TrainConfig, data: Dataset) -> tuple[int, int, int]:
+    """(H, W, C) the model takes: the data's, or --target-size under --cache-size."""
+    h, w, c = data.image_shape
+    if config.cache_size is not None:
+        h, w = config.target_size
+    return h, w, c
 
 
 def pick_validation(config: TrainConfig, data: Dataset) -> tuple[str | None, Any]:
@@ -145,7 +170,8 @@ class RunDirClaim:
 
 
 def default_run_name(config: TrainConfig, prefix: str | None = None) -> str:
-    return f"{prefix or config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    model = config.model.rsplit(":", 1)[-1].rsplit(".", 1)[-1]  # a factory: its own name
+    return f"{prefix or model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def claim_run_dir(config: TrainConfig, prefix: str | None = None) -> RunDirClaim:
@@ -224,6 +250,8 @@ FIXED_ON_RESUME = (
     "optimizer",
     "batch_size",
     "target_size",
+    "cache_size",
+    "labels",
     "color_mode",
     "input_norm",
     "classes",
@@ -307,10 +335,12 @@ def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | N
     return run_dir, ckpt, config
 
 
-def check_resumed_data(run_dir: Path, ckpt: dict, data: Dataset) -> None:
+def check_resumed_data(
+    run_dir: Path, ckpt: dict, data: Dataset, shape: tuple[int, int, int] | None = None
+) -> None:
     """The data of a resumed run must fit its model: the same classes and image shape."""
     spec, classes = ckpt["model"], list(ckpt.get("classes") or [])
-    h, w, c = data.image_shape
+    h, w, c = shape or data.image_shape
     if classes and list(data.classes) != classes:
         shown = lambda names: ", ".join(map(str, names[:5])) + (", ..." if len(names) > 5 else "")  # noqa: E731
         raise AugtrainError(
@@ -448,6 +478,7 @@ def train(
     callbacks: list[Callback] | None = None,
     resume: str | Path | None = None,
     network: torch.nn.Module | None = None,
+    network_factory: str | Any | None = None,
     **overrides: Any,
 ) -> Run:
     """Train a classifier and write its run folder; see `TrainConfig` for the settings.
@@ -456,6 +487,11 @@ def train(
     `resume=` a run folder continues it from last.pt (overrides may raise epochs).
     `network=` an nn.Module trains that network instead of a registered one
     (its run folder then holds weights that only that code can rebuild).
+    The run records how to rebuild it, for `evaluate`, `predict`, `export`, `summary` and
+    `resume=`: `network_factory=` ('module:function' or an importable function, called as
+    `--model module:function` is), else the network's own class when calling it with the
+    data's `num_classes`/`in_channels`/`input_size` (where it takes them) builds the same
+    layout. Without `network=`, `network_factory=` is `model='module:function'`.
 
     Every setting is checked before any data is read, and the run folder is made only
     when training starts: a mistake costs no decoding and leaves no half-made folder.
@@ -467,8 +503,22 @@ def train(
         )
     if network is not None and not isinstance(network, torch.nn.Module):
         raise AugtrainError(f"network= takes a torch.nn.Module, got {type(network).__name__}")
+    if network is None and network_factory is not None:
+        from ..models.factory import reference_of
+
+        reference = (
+            network_factory if isinstance(network_factory, str) else reference_of(network_factory)
+        )
+        if reference is None:
+            raise AugtrainError(
+                f"network_factory={network_factory!r} cannot be imported again; give a "
+                "module-level function or 'module:function'"
+            )
+        overrides["model"] = reference
     if resume is not None:
         run_dir, ckpt, config = resume_run(Path(resume), overrides)
+        if network is None and ckpt is not None:
+            checkpoint.check_rebuildable(ckpt["model"], "resume it with network= the same network")
     else:
         unknown_keywords(overrides)
         overrides = with_preset(
@@ -510,6 +560,10 @@ def train(
         config.classes,
         config.validation_split,
         config.cache_dir,
+        cache_size=config.cache_size,
+        labels=config.labels,
+        fn_col=config.fn_col,
+        label_col=config.label_col,
     )
     check_class_names(data, config.data)
     if config.label_mode == "binary" and data.num_classes != 2:
@@ -518,11 +572,11 @@ def train(
             f"({', '.join(map(str, data.classes[:5]))}{', ...' if data.num_classes > 5 else ''})"
         )
     if ckpt is not None:
-        check_resumed_data(run_dir, ckpt, data)
+        check_resumed_data(run_dir, ckpt, data, model_input_shape(config, data))
     if dist_info.is_main and config.verbose:
         print(f"data: {data.summary()}", flush=True)
     val_name, val_arrays = pick_validation(config, data)
-    h, w, c = data.image_shape
+    h, w, c = model_input_shape(config, data)
     if weights_cfg is not None:  # the weights' own normalisation, not the data's
         mean, std = list(weights_cfg["mean"]), list(weights_cfg["std"])
     elif config.input_norm == "standardize":
@@ -530,7 +584,7 @@ def train(
     else:
         mean, std = [0.0] * c, [1.0] * c
     model_spec = {
-        "name": config.model if network is None else type(network).__name__,
+        "name": config.model,
         "options": config.model_options,
         # binary: one output, the logit of the second class (report.metrics.class_logits)
         "num_classes": 1 if config.label_mode == "binary" else data.num_classes,
@@ -543,6 +597,8 @@ def train(
     if weights_cfg is not None:  # the layout the weights belong to; what they are
         model_spec["options"] = {**weights_cfg["options"], **config.model_options}
         model_spec["pretrained"] = weights_cfg
+    if network is not None:
+        config, model_spec = record_network(config, model_spec, network, network_factory)
     if network is None:  # create_model refuses images too small for the model
         classifier = checkpoint.build_model(model_spec, mean, std)
     else:
@@ -666,6 +722,36 @@ def pretrained_settings(
     return cfg, config
 
 
+def record_network(
+    config: TrainConfig,
+    spec: dict[str, Any],
+    network: torch.nn.Module,
+    factory: str | Any | None,
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config and model spec of a run trained with `network=`: its rebuild reference
+    as the model (so config.json and last.pt rebuild it), or its class name marked as not
+    rebuildable."""
+    from ..models.factory import is_reference, rebuild_reference
+
+    if factory is None and is_reference(config.model):  # a resumed run: its own reference
+        factory = config.model
+    size = (spec["input_size"][0], spec["input_size"][1])
+    reference = rebuild_reference(
+        network, factory, spec["num_classes"], spec["in_channels"], size, config.model_options
+    )
+    if reference is None:
+        if config.verbose:
+            print(
+                f"note: network={type(network).__name__} cannot be rebuilt from its class "
+                "(its constructor needs arguments); pass network_factory='module:function' "
+                "so evaluate, predict and export can load this run",
+                file=sys.stderr,
+                flush=True,
+            )
+        return config, {**spec, "name": type(network).__name__, "rebuildable": False}
+    return config.replace(model=reference), {**spec, "name": reference}
+
+
 def check_class_names(data: Dataset, source: Any) -> Dataset:
     """Class names are written to CSV, JSON and plots as UTF-8: a folder name that is not
     (undecodable bytes, kept by Python as surrogates) fails there, after training."""
@@ -695,7 +781,11 @@ def check_before_data(
     folder takes minutes, and a typo found after it costs them."""
     from ..models import MODELS
 
-    if network is None and config.model not in MODELS:
+    if network is None and ":" in config.model:
+        from ..models.factory import import_factory
+
+        import_factory(config.model)  # not importable: one line now
+    elif network is None and config.model not in MODELS:
         near = difflib.get_close_matches(config.model, list(MODELS), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise AugtrainError(
@@ -760,7 +850,7 @@ def check_memory(config: TrainConfig) -> None:
         return
     from ..data.folder import COLOR_MODES, walk_image_files
 
-    h, w = config.target_size
+    h, w = config.cache_size or config.target_size  # images are decoded at the cache size
     c = COLOR_MODES.get(config.color_mode, ("", 3))[1]
     path = Path(config.data).expanduser()
     n = len(walk_image_files(path)) if path.is_dir() else 1

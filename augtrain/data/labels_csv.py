@@ -1,0 +1,152 @@
+"""Labels from a CSV file, as users have them (fastai's `ImageDataLoaders.from_csv`,
+Keras' `flow_from_dataframe`): one row per image, a column with its file and one with
+its class name. File paths are relative to `root` (--data DIR, else the CSV's folder).
+
+Single-label only: a label is the whole cell, stripped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AugtrainError
+from . import cache
+from .arrays import Dataset, ImageArrays
+from .folder import _fingerprint, decode_images
+
+
+def _column(header: list[str], column: str | int, what: str, csv_path: Path) -> int:
+    """The index of `column`: a header name, or a 0-based position (fastai's default)."""
+    if isinstance(column, int) or str(column).isdigit():
+        index = int(column)
+        if index >= len(header):
+            raise AugtrainError(f"{csv_path}: {what} {index} but the CSV has {len(header)} columns")
+        return index
+    if column not in header:
+        raise AugtrainError(
+            f"{csv_path}: no column {column!r} for {what} (columns: {', '.join(header)})"
+        )
+    return header.index(column)
+
+
+def read_labels(
+    csv_path: Path, root: Path, fn_col: str | int = 0, label_col: str | int = 1
+) -> tuple[list[str], list[str], list[str]]:
+    """(paths, names as written, labels) of each row; one-line errors naming the row."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AugtrainError(f"--labels {csv_path}: cannot read ({e})") from None
+    if len(rows) < 2:
+        raise AugtrainError(f"--labels {csv_path}: no rows below the header")
+    header = [h.strip() for h in rows[0]]
+    fi = _column(header, fn_col, "--fn-col", csv_path)
+    li = _column(header, label_col, "--label-col", csv_path)
+    paths, names, labels = [], [], []
+    for number, row in enumerate(rows[1:], start=2):  # row numbers as a spreadsheet shows
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{csv_path}: row {number}"
+        if len(row) <= max(fi, li):
+            raise AugtrainError(f"{where}: {len(row)} columns, expected {len(header)}")
+        name, label = row[fi].strip(), row[li].strip()
+        if not name:
+            raise AugtrainError(f"{where}: empty file name")
+        if not label:
+            raise AugtrainError(f"{where}: empty label for {name}")
+        path = root / name
+        if not path.is_file():
+            raise AugtrainError(f"{where}: no such file {name} (in {root})")
+        paths.append(str(path))
+        names.append(name)
+        labels.append(label)
+    if not paths:
+        raise AugtrainError(f"--labels {csv_path}: no rows below the header")
+    return paths, names, labels
+
+
+def load_labels_csv(
+    csv_path: str | os.PathLike,
+    root: str | os.PathLike | None,
+    target_size: tuple[int, int] | None,
+    color_mode: str,
+    interpolation: str,
+    classes: list[str] | None,
+    validation_split: float,
+    cache_root: Path,
+    fn_col: str | int = 0,
+    label_col: str | int = 1,
+    use_cache: bool = True,
+) -> Dataset:
+    """A Dataset of the CSV's rows; `validation_split` holds out the first fraction of
+    each class's rows, as a class-folder tree's split does."""
+    csv_path = Path(csv_path).expanduser()
+    if not csv_path.is_file():
+        raise AugtrainError(f"--labels {csv_path}: no such file")
+    base = Path(root).expanduser() if root is not None else csv_path.parent
+    paths, names, labels = read_labels(csv_path, base, fn_col, label_col)
+    found = sorted(set(labels))
+    if classes is not None:
+        unknown = sorted(set(found) - set(classes))
+        if unknown:
+            raise AugtrainError(
+                f"{csv_path}: label(s) {', '.join(map(repr, unknown[:5]))} not in --classes"
+            )
+        found = list(classes)
+    if len(found) < 2:
+        raise AugtrainError(f"{csv_path}: only one label ({found[0]!r}); a classifier needs two")
+    index = {c: i for i, c in enumerate(found)}
+    y = np.asarray([index[label] for label in labels], dtype=np.int64)
+    key = cache.content_key(
+        {
+            "labels": str(csv_path.resolve()),
+            "root": str(base.resolve()),
+            "files": _fingerprint(paths, names),
+            "target_size": target_size,
+            "color_mode": color_mode,
+            "interpolation": interpolation,
+        }
+    )
+    entry = cache_root / f"csv-{key}.npz"
+    cached = cache.load(entry) if use_cache else None
+    if cached is not None:
+        x = cached["x"]
+    else:
+        x = decode_images(paths, target_size, color_mode, interpolation, desc="decoding")
+        if use_cache:
+            cache.save(entry, {"x": x, "y": y})
+    val_rows = np.zeros(len(y), dtype=bool)
+    if validation_split:
+        for c in range(len(found)):
+            rows = np.flatnonzero(y == c)
+            val_rows[rows[: int(len(rows) * validation_split)]] = True
+        if not val_rows.any():
+            raise AugtrainError(
+                f"--validation-split {validation_split} holds out no row of {csv_path}; "
+                "use a larger split"
+            )
+
+    def part(mask: np.ndarray) -> ImageArrays:
+        rows = np.flatnonzero(mask)
+        return ImageArrays(x[rows], y[rows], [names[i] for i in rows])
+
+    return Dataset(
+        found,
+        part(~val_rows),
+        part(val_rows) if validation_split else None,
+        None,
+        {
+            "kind": "labels-csv",
+            "labels": str(csv_path.resolve()),
+            "path": str(base.resolve()),
+            "target_size": target_size,
+            "color_mode": color_mode,
+            "interpolation": interpolation,
+            "fingerprint": key,
+        },
+    )
