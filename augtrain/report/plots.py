@@ -44,16 +44,28 @@ def png_bytes(fig: Any, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
+def evaluation_curves(history: list[dict[str, Any]], metric: str) -> list[tuple[str, str]]:
+    """(history key, legend label) of the per-epoch evaluations of `metric` a history holds:
+    the validation split's (val_*) or the test split's (test_*: shown, never selected on),
+    the EMA's (--ema) first when it is the run's model."""
+    if not history:
+        return []
+    found = []
+    for prefix, label in (("val", "validation"), ("test", "test")):
+        for suffix, extra in (("_ema", " (EMA)"), ("", "")):
+            if f"{prefix}_{metric}{suffix}" in history[0]:
+                found.append((f"{prefix}_{metric}{suffix}", label + extra))
+    return found
+
+
 def learning_curves_figure(history: list[dict[str, Any]], title: str = "") -> Any:
     epochs = [h["epoch"] for h in history]
     fig = new_figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, [h[metric] for h in history], "o-", label=f"train {metric}")
-        if history and f"val_{metric}" in history[0]:
-            ax.plot(
-                epochs, [h[f"val_{metric}"] for h in history], "o-", label=f"validation {metric}"
-            )
+        for key, label in evaluation_curves(history, metric):
+            ax.plot(epochs, [h.get(key) for h in history], "o-", label=f"{label} {metric}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.xaxis.set_major_locator(_integer_ticks())
@@ -129,13 +141,13 @@ def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]]) -> Any:
                 alpha=0.7,
                 label=f"{name} train",
             )
-            if history and f"val_{metric}" in history[0]:
+            for key, label in evaluation_curves(history, metric)[:1]:  # one a run: legible
                 ax.plot(
                     epochs,
-                    [h[f"val_{metric}"] for h in history],
+                    [h.get(key) for h in history],
                     "o-",
                     color=color,
-                    label=f"{name} validation",
+                    label=f"{name} {label}",
                 )
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")

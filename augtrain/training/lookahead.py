@@ -17,7 +17,6 @@ averaged net.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -45,7 +44,7 @@ class Lookahead(Callback):
 
     def total_steps(self) -> int:
         tr = self.trainer
-        return tr.config.epochs * math.ceil(len(tr.train) / tr.config.batch_size)
+        return tr.config.epochs * tr.steps_per_epoch  # optimizer steps (--accumulate)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._fast = self._live()
