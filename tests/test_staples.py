@@ -340,6 +340,54 @@ def test_run_summary_of_old_runs_that_logged_test_as_val(tmp_path):
     assert read_run_summary(val.path)["best_val_accuracy"] is not None
 
 
+def test_tensorboard_writes_test_figures_under_test(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(tmp_path, "tb", tensorboard=True)
+    board = run.path / "tensorboard"
+    assert not (board / "validation").exists()
+    events = EventAccumulator(str(board / "test")).Reload()
+    assert {"epoch_loss", "epoch_accuracy"} <= set(events.Tags()["scalars"])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--accumulate", "0"], "--accumulate 0: must be an integer >= 1"),
+        (["--clip-grad-norm", "-1"], "--clip-grad-norm -1.0: must be a number > 0"),
+        (["--clip-grad-norm", "nan"], "--clip-grad-norm nan: must be a finite number"),
+        (["--ema", "1.5"], "--ema 1.5: must be a number >= 0 and < 1"),
+        (["--monitor", "test_accuracy"], "--monitor 'test_accuracy' is the test split"),
+    ],
+)
+def test_cli_refuses_bad_staples_in_one_line(tmp_path, capsys, flags, message):
+    from augtrain.cli import main
+
+    np.savez(tmp_path / "d.npz", **arrays())
+    args = ["train", "--data", str(tmp_path / "d.npz"), "--runs-dir", str(tmp_path / "runs")]
+    assert main([*args, *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_cli_flags_reach_the_run(tmp_path, capsys):
+    from augtrain.cli import main
+
+    np.savez(tmp_path / "d.npz", **arrays())
+    args = ["train", "--data", str(tmp_path / "d.npz"), "--runs-dir", str(tmp_path), "--name", "c"]
+    args += ["--epochs", "1", "--verbose", "0", "--accumulate", "2", "--clip-grad-norm", "1"]
+    args += ["--ema", "0.9", "--ema-warmup", "--no-use-ema"]
+    assert main(args) == 0
+    config = json.loads((tmp_path / "c" / "config.json").read_text())["config"]
+    assert (config["accumulate"], config["clip_grad_norm"]) == (2, 1.0)
+    assert (config["ema"], config["ema_warmup"], config["use_ema"]) == (0.9, True, False)
+    state = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["trainer"]
+    # 64 images, batch 32 (the default) x 2: one optimizer step
+    assert state["global_step"] == 1 and state["ema"]["updates"] == 1
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "child":
         child(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))

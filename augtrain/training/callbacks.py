@@ -610,7 +610,8 @@ class TerminateOnNaN(Callback):
 
 
 class TensorBoard(Callback):
-    """Epoch scalars for TensorBoard in Keras' layout: `log_dir/train` and `log_dir/validation`,
+    """Epoch scalars for TensorBoard in Keras' layout: `log_dir/train` and `log_dir/validation`
+    (`log_dir/test` when the per-epoch evaluation is the test split's test_* figures),
     tags `epoch_loss`, `epoch_accuracy` (and `epoch_learning_rate`); with an integer
     `update_freq`, `batch_loss` every N steps too. Needs the `tensorboard` package
     (`pip install tensorboard`); view with `tensorboard --logdir runs/<name>/tensorboard`.
