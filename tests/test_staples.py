@@ -146,6 +146,29 @@ def test_clip_grad_norm_clips_and_still_trains(tmp_path):
         train(tmp_path, "bad", clip_grad_norm=0)
 
 
+def test_clip_under_fp16_clips_the_unscaled_gradients(tmp_path):
+    norms = []
+
+    class GradNorm(Callback):
+        def on_batch_end(self, batch, logs=None):
+            grads = [p.grad for p in self.trainer.model.parameters() if p.grad is not None]
+            after = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in grads])
+            )
+            norms.append(
+                (float(self.trainer.grad_norm), float(after), self.trainer.scaler.get_scale())
+            )
+
+    train(
+        tmp_path, "fp16", model="cnn4", batch_size=8, accumulate=2, clip_grad_norm=0.1, amp="fp16",
+        callbacks=[GradNorm()],
+    )  # fmt: skip
+    assert len(norms) == 4
+    for before, after, scale in norms:
+        assert scale > 1  # the loss was scaled: the clip must see the gradients unscaled
+        assert before > 0.1 and after == pytest.approx(0.1, rel=1e-3)
+
+
 # ---------------------------------------------------------------------------- EMA
 def test_model_ema_follows_timm():
     model = nn.Linear(3, 2)
