@@ -31,7 +31,17 @@ from augtrain.training.checkpoint import load_model
 def arrays(n=64, size=16):
     x, y = synthetic_images(n, size, 3, 0)
     xt, yt = synthetic_images(32, size, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    xv, yv = synthetic_images(24, size, 3, 2)  # a validation split: val_* is monitored
+    classes = np.array(["r", "g", "b"])
+    return {
+        "x": x,
+        "y": y,
+        "x_test": xt,
+        "y_test": yt,
+        "x_val": xv,
+        "y_val": yv,
+        "classes": classes,
+    }
 
 
 def train(tmp_path, callbacks=(), name="run", **kw):

@@ -49,14 +49,16 @@ def write_data(folder: Path) -> Path:
     return path
 
 
-def train_tiny(workdir: Path, name: str, callbacks=(), resume: bool = False, verbose: int = 0):
+def train_tiny(
+    workdir: Path, name: str, callbacks=(), resume: bool = False, verbose: int = 0, **kw
+):
     import augtrain
 
     torch.manual_seed(0)
     network = TinyNet()
     if resume:
         return augtrain.train(resume=workdir / name, network=network, callbacks=list(callbacks))
-    return augtrain.train(
+    opts = dict(
         data=str(workdir / "d.npz"),
         network=network,
         epochs=EPOCHS,
@@ -71,6 +73,11 @@ def train_tiny(workdir: Path, name: str, callbacks=(), resume: bool = False, ver
         verbose=verbose,
         callbacks=list(callbacks),
     )
+    return augtrain.train(**{**opts, **kw})
+
+
+# 2 ranks, micro-batches of 8 (4 a rank), 2 a step vs 1 process, batch 16: the same steps
+STAPLES = dict(clip_grad_norm=0.5, ema=0.9)
 
 
 def child(workdir: Path, mode: str, kill_at: int) -> None:
@@ -86,6 +93,9 @@ def child(workdir: Path, mode: str, kill_at: int) -> None:
                 pid_file.with_suffix(".tmp").rename(pid_file)
                 time.sleep(600)
 
+    if mode == "accumulate":
+        train_tiny(workdir, "acc", batch_size=8, accumulate=2, **STAPLES)
+        return
     train_tiny(workdir, "ddp", [HoldAt()], resume=mode == "resume", verbose=1)
 
 
@@ -139,12 +149,31 @@ def test_two_gloo_processes_match_one_and_resume(tmp_path):
     history = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)["trainer"]["history"]
     assert len(history) == len(one.history) == EPOCHS
     for h_ddp, h_one in zip(history, one.history):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        for key in ("loss", "accuracy", "test_loss", "test_accuracy", "lr"):  # test each epoch
             assert close(h_ddp[key], h_one[key]), (key, h_ddp, h_one)
     weights = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)["trainer"]["model_state"]
     for k, v in one.model.state_dict().items():
         torch.testing.assert_close(weights[k], v.cpu(), rtol=1e-4, atol=1e-5)
     assert abs(ddp["accuracy"] - ref["accuracy"]) < 1e-9
+
+
+def test_two_gloo_processes_accumulating_match_one(tmp_path):
+    """Gradient accumulation under DDP (gradients all-reduced once a step), with clipping
+    of the averaged gradients and the EMA: as one process with the step's whole batch."""
+    write_data(tmp_path)
+    one = train_tiny(tmp_path, "one", **STAPLES)
+    proc = torchrun(tmp_path, "accumulate", "0")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    state = torch.load(tmp_path / "acc" / "last.pt", weights_only=True)["trainer"]
+    assert state["global_step"] == one.trainer.global_step == EPOCHS * 6
+    for k, v in one.trainer.model.state_dict().items():
+        torch.testing.assert_close(state["model_state"][k], v.cpu(), rtol=1e-4, atol=1e-5)
+    for k, v in one.trainer.ema.module.state_dict().items():
+        torch.testing.assert_close(state["ema"]["state"][k], v.cpu(), rtol=1e-4, atol=1e-5)
+    for h_ddp, h_one in zip(state["history"], one.history):
+        for key in ("loss", "accuracy", "test_accuracy_ema", "lr"):
+            assert close(h_ddp[key], h_one[key]), (key, h_ddp, h_one)
 
 
 def test_gpus_flag_launches_torchrun_on_cpu(tmp_path):

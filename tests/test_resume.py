@@ -33,8 +33,11 @@ def write_data(folder: Path) -> Path:
 
     x, y = synthetic_images(96, 16, 3, 0)
     xt, yt = synthetic_images(48, 16, 3, 1)
+    xv, yv = synthetic_images(24, 16, 3, 2)  # a validation split: what val_loss monitors
     path = folder / "d.npz"
-    np.savez(path, x=x, y=y, x_test=xt, y_test=yt, classes=np.array(["r", "g", "b"]))
+    np.savez(
+        path, x=x, y=y, x_test=xt, y_test=yt, x_val=xv, y_val=yv, classes=np.array(["r", "g", "b"])
+    )
     return path
 
 

@@ -87,11 +87,24 @@ def register(sub: Any) -> None:
     g.add_argument("--input-norm", choices=["standardize", "rescale"])
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
+    g.add_argument(
+        "--accumulate",
+        type=int,
+        metavar="N",
+        help="gradient accumulation: one optimizer step per N batches of --batch-size "
+        "(an effective batch of N x --batch-size)",
+    )
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--lr", type=float, help="base learning rate (default: the optimizer's usual)")
     g.add_argument("--momentum", type=float)
     g.add_argument("--nesterov", action="store_true", default=None)
     g.add_argument("--weight-decay", type=float)
+    g.add_argument(
+        "--clip-grad-norm",
+        type=float,
+        metavar="MAX",
+        help="clip the gradients' total L2 norm to MAX before each optimizer step",
+    )
     g.add_argument("--label-smoothing", type=float)
     g.add_argument(
         "--label-mode",
@@ -134,6 +147,26 @@ def register(sub: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="lookahead weight averaging (on in the speed presets)",
+    )
+    g.add_argument(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="model EMA (timm's): average the weights with this decay (e.g. 0.999) after each "
+        "optimizer step; logged as val_*_ema, best.pt by val_accuracy_ema",
+    )
+    g.add_argument(
+        "--ema-warmup",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ramp the EMA decay up over the first updates (timm's ema_warmup)",
+    )
+    g.add_argument(
+        "--use-ema",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --ema: the EMA is the run's model for best.pt, metrics.json, evaluate, "
+        "export and predict (on); --no-use-ema keeps the trained weights for them",
     )
     g.add_argument(
         "--tta",
@@ -189,7 +222,8 @@ def register(sub: Any) -> None:
     )
     g.add_argument(
         "--monitor",
-        help="metric for best.pt (default val_accuracy, or accuracy without validation)",
+        help="metric for best.pt, early stopping and plateaus (default val_accuracy with a "
+        "validation split, else accuracy; never test_*)",
     )
     g.add_argument(
         "--save-freq",

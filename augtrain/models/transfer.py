@@ -62,7 +62,7 @@ def read_weights(path: str | Path) -> Weights:
         raise AugtrainError(f"{path}: no such run folder or weights file")
     if path.is_dir():
         ckpt = checkpoint.load(path)
-        return Weights(_net_state(ckpt["trainer"]["model_state"]), path, "run", ckpt)
+        return Weights(_net_state(checkpoint.model_weights(ckpt)), path, "run", ckpt)
     if path.suffix == ".safetensors":
         try:
             from safetensors.torch import load_file
@@ -84,7 +84,7 @@ def read_weights(path: str | Path) -> Weights:
             f"{path}: not a readable weights file ({checkpoint.load_error(e)})"
         ) from None
     if isinstance(obj, dict) and obj.get("format") == checkpoint.FORMAT:
-        return Weights(_net_state(obj["trainer"]["model_state"]), path, "checkpoint", obj)
+        return Weights(_net_state(checkpoint.model_weights(obj)), path, "checkpoint", obj)
     if isinstance(obj, dict):
         for key in ("state_dict", "model_state_dict", "model", "model_state"):  # common wrappers
             if isinstance(obj.get(key), dict) and _is_state_dict(obj[key]):
@@ -455,7 +455,7 @@ def model_for_features(
     if weights.checkpoint is not None:
         spec = weights.checkpoint["model"]
         classifier = checkpoint.build_model(spec)
-        classifier.load_state_dict(weights.checkpoint["trainer"]["model_state"])
+        classifier.load_state_dict(checkpoint.model_weights(weights.checkpoint))
         return classifier, weights
     if model is None:
         raise AugtrainError(

@@ -340,7 +340,13 @@ def read_run_summary(run: Path) -> dict[str, Any]:
     metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
     if not isinstance(metrics, dict):
         raise AugtrainError(f"{run / 'metrics.json'}: damaged file (not a metrics table)")
-    val = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    # Runs written before the per-epoch test figures were named test_* logged them as val_*:
+    # config.json says which split it was.
+    data = cfg.get("data") if isinstance(cfg, dict) else None
+    tested = isinstance(data, dict) and data.get("validation") == "test"
+    val = (
+        [] if tested else [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    )
     if not isinstance(config, dict):
         raise AugtrainError(f"{run / 'config.json'}: damaged file (not a run's settings)")
     logistic = cfg.get("head") == "logistic"  # scikit-learn on features: no net, no epochs

@@ -69,20 +69,26 @@ SPLIT_LABELS = {"val": "validation", "test": "test"}
 def metric_series(history: list[dict[str, Any]], metric: str) -> list[tuple[str, str]]:
     """(legend label, history key) of each logged series of `metric`: the training one
     (`loss`), then every evaluated split's (`val_loss`, `test_loss`, ...), whatever the
-    splits are called, in the order first logged."""
+    splits are called, in the order first logged; an EMA's (`val_loss_ema`, --ema) too."""
     keys: list[str] = []
     for row in history:
         for key in row:
-            if key not in keys and (key == metric or key.endswith("_" + metric)):
+            if key not in keys and (key == metric or _base(key).endswith("_" + metric)):
                 keys.append(key)
     keys.sort(key=lambda k: k != metric)  # training first; the others as logged
     series = []
     for key in keys:
         if all(_number(row.get(key)) is None for row in history):
             continue
-        prefix = key[: -len(metric) - 1]
-        series.append(("train" if key == metric else SPLIT_LABELS.get(prefix, prefix), key))
+        prefix = _base(key)[: -len(metric) - 1]
+        label = SPLIT_LABELS.get(prefix, prefix) + (" (EMA)" if key != _base(key) else "")
+        series.append(("train" if key == metric else label, key))
     return series
+
+
+def _base(key: str) -> str:
+    """A history key without the EMA's suffix: `val_loss_ema` -> `val_loss`."""
+    return key.removesuffix("_ema")
 
 
 def _number(value: Any) -> float | None:

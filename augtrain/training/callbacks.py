@@ -66,7 +66,9 @@ class Callback:
             return {}
         return {
             "epochs": t.config.epochs,
-            "steps": math.ceil(len(t.train) / t.config.batch_size),
+            # optimizer steps (one per --accumulate batches)
+            "steps": getattr(t, "steps_per_epoch", None)
+            or math.ceil(len(t.train) / t.config.batch_size),
             "batch_size": t.config.batch_size,
             "verbose": t.config.verbose,
         }
@@ -608,7 +610,8 @@ class TerminateOnNaN(Callback):
 
 
 class TensorBoard(Callback):
-    """Epoch scalars for TensorBoard in Keras' layout: `log_dir/train` and `log_dir/validation`,
+    """Epoch scalars for TensorBoard in Keras' layout: `log_dir/train` and `log_dir/validation`
+    (`log_dir/test` when the per-epoch evaluation is the test split's test_* figures),
     tags `epoch_loss`, `epoch_accuracy` (and `epoch_learning_rate`); with an integer
     `update_freq`, `batch_loss` every N steps too. Needs the `tensorboard` package
     (`pip install tensorboard`); view with `tensorboard --logdir runs/<name>/tensorboard`.
@@ -638,8 +641,12 @@ class TensorBoard(Callback):
 
         root = self.resolve_path(self.log_dir)
         purge = self.trainer.epoch if self.update_freq == "epoch" else None
-        for name in ("train", "validation"):
+        for name in ("train", self._evaluation()):
             self.writers[name] = SummaryWriter(str(root / name), purge_step=purge)
+
+    def _evaluation(self) -> str:
+        """The writer of the per-epoch evaluation: `validation`, or `test` for the test split."""
+        return "test" if getattr(self.trainer, "eval_name", "val") == "test" else "validation"
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self.trainer.global_step
@@ -654,8 +661,9 @@ class TensorBoard(Callback):
                 continue
             if key == "lr":
                 self.writers["train"].add_scalar("epoch_learning_rate", value, epoch)
-            elif key.startswith("val_"):
-                self.writers["validation"].add_scalar(f"epoch_{key[4:]}", value, epoch)
+            elif key.startswith(("val_", "test_")):
+                tag = f"epoch_{key.split('_', 1)[1]}"
+                self.writers[self._evaluation()].add_scalar(tag, value, epoch)
             else:
                 self.writers["train"].add_scalar(f"epoch_{key}", value, epoch)
         for w in self.writers.values():

@@ -4,6 +4,9 @@
      "model": {"name", "options", "num_classes", "in_channels", "input_size"},
      "classes": [...], "config": {...}, "trainer": Trainer.state_dict()}
 
+`trainer["model_state"]` holds the trained weights (what a resume continues from);
+with --ema, `trainer["ema"]["state"]` holds the moving average beside them.
+
 Written atomically (temp file, fsync, rename): a kill during a write leaves the
 previous checkpoint intact and never a truncated file under the real name.
 """
@@ -122,11 +125,22 @@ def build_model(
     return Classifier(net, mean or [0.0] * c, std or [1.0] * c, label_mode)
 
 
+def model_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The weights a checkpoint stands for: its EMA's when the run was trained with --ema
+    and --use-ema (the default then), else the trained ones."""
+    trainer, config = ckpt["trainer"], ckpt.get("config") or {}
+    ema = trainer.get("ema")
+    if ema and config.get("ema") is not None and config.get("use_ema", True):
+        return ema["state"]
+    return trainer["model_state"]
+
+
 def load_model(path: str | Path, which: str = "last.pt") -> tuple[Classifier, dict[str, Any]]:
-    """The trained Classifier of a run folder (its `which` checkpoint) or checkpoint file."""
+    """The trained Classifier of a run folder (its `which` checkpoint) or checkpoint file;
+    the EMA's weights for a run trained with --ema (see `model_weights`)."""
     path = Path(path)
     ckpt = load(path / which if path.is_dir() and (path / which).exists() else path)
     model = build_model(ckpt["model"])
-    model.load_state_dict(ckpt["trainer"]["model_state"])
+    model.load_state_dict(model_weights(ckpt))
     model.eval()
     return model, ckpt

@@ -121,11 +121,15 @@ class TrainConfig:
     # optimisation
     epochs: int = 10
     batch_size: int = 32  # the global batch: under torchrun each rank gets batch_size / world_size
+    # gradient accumulation: each optimizer step sums the gradients of `accumulate` batches of
+    # batch_size (an effective batch of batch_size * accumulate, as fastai and timm mean it)
+    accumulate: int = 1
     optimizer: str = "adam"
     lr: float | None = None  # None: the optimizer's usual default (see optim.DEFAULT_LR)
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    clip_grad_norm: float | None = None  # clip the gradients' total L2 norm to this
     label_smoothing: float = 0.0
     schedule: str = "constant"
     gamma: float = 0.1
@@ -143,13 +147,21 @@ class TrainConfig:
     max_momentum: float = 0.95
     base_momentum: float = 0.85
     lookahead: bool = False  # lookahead weight averaging (training/lookahead.py)
+    # model EMA (training/ema.py): a moving average of the weights with this decay, evaluated
+    # each epoch as val_*_ema; with use_ema it is the run's model (best.pt chosen by its
+    # val_accuracy_ema, metrics.json, evaluate, export, predict)
+    ema: float | None = None
+    ema_warmup: bool = False  # timm's ema_warmup: the decay ramps up over the first updates
+    use_ema: bool = True
     # augmentation: a preset name or an explicit op list (Compose.config())
     augment: str | list[dict[str, Any]] = "crop-flip"
     # named recipe whose values fill what was not given (training/presets.py); the resolved name
     preset: str | None = None
     tta: str = "none"  # test-time augmentation of the final evaluation: none, flip, flip-translate
     # checkpoints and monitoring
-    monitor: str = "auto"  # auto: val_accuracy when there is validation, else accuracy
+    # auto: val_accuracy (val_accuracy_ema with --ema) when a validation split is evaluated
+    # each epoch, else accuracy; never a test_* figure (that would select on the test set)
+    monitor: str = "auto"
     # "epoch", every N optimizer steps (last.pt), or "end": last.pt at the end (and on
     # interrupt) only, no best.pt - the speed presets, where a write per epoch costs seconds
     save_freq: str | int = "epoch"
@@ -188,6 +200,11 @@ class TrainConfig:
             raise AugtrainError(f"--epochs must be an integer >= 1, got {self.epochs}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise AugtrainError(f"--batch-size must be an integer >= 1, got {self.batch_size}")
+        check_number("accumulate", self.accumulate, 1, integer=True)
+        if self.clip_grad_norm is not None:
+            check_number("clip_grad_norm", self.clip_grad_norm, 0.0, low_open=True)
+        if self.ema is not None:
+            check_number("ema", self.ema, 0.0, 1.0, high_open=True)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise AugtrainError(f"--label-smoothing must lie in [0, 1), got {self.label_smoothing}")
         if self.validation not in ("auto", "split", "test", "none"):

@@ -45,7 +45,10 @@ class Lookahead(Callback):
 
     def total_steps(self) -> int:
         tr = self.trainer
-        return tr.config.epochs * math.ceil(len(tr.train) / tr.config.batch_size)
+        steps = getattr(tr, "steps_per_epoch", None)  # optimizer steps (--accumulate)
+        if steps is None:  # a trainer-like object without it: one step per batch
+            steps = math.ceil(len(tr.train) / tr.config.batch_size)
+        return tr.config.epochs * steps
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._fast = self._live()

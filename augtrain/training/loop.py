@@ -8,6 +8,13 @@
             loss = criterion(model(x / 255), y); backward; step
         validate; callbacks; save last.pt (and best.pt)
 
+One step (a "batch" to callbacks, --save-freq, the schedule and lookahead) is one
+optimizer step: with `accumulate` N it sums the gradients of N micro-batches of
+`batch_size`, each weighted by its share of the step's N x batch_size samples, so the
+update is that of one batch N times larger (to float rounding). The micro-batches of a
+step run inside `train_step`: a checkpoint, a signal's stop and a callback's stop all
+happen between optimizer steps, never in the middle of an accumulation.
+
 Everything needed to continue exactly (model, optimizer, epoch, batch within
 the epoch, partial epoch sums, lr scale, callback state) is in `state_dict()`;
 data order, augmentation and dropout are keyed by (seed, epoch, batch) and need
@@ -29,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +57,7 @@ from ..report.metrics import class_logits
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
+from .ema import ModelEma
 from .optim import build_momentum_schedule, build_optimizer, build_schedule
 
 
@@ -149,8 +157,12 @@ class Trainer:
         param_groups: list[dict] | None = None,
         dist_info: distributed.DistInfo | None = None,
         num_classes: int | None = None,
+        eval_name: str = "val",
     ) -> None:
         self.config = config
+        # The per-epoch evaluation's log prefix: "val" for a validation split, "test" when it
+        # is the test split (test_* figures are shown, never used to choose or stop).
+        self.eval_name = eval_name
         self.device = device or torch.device("cpu")
         self.dist = dist_info or distributed.DistInfo()
         self.model = model
@@ -165,7 +177,9 @@ class Trainer:
             config.nesterov,
             config.weight_decay,
         )
-        steps_per_epoch = math.ceil(len(train) / config.batch_size)  # as train_epoch's
+        # optimizer steps, as train_epoch's
+        steps_per_epoch = math.ceil(len(train) / (config.batch_size * config.accumulate))
+        self.steps_per_epoch = steps_per_epoch
         self.schedule = build_schedule(
             config.schedule,
             config.epochs,
@@ -207,6 +221,9 @@ class Trainer:
         self.autocast = self.precision.autocast()
         self.channels_last = self.precision.channels_last
         self.scaler = self.precision.grad_scaler()
+        # --ema: a moving average of the weights, updated after each optimizer step
+        self.ema = None if config.ema is None else ModelEma(model, config.ema, config.ema_warmup)
+        self.grad_norm: torch.Tensor | None = None  # the last step's norm before clipping
         self.callbacks = CallbackList(callbacks or [], self)
         # Where checkpoints and callback files go, and what a checkpoint says about the
         # model (set by `augtrain.train`; a bare Trainer writes relative to the cwd).
@@ -244,7 +261,8 @@ class Trainer:
     def train_epoch(self) -> dict[str, Any]:
         epoch, cfg = self.epoch, self.config
         n, batch = len(self.train), cfg.batch_size
-        steps = math.ceil(n / batch)
+        step_size = batch * cfg.accumulate  # samples per optimizer step
+        steps = math.ceil(n / step_size)
         order = epoch_order(cfg.seed, epoch, n)
         if self.batch_in_epoch == 0:
             self.callbacks.epoch_begin(epoch, {})
@@ -255,17 +273,22 @@ class Trainer:
         start = time.perf_counter()
         first = self.batch_in_epoch
         for b in range(first, steps):
-            global_index = order[b * batch : (b + 1) * batch]
-            index = distributed.shard(global_index, self.dist).to(self.device)
-            self.callbacks.batch_begin(b, {"batch": b, "size": len(index)})
+            global_index = order[b * step_size : (b + 1) * step_size]
+            micro = [  # this rank's shard of each micro-batch
+                distributed.shard(global_index[i : i + batch], self.dist).to(self.device)
+                for i in range(0, len(global_index), batch)
+            ]
+            size = sum(len(index) for index in micro)
+            self.callbacks.batch_begin(b, {"batch": b, "size": size})
             self.set_lr(epoch + b / steps)
-            self.seed_batch(epoch, b)
-            loss, correct = self.train_step(index, epoch, len(global_index))
-            sums[0] += loss.detach().double() * len(index)
+            loss, correct = self.train_step(micro, epoch, len(global_index), batch=b)
+            sums[0] += loss.detach().double() * size
             sums[1] += correct
-            sums[2] += len(index)
+            sums[2] += size
             self.batch_in_epoch, self.global_step = b + 1, self.global_step + 1
-            self.callbacks.batch_end(b, {"batch": b, "size": len(index), "loss": loss.detach()})
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.callbacks.batch_end(b, {"batch": b, "size": size, "loss": loss.detach()})
             if bar is not None:
                 bar.update(1)
                 if b % 20 == 0 or b == steps - 1:
@@ -291,9 +314,15 @@ class Trainer:
             "accuracy": totals[1] / totals[2],
         }
         if self.val is not None:
+            name = self.eval_name
             val = self.evaluate(self.val)
-            logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        trained = (steps - first) * batch if first else n
+            logs.update({f"{name}_loss": val["loss"], f"{name}_accuracy": val["accuracy"]})
+            if self.ema is not None:
+                val = self.evaluate(self.val, model=self.ema.module)
+                logs.update(
+                    {f"{name}_loss_ema": val["loss"], f"{name}_accuracy_ema": val["accuracy"]}
+                )
+        trained = (steps - first) * step_size if first else n
         logs.update(
             lr=self.current_lr, seconds=seconds, images_per_s=min(trained, n) / max(seconds, 1e-9)
         )
@@ -307,12 +336,58 @@ class Trainer:
         return logs
 
     def train_step(
-        self, index: torch.Tensor, epoch: int, global_size: int | None = None
+        self,
+        index: torch.Tensor | list[torch.Tensor],
+        epoch: int,
+        global_size: int | None = None,
+        batch: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on the samples `index`; returns (mean loss, number correct).
+        """One optimizer step on the samples `index`, or on the micro-batches of a list of
+        them (gradient accumulation); returns (mean loss, number correct).
 
-        Under DDP `index` is this rank's shard of a global batch of `global_size`.
+        Under DDP each index is this rank's shard and `global_size` is the step's number of
+        samples over all ranks. With `batch` (the step within the epoch) each micro-batch's
+        dropout is seeded first (`seed_batch`).
         """
+        micro = [index] if isinstance(index, torch.Tensor) else list(index)
+        local = sum(len(i) for i in micro)
+        world = self.dist.world_size if self.dist.enabled else 1
+        total = global_size or local * world or 1
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, correct = [], torch.zeros((), dtype=torch.int64, device=self.device)
+        for m, idx in enumerate(micro):
+            if batch is not None:  # for accumulate 1 the key is the step's, as it always was
+                self.seed_batch(epoch, batch * self.config.accumulate + m)
+            # A micro-batch's mean loss weighted by its share of the step: the summed
+            # gradients are those of the mean over the step's samples (also for an uneven
+            # last step, and under DDP, which averages over ranks, for uneven shards).
+            share = None if len(micro) == 1 and world == 1 else len(idx) * world / total
+            # DDP: all-reduce the gradients once, after the step's last micro-batch
+            sync = m == len(micro) - 1 or not self.dist.enabled
+            no_sync = getattr(self.forward_model, "no_sync", None)
+            with nullcontext() if sync or no_sync is None else no_sync():
+                loss, c = self._backward(idx, epoch, share)
+            losses.append(loss * len(idx))
+            correct += c
+        if self.config.clip_grad_norm is not None:
+            if self.scaler is not None:  # clip the true gradients, not the scaled ones
+                self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            self.grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.clip_grad_norm)
+        if self.scaler is not None:  # fp16: a step with inf/NaN grads is skipped
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if len(micro) == 1:
+            return loss, correct
+        return torch.stack(losses).sum() / max(local, 1), correct
+
+    def _backward(
+        self, index: torch.Tensor, epoch: int, share: float | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of one (micro-)batch, its loss weighted by `share` (None:
+        the whole step); returns (mean loss, number correct)."""
         images, labels = self.train.batch(index)
         if self.pipeline.mixes_labels:
             targets = F.one_hot(labels, self.num_classes).float()
@@ -325,24 +400,15 @@ class Trainer:
         with self.autocast:
             logits = class_logits(self.forward_model(images), self.binary)
         loss = self.criterion(logits.float(), targets)
-        objective = loss
-        if self.dist.enabled:
-            # DDP averages gradients over ranks; weighting each rank's mean by its share of
-            # the global batch makes the update that of the mean over the global batch,
-            # also for an uneven (or empty) last shard.
-            share = len(index) * self.dist.world_size / (global_size or len(index) or 1)
-            objective = loss * share if len(index) else logits.sum() * 0.0
-            loss = loss if len(index) else logits.sum().detach() * 0.0
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:  # fp16: scale the loss; a step with inf/NaN grads is skipped
+        objective = loss if share is None else loss * share
+        if not len(index):  # an empty DDP shard still joins the gradient all-reduce
+            objective = logits.sum() * 0.0
+            loss = logits.sum().detach() * 0.0
+        if self.scaler is not None:  # fp16: scale the loss
             self.scaler.scale(objective).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
         else:
             objective.backward()
-            self.optimizer.step()
-        correct = (logits.argmax(1) == hard).sum()
-        return loss, correct
+        return loss, (logits.argmax(1) == hard).sum()
 
     def seed_batch(self, epoch: int, batch: int) -> None:
         """Dropout (and any torch randomness in the model) of a batch: keyed by (seed, epoch,
@@ -356,9 +422,13 @@ class Trainer:
 
     # --------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def evaluate(self, split: DeviceSplit, batch_size: int | None = None) -> dict[str, float]:
-        """Loss and accuracy over a split, sharded across ranks and summed."""
-        self.model.eval()
+    def evaluate(
+        self, split: DeviceSplit, batch_size: int | None = None, model: nn.Module | None = None
+    ) -> dict[str, float]:
+        """Loss and accuracy of the model (or `model`: the EMA's) over a split, sharded
+        across ranks and summed."""
+        model = model or self.model
+        model.eval()
         bs = batch_size or max(256, self.config.batch_size)
         index = distributed.shard(torch.arange(len(split)), self.dist)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
@@ -366,12 +436,13 @@ class Trainer:
             idx = index[i : i + bs].to(self.device)
             images, labels = split.batch(idx)
             with self.autocast:
-                logits = class_logits(self.model(self._prepare(images)).float(), self.binary)
+                logits = class_logits(model(self._prepare(images)).float(), self.binary)
             sums[0] += F.cross_entropy(logits, labels, reduction="sum").double()
             sums[1] += (logits.argmax(1) == labels).sum()
             sums[2] += len(idx)
         loss, correct, seen = distributed.all_reduce_sum(sums, self.dist).tolist()
-        self.model.train()
+        if model is self.model:
+            model.train()
         return {"loss": loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
 
     def running_logs(self) -> dict[str, float]:
@@ -418,7 +489,7 @@ class Trainer:
         """The names every epoch's logs hold (for checking what callbacks monitor)."""
         names = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
         if self.val is not None:
-            names |= {"val_loss", "val_accuracy"}
+            names |= set(evaluation_metrics(self.eval_name, self.ema is not None))
         for cb in self.callbacks:
             names |= set(cb.provides())
         return names
@@ -427,11 +498,17 @@ class Trainer:
         """A callback monitoring a metric that is never logged is an error now, not a silent no-op."""
         logged = self.logged_metrics()
         for cb in self.callbacks:
+            who = type(cb).__name__
             for name in cb.monitors():
+                if name == getattr(cb, "monitor", None):  # a metric it chooses or stops on
+                    check_not_test(name, f"{who}: monitor")
                 if name not in logged:
+                    hint = ""
+                    if name.startswith("val_") and self.val is not None and self.eval_name != "val":
+                        hint = f"; {NO_VALIDATION_HINT}"
                     raise AugtrainError(
-                        f"{type(cb).__name__}: monitor {name!r} is never logged; "
-                        f"available: {', '.join(sorted(logged))}"
+                        f"{who}: monitor {name!r} is never logged; "
+                        f"available: {', '.join(sorted(logged))}{hint}"
                     )
 
     def state_dict(self) -> dict[str, Any]:
@@ -449,6 +526,7 @@ class Trainer:
             "stop_training": self.stop_training,
             "callbacks": self.callbacks.state_dict(),
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -468,6 +546,11 @@ class Trainer:
         self.callbacks.load_state_dict(state["callbacks"])
         if self.scaler is not None and state.get("scaler"):  # fp16's loss scale carries on
             self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            if state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+            else:  # --ema added on resume: the average starts from the weights of now
+                self.ema = ModelEma(self.model, self.config.ema, self.config.ema_warmup)
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -552,9 +635,33 @@ class Trainer:
             print(format_logs(logs, self.config.epochs), flush=True)
 
 
+# What an epoch's evaluation logs are called when it is the test split: shown, never used.
+NO_VALIDATION_HINT = (
+    "the per-epoch evaluation is on the test split (logged as test_*); "
+    "pass --validation-split F to validate on held-out training data"
+)
+
+
+def evaluation_metrics(name: str, ema: bool) -> list[str]:
+    """The per-epoch evaluation's log names: val_* or test_*, and their _ema twins."""
+    names = [f"{name}_loss", f"{name}_accuracy"]
+    return names + [f"{n}_ema" for n in names] if ema else names
+
+
+def check_not_test(metric: str, who: str) -> None:
+    """A checkpoint choice, early stop or plateau on a test_* figure selects on the test set."""
+    if metric.startswith("test_"):
+        raise AugtrainError(
+            f"{who} {metric!r} is the test split, which must not choose checkpoints or stop "
+            f"training; pass --validation-split F and monitor val_* instead"
+        )
+
+
 def format_logs(logs: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {logs['epoch']}/{epochs}", f"{logs['seconds']:.1f}s"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+    keys = ["loss", "accuracy"]
+    keys += evaluation_metrics("val", True) + evaluation_metrics("test", True)
+    for key in keys:
         if key in logs:
             parts.append(f"{key} {logs[key]:.4f}")
     parts += [f"lr {logs['lr']:.3g}", f"{logs['images_per_s']:.0f} img/s"]

@@ -38,7 +38,14 @@ from . import checkpoint, distributed
 from .callbacks import Callback, History
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
-from .loop import Trainer, TrainingInterrupted, channel_stats, place_splits
+from .loop import (
+    Trainer,
+    TrainingInterrupted,
+    channel_stats,
+    check_not_test,
+    evaluation_metrics,
+    place_splits,
+)
 from .presets import configure_trainer, init_from_data, recipe_setup, with_preset
 from .results import Run
 
@@ -90,10 +97,16 @@ def pick_validation(config: TrainConfig, data: Dataset) -> tuple[str | None, Any
     return None, None
 
 
-def resolve_monitor(config: TrainConfig, has_val: bool) -> tuple[str, str]:
-    monitor = (
-        config.monitor if config.monitor != "auto" else ("val_accuracy" if has_val else "accuracy")
-    )
+def resolve_monitor(config: TrainConfig, val_name: str | None) -> tuple[str, str]:
+    """The metric of best.pt and the flags' callbacks, and its mode. "auto" is the
+    validation split's accuracy (its EMA's with --ema, as timm), else the training
+    accuracy: never the test split's, which is shown each epoch but chooses nothing."""
+    monitor = config.monitor
+    if monitor == "auto":
+        ema = config.ema is not None and config.use_ema
+        monitor = (
+            ("val_accuracy_ema" if ema else "val_accuracy") if val_name == "val" else "accuracy"
+        )
     return monitor, ("min" if "loss" in monitor else "max")
 
 
@@ -249,6 +262,7 @@ FIXED_ON_RESUME = (
     "model_options",
     "optimizer",
     "batch_size",
+    "accumulate",
     "target_size",
     "cache_size",
     "labels",
@@ -622,7 +636,16 @@ def train(
         classifier = torch.nn.SyncBatchNorm.convert_sync_batchnorm(classifier)
     classifier = precision.prepare_model(classifier)
 
-    monitor, mode = resolve_monitor(config, val_arrays is not None)
+    monitor, mode = resolve_monitor(config, val_name)
+    plateau = config.early_stopping_patience is not None or config.reduce_lr_patience is not None
+    if plateau and val_name != "val" and config.monitor == "auto" and dist_info.is_main:
+        if config.verbose:
+            print(
+                "note: early stopping / plateau watch the training accuracy: the run has no "
+                "validation split (pass --validation-split F)",
+                file=sys.stderr,
+                flush=True,
+            )
     flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
     history_cb = History()
     folder = RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
@@ -650,6 +673,7 @@ def train(
         param_groups=groups,
         dist_info=dist_info,
         num_classes=data.num_classes,
+        eval_name=val_name or "val",
     )
     trainer.checkpoint_hook = folder
     trainer.checkpoint_meta = {
@@ -695,12 +719,14 @@ def train(
         claim.commit()
 
     metrics: dict[str, Any] = {}
+    ema = None if trainer.ema is None else trainer.ema.module
     if dist_info.is_main:
         metrics = final_evaluation(
-            classifier, data, device, run_dir, trainer.history, config, precision
+            classifier, data, device, run_dir, trainer.history, config, precision, ema
         )
     distributed.cleanup() if dist_info.enabled else None
-    return Run(run_dir, config, trainer.history, metrics, classifier, data.classes, trainer, data)
+    model = ema if ema is not None and config.use_ema else classifier
+    return Run(run_dir, config, trainer.history, metrics, model, data.classes, trainer, data)
 
 
 def pretrained_settings(
@@ -810,8 +836,9 @@ def check_before_data(
                 "--tensorboard needs the tensorboard package: pip install tensorboard"
             ) from None
     if config.monitor != "auto":
+        check_not_test(config.monitor, "--monitor")
         known = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
-        known |= {"val_loss", "val_accuracy"}
+        known |= set(evaluation_metrics("val", ema=True))
         for cb in callbacks or []:
             known |= set(cb.provides())
         if config.monitor not in known:
@@ -894,12 +921,20 @@ def final_evaluation(
     history: list[dict[str, Any]],
     config: TrainConfig,
     precision: DevicePolicy | None = None,
+    ema: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
     """Test metrics of the final model (metrics.json) and the run's plots, in the run's
-    precision (`precision`, or the one its config resolves to on `device`)."""
+    precision (`precision`, or the one its config resolves to on `device`). With an `ema`
+    model and --use-ema the figures are the EMA's (`weights: ema`), with the trained
+    weights' accuracy beside them; without --use-ema the other way round."""
     precision = precision or DevicePolicy.for_run(device, config.to_dict())
     split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
     metrics: dict[str, Any] = {}
+    other = None
+    if ema is not None and config.use_ema:
+        model, other = ema, model
+    elif ema is not None:
+        other = ema
     if split is not None:
         logits = predict_logits(model, split.x, device, policy=precision)
         metrics = {
@@ -907,6 +942,13 @@ def final_evaluation(
             "checkpoint": "last.pt",
             **classification_metrics(logits, split.y, data.classes),
         }
+        if other is not None:
+            other_logits = predict_logits(other, split.x, device, policy=precision)
+            other_accuracy = classification_metrics(other_logits, split.y, data.classes)
+            if config.use_ema:
+                metrics.update(weights="ema", accuracy_without_ema=other_accuracy["accuracy"])
+            else:
+                metrics.update(weights="trained", accuracy_ema=other_accuracy["accuracy"])
         if config.tta != "none":  # the same views as `augtrain evaluate --tta`
             from ..report.tta import predict_tta
 
