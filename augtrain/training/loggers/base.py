@@ -19,10 +19,13 @@ from typing import Any
 
 import torch
 
+from ...errors import AugtrainError
 from ..callbacks import Callback
 
 
 class TrackingLogger(Callback):
+    what = "tracking"  # for messages: "--logger wandb"
+
     def __init__(self) -> None:
         self.run_id: str | None = None
         self.active = False
@@ -48,7 +51,13 @@ class TrackingLogger(Callback):
         if not self.is_main:
             return
         resume_id = self.run_id if self.resumed else None
-        self.run_id = self.start(resume_id)
+        try:
+            self.run_id = self.start(resume_id)
+        except AugtrainError:
+            raise
+        except Exception as e:  # a tracking URI, server or login that does not work
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise AugtrainError(f"{self.what}: could not start the tracked run: {first}") from e
         self.active = True
         if resume_id is None:
             self.log_params(config_params(self.trainer.config))

@@ -22,6 +22,8 @@ PARAMS_PER_BATCH = 100
 class MLflowLogger(TrackingLogger):
     """`experiment` (name), `tracking_uri` (else MLflow's current one) and run `tags`."""
 
+    what = "--logger mlflow"
+
     def __init__(
         self,
         experiment: str | None = None,

@@ -18,6 +18,8 @@ from .base import TrackingLogger
 class WandbLogger(TrackingLogger):
     """`project`, `entity` and further `wandb.init` keywords (`tags=`, `group=`, ...)."""
 
+    what = "--logger wandb"
+
     def __init__(
         self, project: str | None = None, entity: str | None = None, **init_kwargs: Any
     ) -> None:
