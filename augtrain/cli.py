@@ -141,14 +141,16 @@ class ArgumentParser(argparse.ArgumentParser):
         return None
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
-        if action.choices is not None and value not in action.choices:
-            near = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=1)
-            if near:
-                what = "command" if isinstance(action, argparse._SubParsersAction) else "choice"
-                raise argparse.ArgumentError(
-                    action, f"invalid {what} {value!r}; did you mean {near[0]!r}?"
-                )
-        super()._check_value(action, value)
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as e:  # argparse's "invalid choice: ...", plus a hint
+            choices = [str(c) for c in action.choices or []]
+            near = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.75)
+            if not near:
+                raise
+            raise argparse.ArgumentError(
+                action, f"{e.message}; did you mean {near[0]!r}?"
+            ) from None
 
 
 def unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:

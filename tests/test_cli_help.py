@@ -62,8 +62,6 @@ def test_argparse_defaults_are_shown(capsys):
             "did you mean --batch-size, --epochs?",
         ),
         (["evaluate", "run", "--bach-size", "3"], "augtrain evaluate: error: unrecognized argument --bach-size; did you mean --batch-size?"),
-        (["trian"], "augtrain: error: argument COMMAND: invalid command 'trian'; did you mean 'train'?"),
-        (["train", "--optimizer", "adamm"], "augtrain train: error: argument --optimizer: invalid choice 'adamm'; did you mean 'adam'?"),
         (["train", "--xyzzy"], "augtrain train: error: unrecognized argument --xyzzy"),
     ],
 )  # fmt: skip
@@ -71,6 +69,20 @@ def test_mistakes_name_the_nearest(capsys, argv, line):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == line + "\n"
+
+
+@pytest.mark.parametrize(
+    "argv, start, end",
+    [
+        (["trian"], "augtrain: error: argument COMMAND: invalid choice: 'trian' (choose from ", "); did you mean 'train'?"),
+        (["evalute", "x"], "augtrain: error: argument COMMAND: invalid choice: 'evalute' (", "); did you mean 'evaluate'?"),
+        (["train", "--optimizer", "adamm"], "augtrain train: error: argument --optimizer: invalid choice: 'adamm' (", "); did you mean 'adam'?"),
+    ],
+)  # fmt: skip
+def test_wrong_subcommand_or_choice_names_the_nearest(capsys, argv, start, end):
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(start) and line.endswith(end), line
 
 
 def test_far_off_choice_keeps_argparse_list(capsys):
