@@ -187,7 +187,8 @@ def test_real_mlflow_local_file_store(tmp_path, monkeypatch):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri("file:" + str(tmp_path / "mlruns"))
     try:
-        run = train(tmp_path, loggers=["mlflow"])
+        train(tmp_path, loggers=["mlflow"], epochs=1)  # and resumed: the same MLflow run
+        run = augtrain.train(resume=str(tmp_path / "run"), data=arrays(), epochs=2, verbose=0)
         found = mlflow.search_runs(experiment_names=["augtrain"], output_format="list")
         (tracked,) = found
         client = mlflow.tracking.MlflowClient()
@@ -196,7 +197,8 @@ def test_real_mlflow_local_file_store(tmp_path, monkeypatch):
     finally:
         mlflow.set_tracking_uri(previous)
     assert tracked.info.run_name == "run" and tracked.info.status == "FINISHED"
-    assert tracked.data.params["epochs"] == "2" and tracked.data.params["optimizer"] == "adam"
+    assert tracked.data.params["epochs"] == "1"  # as the run started; params are logged once
+    assert tracked.data.params["optimizer"] == "adam" and tracked.data.params["batch_size"] == "8"
     assert [m.value for m in sorted(losses, key=lambda m: m.step)] == [
         e["loss"] for e in run.history
     ]
