@@ -51,5 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if result["max_abs_diff"] is not None:
         print(f"max abs difference vs PyTorch: {result['max_abs_diff']:.2e}")
     else:
-        print("not checked: onnxruntime is not installed (pip install onnxruntime)")
+        print(
+            "not checked: onnxruntime is not installed "
+            "(pip install onnxruntime, or pip install 'augtrain[onnx]')"
+        )
     return 0

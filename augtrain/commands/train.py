@@ -22,6 +22,9 @@ EXAMPLES = """examples:
   augtrain train --model resnet18 --model-option stem=imagenet --target-size 224 224 \\
                  --init-from resnet18-f37072fd.pth --freeze base --unfreeze-after 3 --base-lr-mult 0.1
   augtrain train --head logistic --features features.npz   # see `augtrain features`
+  augtrain train --config recipe.yaml --epochs 5      # settings from a file; flags win
+  augtrain train --config runs/cnn4-20261123-120000/config.json   # train that run again
+  augtrain train --logger wandb,mlflow --logger csv   # experiment trackers beside the run folder
 """
 
 
@@ -32,6 +35,12 @@ def register(sub: Any) -> None:
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings from a .yaml, .toml or .json file (TrainConfig's names), or a run's "
+        "config.json to train it again; flags given here win",
     )
     g = p.add_argument_group("data")
     g.add_argument(
@@ -122,20 +131,18 @@ def register(sub: Any) -> None:
     g.add_argument("--step-size", type=int, help="epochs between decays of the step schedule")
     g.add_argument("--warmup-epochs", type=float)
     g.add_argument(
-        "--pct-start", type=float, help="onecycle: share of training warming up (0.25, fastai's)"
+        "--pct-start", type=float, help="onecycle: share of training warming up (fastai's)"
     )
-    g.add_argument("--div-factor", type=float, help="onecycle: start at lr / DIV (25)")
-    g.add_argument(
-        "--final-div-factor", type=float, help="onecycle: end at lr / (DIV * FINAL) (1e4)"
-    )
+    g.add_argument("--div-factor", type=float, help="onecycle: start at lr / DIV")
+    g.add_argument("--final-div-factor", type=float, help="onecycle: end at lr / (DIV * FINAL)")
     g.add_argument(
         "--cycle-momentum",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="onecycle: momentum (Adam's beta1) MAX -> BASE at the peak lr -> MAX (on)",
+        help="onecycle: momentum (Adam's beta1) MAX -> BASE at the peak lr -> MAX",
     )
-    g.add_argument("--max-momentum", type=float, help="onecycle: MAX momentum (0.95)")
-    g.add_argument("--base-momentum", type=float, help="onecycle: BASE momentum (0.85)")
+    g.add_argument("--max-momentum", type=float, help="onecycle: MAX momentum")
+    g.add_argument("--base-momentum", type=float, help="onecycle: BASE momentum")
     g.add_argument(
         "--preset",
         metavar="NAME",
@@ -264,7 +271,16 @@ def register(sub: Any) -> None:
         "--tensorboard",
         action="store_true",
         default=None,
-        help="TensorBoard logs in RUN/tensorboard (needs `pip install tensorboard`)",
+        help="TensorBoard logs in RUN/tensorboard, as --logger tensorboard "
+        "(needs `pip install tensorboard`)",
+    )
+    g.add_argument(
+        "--logger",
+        action="append",
+        metavar="NAME",
+        help="experiment tracking, repeatable or comma-separated: tensorboard, csv "
+        "(RUN/log.csv, Keras' CSVLogger), wandb (WANDB_* settings; offline files in RUN/wandb), "
+        "mlflow (MLFLOW_TRACKING_URI); each needs its extra, e.g. pip install 'augtrain[wandb]'",
     )
 
     g = p.add_argument_group("several GPUs (torchrun; --batch-size is the global batch)")
@@ -282,6 +298,21 @@ def register(sub: Any) -> None:
         help="synchronise batch-norm statistics across GPUs (SyncBatchNorm)",
     )
     p.set_defaults(func=run, parser=p)
+    show_config_defaults(p)
+
+
+# Flags whose TrainConfig field has another name.
+FIELD_OF_FLAG = {"model_option": "model_options", "logger": "loggers"}
+
+
+def show_config_defaults(parser: argparse.ArgumentParser) -> None:
+    """--help shows TrainConfig's defaults: the flags default to None so that only what
+    was given overrides a --preset or --config file."""
+    defaults = TrainConfig()
+    for action in parser._actions:
+        field = FIELD_OF_FLAG.get(action.dest, action.dest)
+        if action.default is None and field in TrainConfig.__dataclass_fields__:
+            action.shown_default = getattr(defaults, field)
 
 
 def check_finite(args: argparse.Namespace) -> None:
@@ -316,10 +347,57 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         from ..models.transfer import parse_options
 
         out["model_options"] = parse_options(args.model_option)
+    if getattr(args, "logger", None):
+        out["loggers"] = logger_names(args.logger)
     augment = augment_from_args(args)
     if augment is not None:
         out["augment"] = augment
     return out
+
+
+def logger_names(values: list[str]) -> list[str]:
+    """--logger a,b --logger c -> [a, b, c], each once."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return list(dict.fromkeys(names))
+
+
+def given_only(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with every option the command line did not give set to None: a --config
+    file's settings lose only to typed flags, never to an argparse default."""
+    argv = getattr(args, "argv", None)
+    if argv is None:  # called from Python: whatever is set counts as given
+        return args
+    from ..cli import given_dests
+
+    rest = argv[argv.index(args.command) + 1 :] if args.command in argv else argv
+    given = given_dests(args.parser, rest)
+    return argparse.Namespace(
+        **{
+            k: (v if k in given or k in ("func", "parser", "command") else None)
+            for k, v in vars(args).items()
+        }
+    )
+
+
+def overrides_with_file(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of `--config FILE`, then the flags given on the command line."""
+    from ..errors import AugtrainError
+    from ..training.config_file import load_config_file
+
+    if args.resume:
+        raise AugtrainError(
+            "--config and --resume: a resumed run takes its settings from its own config.json"
+        )
+    settings = load_config_file(args.config)
+    flags = overrides_from_args(given_only(args))
+    if "model_options" in flags and isinstance(settings.get("model_options"), dict):
+        flags["model_options"] = {**settings["model_options"], **flags["model_options"]}
+    settings.update(flags)
+    if settings.get("data") == "<arrays>":
+        raise AugtrainError(
+            f"--config {args.config}: that run was trained on in-memory arrays; pass --data"
+        )
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -335,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
         if code is not None:
             return code
     check_finite(args)
-    overrides = overrides_from_args(args)
+    overrides = overrides_with_file(args) if args.config else overrides_from_args(args)
     # Keyword overrides, not a TrainConfig: a --preset fills in only what was not given.
     run = train(resume=args.resume, **overrides) if args.resume else train(**overrides)
     from ..training.distributed import from_env

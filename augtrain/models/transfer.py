@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..errors import AugtrainError
+from ..errors import AugtrainError, missing_package
 from ..training.callbacks import Callback
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DDP, torch.compile
@@ -67,8 +67,8 @@ def read_weights(path: str | Path) -> Weights:
         try:
             from safetensors.torch import load_file
         except ImportError:
-            raise AugtrainError(
-                f"{path}: reading .safetensors needs the safetensors package (pip install safetensors)"
+            raise missing_package(
+                f"{path}: reading .safetensors", "safetensors", "safetensors"
             ) from None
         try:
             state = load_file(str(path), device="cpu")

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import AugtrainError
+from ..errors import AugtrainError, missing_package
 from ..io import atomic_path, write_json
 
 FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -99,9 +99,7 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
-        raise AugtrainError(
-            "ONNX export needs the onnx package: pip install onnx onnxruntime"
-        ) from None
+        raise missing_package("ONNX export", "onnx", "onnx", "onnx onnxruntime") from None
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -129,9 +127,7 @@ def load_exported(path: Path, fmt: str) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise AugtrainError(
-            "checking an ONNX export needs onnxruntime: pip install onnxruntime"
-        ) from None
+        raise missing_package("checking an ONNX export", "onnxruntime", "onnx") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
     def run_onnx(x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@
     TerminateOnNaN          stop at the first non-finite loss
     TensorBoard             scalars for TensorBoard (needs the optional `tensorboard` package)
 
+Experiment trackers (W&B, MLflow) are in training/loggers/, chosen with --logger.
+
 A callback sees `self.trainer` (`.model`, `.optimizer`, `.history`, `.epoch`,
 `.global_step`, `.current_lr`, `.dist`) and `logs` dicts. It stops training with
 `self.trainer.stop_training = True` (or, as in Keras, `self.model.stop_training = True`).
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import AugtrainError
+from ..errors import AugtrainError, missing_package
 from ..io import save_torch, write_text
 
 
@@ -83,6 +85,11 @@ class Callback:
     # Keras also names these train_batch; both are called.
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+
+    # augtrain's own: after augtrain.train()'s final evaluation, with its metrics (those of
+    # metrics.json; {} without test data), or None when the run stopped on an error or
+    # interrupt. The last hook of a run: experiment trackers close their run here.
+    def on_run_end(self, metrics: dict | None = None) -> None: ...
 
     def monitors(self) -> list[str]:
         """Metric names this callback reads from the epoch logs (checked at train start)."""
@@ -130,6 +137,10 @@ class CallbackList:
     def train_end(self, logs: dict) -> None:
         for cb in self.callbacks:
             cb.on_train_end(logs)
+
+    def run_end(self, metrics: dict | None) -> None:
+        for cb in self.callbacks:
+            cb.on_run_end(metrics)
 
     def epoch_begin(self, epoch: int, logs: dict) -> None:
         for cb in self.callbacks:
@@ -624,9 +635,7 @@ class TensorBoard(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter  # noqa: F401
         except ImportError:
-            raise AugtrainError(
-                "TensorBoard logging needs the tensorboard package: pip install tensorboard"
-            ) from None
+            raise missing_package("TensorBoard logging", "tensorboard", "tensorboard") from None
         if update_freq != "epoch" and (not isinstance(update_freq, int) or update_freq < 1):
             raise AugtrainError(
                 f"TensorBoard: update_freq must be 'epoch' or an integer >= 1, got {update_freq!r}"
@@ -677,7 +686,9 @@ class TensorBoard(Callback):
 
 def from_config(config: Any, monitor: str, mode: str) -> list[Callback]:
     """The callbacks that CLI flags ask for (--early-stopping-patience, --reduce-lr-patience,
-    --tensorboard), on the run's monitor. Rebuilt from config.json on --resume."""
+    --tensorboard, --logger), on the run's monitor. Rebuilt from config.json on --resume."""
+    from .loggers import build_loggers
+
     verbose = 1 if config.verbose else 0
     out: list[Callback] = []
     if getattr(config, "reduce_lr_patience", None) is not None:
@@ -696,6 +707,5 @@ def from_config(config: Any, monitor: str, mode: str) -> list[Callback]:
                 monitor, patience=config.early_stopping_patience, mode=mode, verbose=verbose
             )
         )
-    if getattr(config, "tensorboard", False):
-        out.append(TensorBoard("tensorboard"))
+    out += build_loggers(config)
     return out

@@ -170,6 +170,8 @@ class TrainConfig:
     reduce_lr_patience: int | None = None  # ReduceLROnPlateau(patience=N, factor=...)
     reduce_lr_factor: float = 0.1
     tensorboard: bool = False  # TensorBoard logs in runs/<name>/tensorboard
+    # experiment trackers (training/loggers/): tensorboard, csv, wandb, mlflow
+    loggers: list[str] = field(default_factory=list)
     # machine
     seed: int = 0
     device: str = "auto"
@@ -254,6 +256,9 @@ class TrainConfig:
             )
         self._check_numbers()
         self._check_optimizer()
+        from .loggers import check_logger_names
+
+        check_logger_names(self.loggers)
         return self
 
     def _check_types(self) -> None:

@@ -11,6 +11,7 @@ Only rank 0 writes. Every file is written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
@@ -38,6 +39,7 @@ from . import checkpoint, distributed
 from .callbacks import Callback, History
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
+from .loggers import check_installed as check_loggers_installed
 from .loop import (
     Trainer,
     TrainingInterrupted,
@@ -676,6 +678,7 @@ def train(
         eval_name=val_name or "val",
     )
     trainer.checkpoint_hook = folder
+    trainer.run_end_follows = True  # callbacks' on_run_end comes after the final evaluation
     trainer.checkpoint_meta = {
         "model": model_spec,
         "classes": data.classes,
@@ -714,6 +717,8 @@ def train(
             print(message, file=sys.stderr, flush=True)
         if claim is not None:
             claim.commit() if kept else claim.abort()
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            trainer.callbacks.run_end(None)
         raise
     if claim is not None:
         claim.commit()
@@ -724,6 +729,7 @@ def train(
         metrics = final_evaluation(
             classifier, data, device, run_dir, trainer.history, config, precision, ema
         )
+    trainer.callbacks.run_end(metrics)
     distributed.cleanup() if dist_info.enabled else None
     model = ema if ema is not None and config.use_ema else classifier
     return Run(run_dir, config, trainer.history, metrics, model, data.classes, trainer, data)
@@ -828,13 +834,7 @@ def check_before_data(
             )
         if source.is_dir() and not (source / "last.pt").exists():
             raise AugtrainError(f"--init-from {source}: run folder has no checkpoint (last.pt)")
-    if config.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-        except ImportError:
-            raise AugtrainError(
-                "--tensorboard needs the tensorboard package: pip install tensorboard"
-            ) from None
+    check_loggers_installed(config)  # --tensorboard, --logger wandb, ...
     if config.monitor != "auto":
         check_not_test(config.monitor, "--monitor")
         known = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
