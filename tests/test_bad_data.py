@@ -548,3 +548,15 @@ def test_atomic_temp_names_carry_the_writer_pid(tmp_path):
         assert f".f.npz.{os.getpid()}." in tmp.name and cache._TEMP_PID.search(tmp.name)
         tmp.write_bytes(b"ok")
     assert (tmp_path / "f.npz").read_bytes() == b"ok"
+
+
+def test_flow_from_dataframe_without_pandas_or_a_dataframe_is_one_line(tmp_path, monkeypatch):
+    from augtrain.errors import AugtrainError
+    from augtrain.keras import ImageDataGenerator
+
+    frame = {"filename": ["a.png"], "class": ["cat"]}  # what a user without pandas might pass
+    with pytest.raises(AugtrainError, match="takes a pandas DataFrame, got dict"):
+        ImageDataGenerator().flow_from_dataframe(frame, directory=str(tmp_path))
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
+    with pytest.raises(AugtrainError, match="flow_from_dataframe needs the pandas package"):
+        ImageDataGenerator().flow_from_dataframe(frame, directory=str(tmp_path))

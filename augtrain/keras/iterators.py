@@ -42,7 +42,7 @@ import torch
 from ..augment.random import Draw, epoch_order
 from ..data import cache as decode_cache
 from ..data.folder import decode_images, list_classes, list_images, load_image
-from ..errors import AugtrainError
+from ..errors import AugtrainError, missing_package
 from .utils import COLOR_MODES, array_to_img, check_interpolation, load_img
 
 CHUNK_VALUES = 1 << 22  # pixel values augmented per engine call (16 MB of float32)
@@ -593,6 +593,20 @@ class DirectoryIterator(BatchFromFilesMixin, Iterator):
         return None
 
 
+def check_dataframe(dataframe: Any) -> None:
+    """flow_from_dataframe reads a pandas DataFrame: without pandas, or given something
+    else, one line says so (Keras fails later inside pandas' own calls)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise missing_package("flow_from_dataframe", "pandas", None) from None
+    if not isinstance(dataframe, pd.DataFrame):
+        raise AugtrainError(
+            f"flow_from_dataframe takes a pandas DataFrame, got {type(dataframe).__name__}; "
+            "build one with pandas.DataFrame({'filename': [...], 'class': [...]})"
+        )
+
+
 class DataFrameIterator(BatchFromFilesMixin, Iterator):
     """Batches from a pandas DataFrame of file names (and labels), as Keras'."""
 
@@ -636,6 +650,7 @@ class DataFrameIterator(BatchFromFilesMixin, Iterator):
             interpolation,
             keep_aspect_ratio,
         )
+        check_dataframe(dataframe)
         df = dataframe.copy()
         self.directory = directory or ""
         self.class_mode = class_mode
