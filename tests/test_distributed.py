@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -140,7 +141,7 @@ def test_two_gloo_processes_match_one_and_resume(tmp_path):
 
     proc = torchrun(tmp_path, "resume", "0")
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == 0, err[-6000:]
     assert out.count("epoch 3/3") == 1  # only rank 0 prints
 
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
@@ -164,7 +165,7 @@ def test_two_gloo_processes_accumulating_match_one(tmp_path):
     one = train_tiny(tmp_path, "one", **STAPLES)
     proc = torchrun(tmp_path, "accumulate", "0")
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == 0, err[-6000:]
     state = torch.load(tmp_path / "acc" / "last.pt", weights_only=True)["trainer"]
     assert state["global_step"] == one.trainer.global_step == EPOCHS * 6
     for k, v in one.trainer.model.state_dict().items():
@@ -188,7 +189,7 @@ def test_gpus_flag_launches_torchrun_on_cpu(tmp_path):
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-6000:]
     assert "launching: " in proc.stdout and "torch.distributed.run" in proc.stdout
     assert (
         "--nproc_per_node=2" in proc.stdout
@@ -257,3 +258,21 @@ if __name__ == "__main__":
     parser.add_argument("kill_at", type=int)
     a = parser.parse_args()
     child(a.workdir, a.mode, a.kill_at)
+
+
+def test_only_rank_0_refuses_a_taken_run_name(tmp_path, monkeypatch):
+    """Rank 0 makes the run folder; a slower rank checking the name after that must not
+    take it for someone else's run (it left alone and the others aborted)."""
+    from augtrain.errors import AugtrainError
+    from augtrain.training.config import TrainConfig
+    from augtrain.training.run import check_run_name
+
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "config.json").write_text("{}")
+    config = TrainConfig(runs_dir=str(tmp_path), name="g")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert check_run_name(config) == tmp_path / "g"
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(AugtrainError, match="already exists"):
+        check_run_name(config)

@@ -122,8 +122,5 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
 
 
 def cleanup() -> None:
-    """Leave the process group together: rank 0 runs the final evaluation alone, and a rank
-    that tore its group down and exited meanwhile was seen to abort (gloo, on the CPU)."""
     if dist.is_initialized():
-        dist.barrier()
         dist.destroy_process_group()

@@ -142,7 +142,10 @@ def check_run_name(config: TrainConfig) -> Path | None:
     path = runs / name
     if path.exists() and not path.is_dir():
         raise AugtrainError(f"--name {name}: {path} is a file, not a run folder")
-    if path.is_dir() and any(path.iterdir()) and not config.overwrite:
+    # Under torchrun only rank 0 asks: it makes the folder, and may have made it already
+    # when a slower rank gets here (that rank then left without the others and aborted).
+    taken = path.is_dir() and any(path.iterdir()) and not config.overwrite
+    if taken and distributed.from_env().is_main:
         raise AugtrainError(f"run {path} already exists; pass --overwrite or choose another --name")
     return path
 
