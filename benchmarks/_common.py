@@ -46,49 +46,6 @@ def machine() -> str:
     )
 
 
-def commit() -> str:
-    """The checkout's commit (with '+' when the tree has changes), or 'unknown'."""
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return (rev + ("+" if dirty else "")) or "unknown"
-
-
-def write_record(name: str, figures: dict, out_dir: str | os.PathLike | None = None) -> Path:
-    """Write NAME-DATE-TIME.json (commit, machine, date, command, figures) beside the printed
-    table, in $BENCH_RECORDS or .bench/ at the checkout's root; returns the path."""
-    import json
-
-    folder = Path(
-        out_dir or os.environ.get("BENCH_RECORDS") or Path(__file__).resolve().parents[1] / ".bench"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    record = {
-        "benchmark": name,
-        "commit": commit(),
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "figures": figures,
-    }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    tmp.replace(path)
-    print(f"record: {path}")
-    return path
-
-
 def run_cli(args: list[str], env: dict | None = None) -> tuple[float, str]:
     """Run `python -m augtrain ARGS`; return (wall seconds, stdout). Raises on failure."""
     t0 = time.perf_counter()
