@@ -15,7 +15,7 @@ import os
 import stat
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -261,6 +261,41 @@ def _fingerprint(files: list[str], names: list[str]) -> list[tuple[str, int, int
     return [(name, st.st_size, st.st_mtime_ns) for name, st in zip(names, map(os.stat, files))]
 
 
+def decode_cached(
+    files: list[str],
+    names: list[str],
+    labels: np.ndarray,
+    source: dict[str, Any],
+    kind: str,
+    target_size: tuple[int, int] | None,
+    color_mode: str,
+    interpolation: str,
+    cache_root: Path,
+    use_cache: bool,
+    desc: str,
+) -> tuple[np.ndarray, str]:
+    """The images of `files`, decoded once: read from the cache entry `KIND-KEY.npz`, the
+    key covering `source` (where the list came from), each file's name, size and mtime, and
+    the decode settings; else decoded and saved there. Returns (images, key)."""
+    key = cache.content_key(
+        {
+            **source,
+            "files": _fingerprint(files, names),
+            "target_size": target_size,
+            "color_mode": color_mode,
+            "interpolation": interpolation,
+        }
+    )
+    entry = cache_root / f"{kind}-{key}.npz"
+    cached = cache.load(entry) if use_cache else None
+    if cached is not None:
+        return cached["x"], key
+    x = decode_images(files, target_size, color_mode, interpolation, desc=desc)
+    if use_cache:
+        cache.save(entry, {"x": x, "y": labels})
+    return x, key
+
+
 def read_split(
     root: Path,
     classes: list[str],
@@ -292,23 +327,11 @@ def read_split(
                 f"(extensions: {' '.join(IMAGE_EXTENSIONS)}); remove them or add images"
             )
     names = _relative_names(files, root)
-    key = cache.content_key(
-        {
-            "root": str(root.resolve()),
-            "classes": classes,
-            "files": _fingerprint(files, names),
-            "target_size": target_size,
-            "color_mode": color_mode,
-            "interpolation": interpolation,
-        }
-    )
-    entry = cache_root / f"folder-{key}.npz"
-    cached = cache.load(entry) if use_cache else None
-    if cached is not None:
-        return ImageArrays(cached["x"], cached["y"], names, key)
-    x = decode_images(files, target_size, color_mode, interpolation, desc=f"decoding {root.name}")
-    if use_cache:
-        cache.save(entry, {"x": x, "y": labels})
+    source = {"root": str(root.resolve()), "classes": classes}
+    x, key = decode_cached(
+        files, names, labels, source, "folder", target_size, color_mode, interpolation,
+        cache_root, use_cache, desc=f"decoding {root.name}",
+    )  # fmt: skip
     return ImageArrays(x, labels, names, key)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import AugtrainError
 from . import cache
 from .arrays import Dataset, ImageArrays
-from .folder import _fingerprint, decode_images
+from .folder import decode_cached
 
 
 def _column(header: list[str], column: str | int, what: str, csv_path: Path) -> int:
@@ -102,24 +102,11 @@ def load_labels_csv(
         raise AugtrainError(f"{csv_path}: only one label ({found[0]!r}); a classifier needs two")
     index = {c: i for i, c in enumerate(found)}
     y = np.asarray([index[label] for label in labels], dtype=np.int64)
-    key = cache.content_key(
-        {
-            "labels": str(csv_path.resolve()),
-            "root": str(base.resolve()),
-            "files": _fingerprint(paths, names),
-            "target_size": target_size,
-            "color_mode": color_mode,
-            "interpolation": interpolation,
-        }
-    )
-    entry = cache_root / f"csv-{key}.npz"
-    cached = cache.load(entry) if use_cache else None
-    if cached is not None:
-        x = cached["x"]
-    else:
-        x = decode_images(paths, target_size, color_mode, interpolation, desc="decoding")
-        if use_cache:
-            cache.save(entry, {"x": x, "y": y})
+    source = {"labels": str(csv_path.resolve()), "root": str(base.resolve())}
+    x, key = decode_cached(
+        paths, names, y, source, "csv", target_size, color_mode, interpolation,
+        cache_root, use_cache, desc="decoding",
+    )  # fmt: skip
     val_rows = np.zeros(len(y), dtype=bool)
     if validation_split:
         for c in range(len(found)):
