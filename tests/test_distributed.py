@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import torch
 import torch.nn as nn
 
 HERE = Path(__file__).resolve().parent
+GLOO_ABORT = "terminate called without an active exception"  # see the --gpus test
 EPOCHS = 3  # 96 images, global batch 16: 6 steps per epoch; last.pt every 4 steps
 
 
@@ -182,13 +184,14 @@ def test_gpus_flag_launches_torchrun_on_cpu(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     args = ["--data", str(data), "--model", "lenet5", "--epochs", "1", "--batch-size", "16"]
     args += ["--runs-dir", str(tmp_path), "--name", "g", "--augment", "flip"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "augtrain", "train", "--gpus", "2", "--device", "cpu", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, "-m", "augtrain", "train", "--gpus", "2", "--device", "cpu", *args]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and proc.stderr.startswith(GLOO_ABORT):
+        # An open bug, not yet explained: in about half of the full CI runs of 2026-12-01 a
+        # rank of this command died in C++ with this line before printing anything, never
+        # in 12 runs alone. One more try, in a fresh folder, must then pass whole.
+        shutil.rmtree(tmp_path / "g", ignore_errors=True)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-6000:]
     assert "launching: " in proc.stdout and "torch.distributed.run" in proc.stdout
     assert (
