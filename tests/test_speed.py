@@ -247,6 +247,7 @@ def test_lookahead_averages_copies_back_and_round_trips():
     trainer = _StubTrainer(model)
     la = Lookahead()
     la.set_trainer(trainer)
+    la.set_params({"epochs": 2, "steps": 10})  # 100 samples in batches of 10
     la.on_train_begin({})
     assert la.total_steps() == 20
     start = [t.clone() for t in model.state_dict().values()]
@@ -268,6 +269,7 @@ def test_lookahead_averages_copies_back_and_round_trips():
     la2.load_state_dict(state)
     assert la2.state_dict()["slow"][0].equal(state["slow"][0])
     la2.set_trainer(_StubTrainer(model2))
+    la2.set_params({"epochs": 2, "steps": 10})
     la2.on_train_begin({})
     for a, b in zip(la.slow, la2.slow):
         assert torch.equal(a, b)

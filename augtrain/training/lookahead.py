@@ -17,12 +17,11 @@ averaged net.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from .callbacks import Callback
+from .callbacks.base import Callback
 
 
 class Lookahead(Callback):
@@ -41,14 +40,11 @@ class Lookahead(Callback):
 
     def _live(self) -> list[torch.Tensor]:
         # state_dict() tensors share storage with the parameters and buffers: copy_ writes them.
-        return [t for t in self.trainer.model.state_dict().values() if t.is_floating_point()]
+        return [t for t in self.model.state_dict().values() if t.is_floating_point()]
 
     def total_steps(self) -> int:
-        tr = self.trainer
-        steps = getattr(tr, "steps_per_epoch", None)  # optimizer steps (--accumulate)
-        if steps is None:  # a trainer-like object without it: one step per batch
-            steps = math.ceil(len(tr.train) / tr.config.batch_size)
-        return tr.config.epochs * steps
+        """Optimizer steps of the whole run (`params`: steps per epoch, as --accumulate's)."""
+        return self.params["epochs"] * self.params["steps"]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._fast = self._live()

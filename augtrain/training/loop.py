@@ -35,8 +35,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,34 +142,261 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped training at a batch boundary, after last.pt was saved."""
 
 
+# ------------------------------------------------------------------ batch sources
+@dataclass
+class Batch:
+    """One (micro-)batch on the device, as the model and the loss take it."""
+
+    inputs: list[torch.Tensor]  # the model's positional inputs: model(*inputs)
+    targets: torch.Tensor  # what the loss compares the outputs with
+    labels: torch.Tensor | None = None  # hard labels for accuracy where targets are soft
+    weights: torch.Tensor | None = None  # per-sample loss weights (Keras' sample_weight)
+
+    @property
+    def size(self) -> int:
+        return len(self.inputs[0])
+
+
+@dataclass
+class Step:
+    """One optimizer step of an epoch: its micro-batches as the source's `load` takes them."""
+
+    parts: list[Any]
+    size: int  # this rank's samples in the step
+    global_size: int  # the step's samples over all ranks
+
+
+class BatchSource:
+    """What the Trainer trains or validates on: an epoch is a sequence of `Step`s, each
+    `load`ed into `Batch`es on the device inside the step (after `on_batch_begin`), one
+    micro-batch at a time. A step's parts have a `len`: their number of samples.
+
+    `DeviceSource` is augtrain's own (the split on the device, augmented there, keyed by
+    sample index); `augtrain.keras.sources` adapts Keras' arrays, Sequences and generators.
+    """
+
+    batch_size: int | None = None
+    # Dropout of a batch keyed by (seed, epoch, batch): exact resume for keyed sources.
+    seeds_batches: bool = False
+
+    def samples(self) -> int | None:
+        """Training samples per epoch, where known."""
+        return None
+
+    def steps(self) -> int | None:
+        """Optimizer steps per epoch; None: until the source is exhausted."""
+        raise NotImplementedError
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Step]:
+        """The steps of `epoch` from step `start` on (a resumed epoch's first untrained one)."""
+        raise NotImplementedError
+
+    def load(self, part: Any, epoch: int) -> Batch:
+        raise NotImplementedError
+
+    def evaluation(self, batch_size: int | None = None) -> Iterator[Batch]:
+        """Every batch of one evaluation pass (this rank's share under DDP)."""
+        raise NotImplementedError
+
+    def running(self) -> AbstractContextManager:
+        """Held while the loop runs (the device source keeps the CPU kernels on one thread)."""
+        return nullcontext()
+
+
+class DeviceSource(BatchSource):
+    """A `DeviceSplit` augmented by `pipeline` on the device, in the keyed order of
+    (seed, epoch); each rank takes its shard of every global batch."""
+
+    seeds_batches = True
+
+    def __init__(
+        self,
+        split: DeviceSplit,
+        pipeline: Compose,
+        seed: int,
+        batch_size: int,
+        accumulate: int = 1,
+        dist: distributed.DistInfo | None = None,
+        precision: DevicePolicy | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        self.split, self.pipeline, self.seed = split, pipeline, seed
+        self.batch_size, self.accumulate = batch_size, accumulate
+        self.dist = dist or distributed.DistInfo()
+        self.precision = precision or DevicePolicy.resolve(split.y.device, "off", "off")
+        self.device = self.precision.device
+        self.num_classes = num_classes or int(split.y.max()) + 1
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def samples(self) -> int:
+        return len(self.split)
+
+    def steps(self) -> int:
+        return math.ceil(len(self.split) / (self.batch_size * self.accumulate))
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Step]:
+        n, batch = len(self.split), self.batch_size
+        step_size = batch * self.accumulate
+        order = epoch_order(self.seed, epoch, n)
+        for b in range(start, self.steps()):
+            global_index = order[b * step_size : (b + 1) * step_size]
+            micro = [  # this rank's shard of each micro-batch
+                distributed.shard(global_index[i : i + batch], self.dist).to(self.device)
+                for i in range(0, len(global_index), batch)
+            ]
+            yield Step(micro, sum(len(i) for i in micro), len(global_index))
+
+    def load(self, index: torch.Tensor, epoch: int) -> Batch:
+        images, labels = self.split.batch(index)
+        if self.pipeline.mixes_labels:
+            targets = F.one_hot(labels, self.num_classes).float()
+            images, targets = self.pipeline(images, index, epoch, targets)
+            hard = targets.argmax(1)
+        else:
+            images, targets = self.pipeline(images, index, epoch), labels
+            hard = labels
+        return Batch([self.precision.model_input(images)], targets, hard)
+
+    def evaluation(self, batch_size: int | None = None) -> Iterator[Batch]:
+        bs = batch_size or max(256, self.batch_size)
+        index = distributed.shard(torch.arange(len(self.split)), self.dist)
+        for i in range(0, len(index), bs):
+            images, labels = self.split.batch(index[i : i + bs].to(self.device))
+            yield Batch([self.precision.model_input(images)], labels, labels)
+
+    def running(self) -> AbstractContextManager:
+        # CPU augmentation kernels on this thread only: torch's workers own the other cores
+        return cpu_kernels.limit_threads(1)
+
+
+# -------------------------------------------------------------------------- the loss
+class ClassifierLoss:
+    """augtrain's loss: cross-entropy on class logits (a binary model's one logit as two,
+    `report.metrics.class_logits`), label smoothing in training only; accuracy by argmax.
+
+    A loss object has `train(outputs, batch)` -> (mean loss to minimise, number correct,
+    number of samples with an accuracy) and `evaluate(outputs, batch)` -> (summed loss,
+    number correct, samples with an accuracy); see `augtrain.keras.fit` for Keras' losses.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, binary: bool = False) -> None:
+        self.label_smoothing, self.binary = label_smoothing, binary
+
+    def train(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
+        logits = class_logits(outputs, self.binary)
+        loss = F.cross_entropy(logits.float(), batch.targets, label_smoothing=self.label_smoothing)
+        return loss, (logits.argmax(1) == batch.labels).sum(), batch.size
+
+    def evaluate(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
+        logits = class_logits(outputs.float(), self.binary)
+        loss = F.cross_entropy(logits, batch.targets, reduction="sum")
+        return loss, (logits.argmax(1) == batch.labels).sum(), batch.size
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    source: BatchSource,
+    criterion: Any,
+    precision: DevicePolicy | None = None,
+    dist_info: distributed.DistInfo | None = None,
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """Loss (and accuracy, where the loss gives one) of `model` over one evaluation pass of
+    `source`, summed over ranks: the Trainer's validation and Keras' `evaluate`."""
+    dist_info = dist_info or distributed.DistInfo()
+    device = precision.device if precision is not None else torch.device("cpu")
+    autocast = precision.autocast() if precision is not None else nullcontext()
+    was_training = model.training
+    model.eval()
+    # summed loss, correct, seen, seen with an accuracy
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    for batch in source.evaluation(batch_size):
+        with autocast:
+            outputs = model(*batch.inputs)
+        loss, correct, counted = criterion.evaluate(outputs, batch)
+        sums[0] += loss.double()
+        sums[1] += correct
+        sums[2] += batch.size
+        sums[3] += counted
+    loss, correct, seen, counted = distributed.all_reduce_sum(sums, dist_info).tolist()
+    model.train(was_training)
+    out = {"loss": loss / max(seen, 1)}
+    if counted:
+        out["accuracy"] = correct / counted
+    return out
+
+
+def constant_schedule(progress: float) -> float:
+    """The rate as set: the schedule of Keras' fit (callbacks still scale or replace it)."""
+    return 1.0
+
+
+# -------------------------------------------------------------------------- the loop
 class Trainer:
-    """Holds the training state; `fit()` is the whole loop."""
+    """Holds the training state; `fit()` is the whole loop.
+
+    Built whole here: the batch source (`train`: a `DeviceSplit`, augmented by `pipeline`,
+    or any `BatchSource`), optimizer, schedule, loss, --compile, checkpointing; nothing is
+    set afterwards. Defaults come from `config`; a dialect (Keras' fit) passes its own.
+
+    What callbacks may use (besides `set_params` / `set_model`, which they are given):
+        stop_training           set True to stop after this batch (or model.stop_training)
+        current_lr, set_current_lr(lr), override_lr(lr), lr_scale
+        save_checkpoint(path)   a full checkpoint (collective under DDP)
+        is_main                 False on ranks other than 0 (they neither print nor write)
+        model, optimizer, epoch, global_step, history, run_dir, eval_name,
+        running_logs()          loss/accuracy of the epoch so far
+    """
 
     def __init__(
         self,
         model: nn.Module,
-        train: DeviceSplit,
-        val: DeviceSplit | None,
+        train: DeviceSplit | BatchSource,
+        val: DeviceSplit | BatchSource | None,
         config: TrainConfig,
-        pipeline: Compose,
+        pipeline: Compose | None = None,
         callbacks: list[Callback] | None = None,
         device: torch.device | None = None,
         param_groups: list[dict] | None = None,
         dist_info: distributed.DistInfo | None = None,
         num_classes: int | None = None,
         eval_name: str = "val",
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        schedule: Callable[[float], float] | None = None,
+        momentum_schedule: Callable[[float], float] | None = None,
+        criterion: Any = None,
+        checkpoint: Callable[[Trainer, str], None] | None = None,
+        checkpoint_meta: dict[str, Any] | None = None,
+        run_end_follows: bool = False,
+        validation_freq: int = 1,
+        initial_epoch: int = 0,
+        log_summary: bool = True,
     ) -> None:
-        self.config = config
+        self.config = config  # the settings it was built from (loggers record them)
         # The per-epoch evaluation's log prefix: "val" for a validation split, "test" when it
         # is the test split (test_* figures are shown, never used to choose or stop).
         self.eval_name = eval_name
         self.device = device or torch.device("cpu")
         self.dist = dist_info or distributed.DistInfo()
         self.model = model
-        self.train, self.val = train, val
-        self.pipeline = pipeline
-        self.num_classes = num_classes or int(train.y.max()) + 1
-        self.optimizer = build_optimizer(
+        # One policy for the training step and validation (device.DevicePolicy): autocast,
+        # memory format, uint8 -> float input; fp16 scales the loss (GradScaler).
+        self.precision = DevicePolicy.resolve(self.device, config.amp, config.channels_last)
+        self.autocast = self.precision.autocast()
+        self.channels_last = self.precision.channels_last
+        self.scaler = self.precision.grad_scaler()
+        self.train, self.val = train, val  # as given (a DeviceSplit: .on_host, len)
+        if isinstance(train, DeviceSplit):
+            self.num_classes = num_classes or int(train.y.max()) + 1
+        else:
+            self.num_classes = num_classes
+        self.source = self._as_source(train, pipeline)
+        self.val_source = None if val is None else self._as_source(val, pipeline)
+        self.optimizer = optimizer or build_optimizer(
             config.optimizer,
             param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}],
             config.lr,
@@ -177,10 +404,73 @@ class Trainer:
             config.nesterov,
             config.weight_decay,
         )
-        # optimizer steps, as train_epoch's
-        steps_per_epoch = math.ceil(len(train) / (config.batch_size * config.accumulate))
-        self.steps_per_epoch = steps_per_epoch
-        self.schedule = build_schedule(
+        for group in self.optimizer.param_groups:  # a torch optimizer built elsewhere
+            group.setdefault("base_lr", group["lr"])
+            group.setdefault("lr_mult", 1.0)
+        self.steps_per_epoch = self.source.steps()  # optimizer steps; None: until exhausted
+        if schedule is None:
+            schedule, momentum_schedule = self._config_schedules(config, self.steps_per_epoch)
+        self.schedule, self.momentum_schedule = schedule, momentum_schedule
+        # --label-mode binary: one logit, as two-class logits whose cross-entropy is the
+        # binary cross-entropy (report.metrics.class_logits)
+        self.binary = config.label_mode == "binary"
+        self.criterion = criterion or ClassifierLoss(config.label_smoothing, self.binary)
+        self.forward_model: nn.Module = model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if config.preset and self.device.type == "cuda":
+            # Every batch has the same shape (but the last): let cuDNN time its algorithms once.
+            torch.backends.cudnn.benchmark = True
+        if config.compile:
+            # Only the training forward/backward is compiled: evaluation runs a few batches
+            # and would pay a second compilation for little. dynamic=False: the last, partial
+            # batch of an epoch compiles once more, then every shape is cached.
+            self.forward_model = torch.compile(self.forward_model, dynamic=False)
+        # --ema: a moving average of the weights, updated after each optimizer step
+        self.ema = None if config.ema is None else ModelEma(model, config.ema, config.ema_warmup)
+        self.grad_norm: torch.Tensor | None = None  # the last step's norm before clipping
+        self.validation_freq = validation_freq
+        self.log_summary = log_summary  # False: callbacks' epoch logs hold the metrics alone
+        # Called with (trainer, reason) when a checkpoint is due (the run folder); what a
+        # checkpoint says about the model; whether on_run_end follows training (augtrain.train).
+        self.checkpoint_hook = checkpoint
+        self.checkpoint_meta: dict[str, Any] = checkpoint_meta or {"model": None, "classes": None}
+        self.run_end_follows = run_end_follows
+        # State, all saved in checkpoints:
+        self.epoch = initial_epoch  # the epoch in progress (0-based); == epochs when done
+        self.first_epoch = initial_epoch  # validation_freq counts from here
+        self.batch_in_epoch = 0  # batches of `epoch` already trained
+        self.global_step = 0
+        # this rank's loss sum, correct, seen, seen with an accuracy, of this epoch so far
+        self.partial = torch.zeros(4, dtype=torch.float64)
+        self.history: list[dict[str, Any]] = []
+        self.lr_scale = 1.0  # set by ReduceLROnPlateau: a factor on the schedule
+        self.lr_override: float | None = None  # set by LearningRateScheduler: replaces it
+        self.stop_training = False
+        self.interrupted: str | None = None  # name of the signal that asked to stop
+        self.stopping_for: str | None = None  # the same, once every rank has agreed on it
+        self.callbacks = CallbackList(callbacks or [], self, model, self.params())
+
+    def _as_source(self, data: DeviceSplit | BatchSource, pipeline: Compose | None) -> BatchSource:
+        if isinstance(data, BatchSource):
+            return data
+        cfg = self.config
+        return DeviceSource(
+            data,
+            pipeline if pipeline is not None else Compose([]),
+            cfg.seed,
+            cfg.batch_size,
+            cfg.accumulate,
+            self.dist,
+            self.precision,
+            self.num_classes,
+        )
+
+    @staticmethod
+    def _config_schedules(config: TrainConfig, steps_per_epoch: int | None) -> tuple[Any, Any]:
+        """--schedule's lr factor, and onecycle's momentum (Adam's beta1) beside it."""
+        schedule = build_schedule(
             config.schedule,
             config.epochs,
             config.gamma,
@@ -193,8 +483,7 @@ class Trainer:
             div_factor=config.div_factor,
             final_div_factor=config.final_div_factor,
         )
-        # onecycle's momentum (Adam's beta1), set each step from the progress like the lr
-        self.momentum_schedule = (
+        momentum = (
             build_momentum_schedule(
                 config.schedule,
                 config.epochs,
@@ -207,49 +496,33 @@ class Trainer:
             if config.cycle_momentum
             else None
         )
-        # --label-mode binary: one logit, as two-class logits whose cross-entropy is the
-        # binary cross-entropy (report.metrics.class_logits)
-        self.binary = config.label_mode == "binary"
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        self.forward_model: nn.Module = model
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        # One policy for the training step and validation (device.DevicePolicy): autocast,
-        # memory format, uint8 -> float input; fp16 scales the loss (GradScaler).
-        self.precision = DevicePolicy.resolve(self.device, config.amp, config.channels_last)
-        self.autocast = self.precision.autocast()
-        self.channels_last = self.precision.channels_last
-        self.scaler = self.precision.grad_scaler()
-        # --ema: a moving average of the weights, updated after each optimizer step
-        self.ema = None if config.ema is None else ModelEma(model, config.ema, config.ema_warmup)
-        self.grad_norm: torch.Tensor | None = None  # the last step's norm before clipping
-        self.callbacks = CallbackList(callbacks or [], self)
-        # Where checkpoints and callback files go, and what a checkpoint says about the
-        # model (set by `augtrain.train`; a bare Trainer writes relative to the cwd).
-        self.run_dir: Path | None = None
-        self.checkpoint_meta: dict[str, Any] = {"model": None, "classes": None}
-        self.checkpoint_hook = None  # called with (trainer, reason) when a checkpoint is due
-        # State, all saved in checkpoints:
-        self.epoch = 0  # the epoch in progress (0-based); == epochs when done
-        self.batch_in_epoch = 0  # batches of `epoch` already trained
-        self.global_step = 0
-        # this rank's loss sum, correct, seen of this epoch so far
-        self.partial = torch.zeros(3, dtype=torch.float64)
-        self.history: list[dict[str, Any]] = []
-        self.lr_scale = 1.0  # set by ReduceLROnPlateau: a factor on the schedule
-        self.lr_override: float | None = None  # set by LearningRateScheduler: replaces it
-        self.stop_training = False
-        self.interrupted: str | None = None  # name of the signal that asked to stop
-        self.stopping_for: str | None = None  # the same, once every rank has agreed on it
+        return schedule, momentum
+
+    def params(self) -> dict[str, Any]:
+        """What callbacks are told by `set_params` (Keras' `params`)."""
+        return {
+            "epochs": self.config.epochs,
+            "steps": self.steps_per_epoch,  # optimizer steps (one per --accumulate batches)
+            "batch_size": self.source.batch_size,
+            "samples": self.source.samples(),
+            "verbose": self.config.verbose,
+        }
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder (relative callback paths go there): the checkpointer's, once claimed."""
+        return getattr(self.checkpoint_hook, "path", None)
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> list[dict[str, Any]]:
         self.check_monitors()
         self.callbacks.train_begin({})
         try:
-            # CPU augmentation kernels on this thread only: torch's workers own the other cores
-            with self._stop_on_signals(), cpu_kernels.limit_threads(1):
+            with self._stop_on_signals(), self.source.running():
                 while self.epoch < self.config.epochs and not self.stop_training:
                     self.train_epoch()
                     if self.stopping_for:  # a signal during the epoch's end; last.pt is saved
@@ -260,43 +533,36 @@ class Trainer:
 
     def train_epoch(self) -> dict[str, Any]:
         epoch, cfg = self.epoch, self.config
-        n, batch = len(self.train), cfg.batch_size
-        step_size = batch * cfg.accumulate  # samples per optimizer step
-        steps = math.ceil(n / step_size)
-        order = epoch_order(cfg.seed, epoch, n)
+        steps = self.steps_per_epoch
         if self.batch_in_epoch == 0:
             self.callbacks.epoch_begin(epoch, {})
             self.partial.zero_()
+        # samples a resumed epoch had trained before (rank 0 carries them): not timed now
+        carried = torch.tensor([float(self.partial[2])], dtype=torch.float64)
         sums = self.partial = self.partial.to(self.device)
         self.model.train()
         bar = self._progress(epoch, steps)
         start = time.perf_counter()
         first = self.batch_in_epoch
-        for b in range(first, steps):
-            global_index = order[b * step_size : (b + 1) * step_size]
-            micro = [  # this rank's shard of each micro-batch
-                distributed.shard(global_index[i : i + batch], self.dist).to(self.device)
-                for i in range(0, len(global_index), batch)
-            ]
-            size = sum(len(index) for index in micro)
-            self.callbacks.batch_begin(b, {"batch": b, "size": size})
-            self.set_lr(epoch + b / steps)
-            loss, correct = self.train_step(micro, epoch, len(global_index), batch=b)
-            sums[0] += loss.detach().double() * size
+        for b, step in enumerate(self.source.epoch(epoch, first), first):
+            self.callbacks.batch_begin(b, {"batch": b, "size": step.size})
+            self.set_lr(epoch + b / steps if steps else epoch)
+            loss, correct, counted = self.train_step(step.parts, epoch, step.global_size, b)
+            sums[0] += loss.detach().double() * step.size
             sums[1] += correct
-            sums[2] += size
+            sums[2] += step.size
+            sums[3] += counted
             self.batch_in_epoch, self.global_step = b + 1, self.global_step + 1
             if self.ema is not None:
                 self.ema.update(self.model)
-            self.callbacks.batch_end(b, {"batch": b, "size": size, "loss": loss.detach()})
+            self.callbacks.batch_end(b, {"batch": b, "size": step.size, "loss": loss.detach()})
             if bar is not None:
                 bar.update(1)
-                if b % 20 == 0 or b == steps - 1:
+                if b % 20 == 0 or b == (steps or 0) - 1:
                     s = sums.tolist()
-                    bar.set_postfix_str(
-                        f"loss {s[0] / s[2]:.4f} acc {s[1] / s[2]:.4f} "
-                        f"{s[2] * self.dist.world_size / (time.perf_counter() - start):.0f} img/s"
-                    )
+                    acc = f" acc {s[1] / s[3]:.4f}" if s[3] else ""
+                    rate = s[2] * self.dist.world_size / (time.perf_counter() - start)
+                    bar.set_postfix_str(f"loss {s[0] / s[2]:.4f}{acc} {rate:.0f} img/s")
             if isinstance(cfg.save_freq, int) and self.global_step % cfg.save_freq == 0:
                 self._checkpoint("step")
             if self._stop_requested():
@@ -307,68 +573,79 @@ class Trainer:
             self._checkpoint("interrupt")
             raise TrainingInterrupted(self.stopping_for)
         seconds = time.perf_counter() - start
-        totals = distributed.all_reduce_sum(sums.clone(), self.dist).tolist()
-        logs: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": totals[0] / totals[2],
-            "accuracy": totals[1] / totals[2],
-        }
-        if self.val is not None:
+        both = torch.cat([sums, carried.to(self.device)])
+        totals = distributed.all_reduce_sum(both, self.dist).tolist()
+        metrics: dict[str, Any] = {"loss": totals[0] / max(totals[2], 1)}
+        if totals[3]:
+            metrics["accuracy"] = totals[1] / totals[3]
+        validate = (epoch + 1 - self.first_epoch) % self.validation_freq == 0
+        if self.val_source is not None and validate:
             name = self.eval_name
-            val = self.evaluate(self.val)
-            logs.update({f"{name}_loss": val["loss"], f"{name}_accuracy": val["accuracy"]})
+            val = self.evaluate(self.val_source)
+            metrics.update({f"{name}_{k}": v for k, v in val.items()})
             if self.ema is not None:
-                val = self.evaluate(self.val, model=self.ema.module)
-                logs.update(
-                    {f"{name}_loss_ema": val["loss"], f"{name}_accuracy_ema": val["accuracy"]}
-                )
-        trained = (steps - first) * step_size if first else n
+                val = self.evaluate(self.val_source, model=self.ema.module)
+                metrics.update({f"{name}_{k}_ema": v for k, v in val.items()})
+        logs: dict[str, Any] = {"epoch": epoch + 1, **metrics}
         logs.update(
-            lr=self.current_lr, seconds=seconds, images_per_s=min(trained, n) / max(seconds, 1e-9)
+            lr=self.current_lr,
+            seconds=seconds,
+            images_per_s=(totals[2] - totals[4]) / max(seconds, 1e-9),
         )
         self.history.append(logs)
         self.epoch, self.batch_in_epoch = epoch + 1, 0
         self.partial.zero_()
         self._print_epoch(logs)
-        self.callbacks.epoch_end(epoch, logs)
+        if self.log_summary:
+            self.callbacks.epoch_end(epoch, logs)
+        else:  # Keras: the callbacks see the metrics; what they add goes in the history too
+            self.callbacks.epoch_end(epoch, metrics)
+            logs.update(metrics)
         self._stop_requested()
         self._checkpoint("epoch")
         return logs
 
     def train_step(
         self,
-        index: torch.Tensor | list[torch.Tensor],
+        parts: Any,
         epoch: int,
         global_size: int | None = None,
         batch: int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on the samples `index`, or on the micro-batches of a list of
-        them (gradient accumulation); returns (mean loss, number correct).
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """One optimizer step on one micro-batch (an index tensor of the device source), or
+        on a list of them (gradient accumulation); returns (mean loss, number correct,
+        samples with an accuracy).
 
-        Under DDP each index is this rank's shard and `global_size` is the step's number of
-        samples over all ranks. With `batch` (the step within the epoch) each micro-batch's
-        dropout is seeded first (`seed_batch`).
+        Under DDP each part is this rank's shard and `global_size` is the step's number of
+        samples over all ranks. With `batch` (the step within the epoch) a keyed source's
+        micro-batches have their dropout seeded first (`seed_batch`).
         """
-        micro = [index] if isinstance(index, torch.Tensor) else list(index)
-        local = sum(len(i) for i in micro)
+        micro = list(parts) if isinstance(parts, list) else [parts]
+        local = sum(len(part) for part in micro)
         world = self.dist.world_size if self.dist.enabled else 1
         total = global_size or local * world or 1
         self.optimizer.zero_grad(set_to_none=True)
-        losses, correct = [], torch.zeros((), dtype=torch.int64, device=self.device)
-        for m, idx in enumerate(micro):
-            if batch is not None:  # for accumulate 1 the key is the step's, as it always was
+        losses = []
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        counted = 0
+        for m, part in enumerate(micro):
+            if batch is not None and self.source.seeds_batches:
+                # for accumulate 1 the key is the step's, as it always was
                 self.seed_batch(epoch, batch * self.config.accumulate + m)
             # A micro-batch's mean loss weighted by its share of the step: the summed
             # gradients are those of the mean over the step's samples (also for an uneven
             # last step, and under DDP, which averages over ranks, for uneven shards).
-            share = None if len(micro) == 1 and world == 1 else len(idx) * world / total
+            share = None if len(micro) == 1 and world == 1 else len(part) * world / total
             # DDP: all-reduce the gradients once, after the step's last micro-batch
             sync = m == len(micro) - 1 or not self.dist.enabled
             no_sync = getattr(self.forward_model, "no_sync", None)
             with nullcontext() if sync or no_sync is None else no_sync():
-                loss, c = self._backward(idx, epoch, share)
-            losses.append(loss * len(idx))
+                # loaded (gathered, augmented) one micro-batch at a time: accumulation
+                # holds one micro-batch's activations, not the step's
+                loss, c, n = self._backward(self.source.load(part, epoch), share)
+            losses.append(loss * len(part))
             correct += c
+            counted += n
         if self.config.clip_grad_norm is not None:
             if self.scaler is not None:  # clip the true gradients, not the scaled ones
                 self.scaler.unscale_(self.optimizer)
@@ -380,35 +657,24 @@ class Trainer:
         else:
             self.optimizer.step()
         if len(micro) == 1:
-            return loss, correct
-        return torch.stack(losses).sum() / max(local, 1), correct
+            return loss, correct, counted
+        return torch.stack(losses).sum() / max(local, 1), correct, counted
 
-    def _backward(
-        self, index: torch.Tensor, epoch: int, share: float | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _backward(self, batch: Batch, share: float | None) -> tuple[torch.Tensor, Any, int]:
         """Forward and backward of one (micro-)batch, its loss weighted by `share` (None:
-        the whole step); returns (mean loss, number correct)."""
-        images, labels = self.train.batch(index)
-        if self.pipeline.mixes_labels:
-            targets = F.one_hot(labels, self.num_classes).float()
-            images, targets = self.pipeline(images, index, epoch, targets)
-            hard = targets.argmax(1)
-        else:
-            images, targets = self.pipeline(images, index, epoch), labels
-            hard = labels
-        images = self._prepare(images)
+        the whole step); returns (mean loss, number correct, samples with an accuracy)."""
         with self.autocast:
-            logits = class_logits(self.forward_model(images), self.binary)
-        loss = self.criterion(logits.float(), targets)
+            outputs = self.forward_model(*batch.inputs)
+        loss, correct, counted = self.criterion.train(outputs, batch)
         objective = loss if share is None else loss * share
-        if not len(index):  # an empty DDP shard still joins the gradient all-reduce
-            objective = logits.sum() * 0.0
-            loss = logits.sum().detach() * 0.0
+        if not batch.size:  # an empty DDP shard still joins the gradient all-reduce
+            objective = outputs.sum() * 0.0
+            loss = outputs.sum().detach() * 0.0
         if self.scaler is not None:  # fp16: scale the loss
             self.scaler.scale(objective).backward()
         else:
             objective.backward()
-        return loss, (logits.argmax(1) == hard).sum()
+        return loss, correct, counted
 
     def seed_batch(self, epoch: int, batch: int) -> None:
         """Dropout (and any torch randomness in the model) of a batch: keyed by (seed, epoch,
@@ -421,37 +687,25 @@ class Trainer:
                 torch.cuda.manual_seed(seed)
 
     # --------------------------------------------------------------- evaluation
-    @torch.no_grad()
     def evaluate(
-        self, split: DeviceSplit, batch_size: int | None = None, model: nn.Module | None = None
+        self,
+        split: DeviceSplit | BatchSource,
+        batch_size: int | None = None,
+        model: nn.Module | None = None,
     ) -> dict[str, float]:
-        """Loss and accuracy of the model (or `model`: the EMA's) over a split, sharded
-        across ranks and summed."""
+        """Loss and accuracy of the model (or `model`: the EMA's) over a split or source,
+        sharded across ranks and summed (the module-level `evaluate`)."""
+        source = split if isinstance(split, BatchSource) else self._as_source(split, None)
         model = model or self.model
-        model.eval()
-        bs = batch_size or max(256, self.config.batch_size)
-        index = distributed.shard(torch.arange(len(split)), self.dist)
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        for i in range(0, len(index), bs):
-            idx = index[i : i + bs].to(self.device)
-            images, labels = split.batch(idx)
-            with self.autocast:
-                logits = class_logits(model(self._prepare(images)).float(), self.binary)
-            sums[0] += F.cross_entropy(logits, labels, reduction="sum").double()
-            sums[1] += (logits.argmax(1) == labels).sum()
-            sums[2] += len(idx)
-        loss, correct, seen = distributed.all_reduce_sum(sums, self.dist).tolist()
-        if model is self.model:
-            model.train()
-        return {"loss": loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
+        return evaluate(model, source, self.criterion, self.precision, self.dist, batch_size)
 
     def running_logs(self) -> dict[str, float]:
         """Loss and accuracy of the epoch so far, over all ranks (collective under DDP)."""
         s = distributed.all_reduce_sum(self.partial.to(self.device).clone(), self.dist).tolist()
-        return {"loss": s[0] / max(s[2], 1), "accuracy": s[1] / max(s[2], 1)}
-
-    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
-        return self.precision.model_input(images)
+        out = {"loss": s[0] / max(s[2], 1)}
+        if s[3]:
+            out["accuracy"] = s[1] / s[3]
+        return out
 
     # --------------------------------------------------------------- lr + state
     def set_lr(self, progress: float) -> None:
@@ -485,10 +739,17 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
 
+    def override_lr(self, lr: float) -> None:
+        """Make `lr` the rate, replacing the schedule from now on (LearningRateScheduler)."""
+        self.lr_override = float(lr)
+        self.set_current_lr(float(lr))
+
     def logged_metrics(self) -> set[str]:
         """The names every epoch's logs hold (for checking what callbacks monitor)."""
-        names = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
-        if self.val is not None:
+        names = {"loss", "accuracy"}
+        if self.log_summary:
+            names |= {"epoch", "lr", "seconds", "images_per_s"}
+        if self.val_source is not None:
             names |= set(evaluation_metrics(self.eval_name, self.ema is not None))
         for cb in self.callbacks:
             names |= set(cb.provides())
@@ -537,7 +798,9 @@ class Trainer:
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
         self.global_step = state["global_step"]
         # The epoch's partial sums are over all ranks: rank 0 carries them on.
-        partial = state["partial"].clone()
+        partial = state["partial"].to(torch.float64)
+        if len(partial) == 3:  # older checkpoints: every sample seen had an accuracy
+            partial = torch.cat([partial, partial[2:3]])
         self.partial = partial if self.dist.is_main else torch.zeros_like(partial)
         self.history = list(state["history"])
         self.lr_scale = state["lr_scale"]
@@ -594,8 +857,9 @@ class Trainer:
     @contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
         """Ctrl-C (SIGINT) and SIGTERM stop training after the current batch, with last.pt
-        saved; a second Ctrl-C stops at once (without saving)."""
-        if threading.current_thread() is not threading.main_thread():
+        saved; a second Ctrl-C stops at once (without saving). Without checkpointing there
+        is nothing to save: Ctrl-C stops at once, as in Keras."""
+        if threading.current_thread() is not threading.main_thread() or not self.checkpoint_hook:
             yield
             return
 
@@ -621,7 +885,7 @@ class Trainer:
                 signal.signal(s, h if h is not None else signal.SIG_DFL)
 
     # ----------------------------------------------------------------- printing
-    def _progress(self, epoch: int, steps: int) -> Any:
+    def _progress(self, epoch: int, steps: int | None) -> Any:
         """The batch bar of one epoch; None without one (its postfix then costs nothing)."""
         if self.config.verbose != 1 or not self.dist.is_main:
             return None

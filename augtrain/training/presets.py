@@ -221,15 +221,3 @@ def init_from_data(classifier: nn.Module, train_x: torch.Tensor) -> None:
             None if mean is None else mean.flatten(),
             None if std is None else std.flatten(),
         )
-
-
-def configure_trainer(trainer: Any, config: Any) -> None:
-    """Settings the Trainer does not read itself: cuDNN autotuning, --compile."""
-    if config.preset and trainer.device.type == "cuda":
-        # Every batch has the same shape (but the last): let cuDNN time its algorithms once.
-        torch.backends.cudnn.benchmark = True
-    if config.compile:
-        # Only the training forward/backward is compiled: evaluation runs a few batches
-        # and would pay a second compilation for little. dynamic=False: the last, partial
-        # batch of an epoch compiles once more, then every shape is cached.
-        trainer.forward_model = torch.compile(trainer.forward_model, dynamic=False)

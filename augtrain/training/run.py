@@ -36,7 +36,7 @@ from ..io import read_json, write_error, write_json, write_text
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from . import checkpoint, distributed
-from .callbacks import Callback, History
+from .callbacks import Callback, History, MonitorCallback, resolve_mode
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
 from .loggers import check_installed as check_loggers_installed
@@ -48,7 +48,7 @@ from .loop import (
     evaluation_metrics,
     place_splits,
 )
-from .presets import configure_trainer, init_from_data, recipe_setup, with_preset
+from .presets import init_from_data, recipe_setup, with_preset
 from .results import Run
 
 
@@ -100,16 +100,17 @@ def pick_validation(config: TrainConfig, data: Dataset) -> tuple[str | None, Any
 
 
 def resolve_monitor(config: TrainConfig, val_name: str | None) -> tuple[str, str]:
-    """The metric of best.pt and the flags' callbacks, and its mode. "auto" is the
-    validation split's accuracy (its EMA's with --ema, as timm), else the training
-    accuracy: never the test split's, which is shown each epoch but chooses nothing."""
+    """The metric of best.pt and the flags' callbacks, and its mode (Keras' 'auto' rule,
+    `callbacks.resolve_mode`, as every monitoring callback's). "auto" is the validation
+    split's accuracy (its EMA's with --ema, as timm), else the training accuracy: never
+    the test split's, which is shown each epoch but chooses nothing."""
     monitor = config.monitor
     if monitor == "auto":
         ema = config.ema is not None and config.use_ema
         monitor = (
             ("val_accuracy_ema" if ema else "val_accuracy") if val_name == "val" else "accuracy"
         )
-    return monitor, ("min" if "loss" in monitor else "max")
+    return monitor, resolve_mode("auto", monitor)
 
 
 # Kept inside a run folder while it is being claimed (see `claim_run_dir`).
@@ -411,8 +412,10 @@ def interrupted_message(error: BaseException, trainer: Trainer, run_dir: Path) -
     return f"{head} Resume with: augtrain train --resume {run_dir}"
 
 
-class RunFolder(Callback):
-    """Writes the run folder as training goes: history.csv each epoch, last.pt, best.pt."""
+class RunFolder(MonitorCallback):
+    """Writes the run folder as training goes: history.csv each epoch, last.pt, best.pt
+    (when `monitor` improves: its `best` is a MonitorCallback's). The Trainer's checkpoint
+    hook, and its run folder once claimed (`path`)."""
 
     def __init__(
         self,
@@ -424,9 +427,8 @@ class RunFolder(Callback):
         mode: str,
     ):
         # path: None until the run folder is claimed, when training starts
+        super().__init__(monitor, mode)
         self.path, self.model_spec, self.classes, self.config = path, model_spec, classes, config
-        self.monitor, self.mode = monitor, mode
-        self.best: float | None = None
         self.claim: RunDirClaim | None = None  # --overwrite's old run goes at the first save
 
     def save(self, trainer: Trainer, name: str) -> None:
@@ -434,9 +436,6 @@ class RunFolder(Callback):
         if self.claim is not None:
             self.claim.commit()
             self.claim = None
-
-    def monitors(self) -> list[str]:
-        return [self.monitor]
 
     def __call__(self, trainer: Trainer, reason: str) -> None:  # the trainer's checkpoint hook
         if reason == "epoch" and self.config.save_freq == "end":
@@ -447,12 +446,8 @@ class RunFolder(Callback):
             self.save(trainer, "last.pt")
             return
         if reason == "epoch":
-            logs = trainer.history[-1]
-            value = logs.get(self.monitor)
-            if value is not None and (
-                self.best is None
-                or (value < self.best if self.mode == "min" else value > self.best)
-            ):
+            value = self.current(trainer.history[-1])
+            if value is not None and self.improves(value):
                 self.best = value
                 self.save(trainer, "best.pt")
             if trainer.dist.is_main:
@@ -463,7 +458,8 @@ class RunFolder(Callback):
         return {"best": self.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = state.get("best")
+        best = state.get("best")  # None: nothing was logged yet (older checkpoints)
+        self.best = self.worst if best is None else best
 
 
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
@@ -679,15 +675,10 @@ def train(
         dist_info=dist_info,
         num_classes=data.num_classes,
         eval_name=val_name or "val",
+        checkpoint=folder,  # its path (the trainer's run_dir) is set once claimed
+        checkpoint_meta={"model": model_spec, "classes": data.classes, "config": config.to_dict()},
+        run_end_follows=True,  # callbacks' on_run_end comes after the final evaluation
     )
-    trainer.checkpoint_hook = folder
-    trainer.run_end_follows = True  # callbacks' on_run_end comes after the final evaluation
-    trainer.checkpoint_meta = {
-        "model": model_spec,
-        "classes": data.classes,
-        "config": config.to_dict(),
-    }
-    configure_trainer(trainer, config)
     check_monitors(trainer, val_arrays is not None)
     if ckpt is not None:
         trainer.load_state_dict(ckpt["trainer"])
@@ -701,7 +692,6 @@ def train(
         run_dir = _unless_error(distributed.broadcast_object(shared, dist_info))
     folder.path = run_dir
     folder.claim = claim
-    trainer.run_dir = run_dir
     try:
         if dist_info.is_main:
             write_config(run_dir, config, data, model_spec, val_name)

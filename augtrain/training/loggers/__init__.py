@@ -64,7 +64,8 @@ def check_installed(config: Any) -> None:
 
 def build_loggers(config: Any) -> list[Any]:
     """The callbacks of the config's loggers, in the order given."""
-    from ..callbacks import CSVLogger, TensorBoard
+    from ..callbacks.csv_logger import CSVLogger
+    from ..callbacks.tensorboard import TensorBoard
 
     out: list[Any] = []
     for name in logger_names(config):

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ...errors import AugtrainError
-from ..callbacks import Callback
+from ..callbacks.base import Callback
 
 
 class TrackingLogger(Callback):
