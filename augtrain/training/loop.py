@@ -1,12 +1,16 @@
 """The training loop. Read it top to bottom:
 
     for epoch:                          (Trainer.fit)
-        order = permutation(seed, epoch)
-        for batch in order:             (Trainer.train_epoch)
+        for step in source.epoch(epoch):    (Trainer.train_epoch; DeviceSource:)
             x = uint8 images on the device, gathered by index (this rank's shard)
+                in the order permutation(seed, epoch)
             x = augment(x, index, epoch)    keyed randomness: no generator state
             loss = criterion(model(x / 255), y); backward; step
         validate; callbacks; save last.pt (and best.pt)
+
+The loop runs over a batch source (`BatchSource`): augtrain's own is `DeviceSource`, the
+split on the device and the augmentation pipeline; Keras' arrays, Sequences and
+generators are another (`augtrain.keras.sources`), so `augtrain.keras.fit` is this loop.
 
 One step (a "batch" to callbacks, --save-freq, the schedule and lookahead) is one
 optimizer step: with `accumulate` N it sums the gradients of N micro-batches of
@@ -372,6 +376,7 @@ class Trainer:
         checkpoint: Callable[[Trainer, str], None] | None = None,
         checkpoint_meta: dict[str, Any] | None = None,
         run_end_follows: bool = False,
+        run_dir: str | Path | None = None,
         validation_freq: int = 1,
         initial_epoch: int = 0,
         log_summary: bool = True,
@@ -437,6 +442,7 @@ class Trainer:
         self.checkpoint_hook = checkpoint
         self.checkpoint_meta: dict[str, Any] = checkpoint_meta or {"model": None, "classes": None}
         self.run_end_follows = run_end_follows
+        self._run_dir = None if run_dir is None else Path(run_dir)
         # State, all saved in checkpoints:
         self.epoch = initial_epoch  # the epoch in progress (0-based); == epochs when done
         self.first_epoch = initial_epoch  # validation_freq counts from here
@@ -514,8 +520,9 @@ class Trainer:
 
     @property
     def run_dir(self) -> Path | None:
-        """The run folder (relative callback paths go there): the checkpointer's, once claimed."""
-        return getattr(self.checkpoint_hook, "path", None)
+        """Where relative callback paths go: `run_dir` as given, else the checkpointer's
+        folder once claimed (augtrain.train's RunFolder), else None (the cwd)."""
+        return self._run_dir or getattr(self.checkpoint_hook, "path", None)
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> list[dict[str, Any]]:
