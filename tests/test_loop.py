@@ -84,6 +84,26 @@ def test_keras_fit_gives_callbacks_params_and_model():
     params, seen_model = cb.seen
     assert params == {"epochs": 2, "steps": 4, "batch_size": 8, "samples": 30, "verbose": 0}
     assert seen_model is model
+    assert isinstance(cb.trainer, Trainer)  # Keras' fit is the Trainer's loop, not a copy
+
+
+def test_keras_fit_checkpoint_is_an_augtrain_checkpoint(tmp_path):
+    x, y = synthetic_images(16, 8, 3, 0)
+    model = tiny()
+    path = tmp_path / "full.pt"
+    fit(
+        model,
+        x / 255.0,
+        y,
+        batch_size=8,
+        epochs=1,
+        callbacks=[ModelCheckpoint(str(path))],
+        verbose=0,
+        device="cpu",
+    )
+    state = torch.load(path, weights_only=False)
+    assert state["format"] and state["trainer"]["epoch"] == 1
+    assert set(state["trainer"]["model_state"]) == set(model.state_dict())
 
 
 def test_set_model_is_what_callbacks_act_on():
