@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..errors import AugtrainError, missing_package
 from ..io import atomic_path, write_json
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..augment import Compose, build_pipeline, preset
 from ..data import Dataset, load_data
 from ..device import DevicePolicy, resolve_device
