@@ -84,8 +84,7 @@ def default_run_name(config: TrainConfig, prefix: str | None = None) -> str:
 def claim_run_dir(config: TrainConfig, prefix: str | None = None) -> RunDirClaim:
     """Take the run folder for this run, atomically (`runfolder.claim_run_dir`): of two
     runs started together with the same --name exactly one gets it; without --name the
-    second gets NAME-2."""
-    check_run_name(config)
+    second gets NAME-2. Only the process that makes the folder (rank 0) calls it."""
     base = default_run_name(config, prefix)
     return runfolder.claim_run_dir(config.runs_dir, config.name, base, bool(config.overwrite))
 
