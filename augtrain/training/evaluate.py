@@ -111,10 +111,6 @@ def _plain(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _plain(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def shown_settings(config: dict[str, Any], validation: Any = "unknown") -> list[tuple[str, str]]:
     """(setting, value) rows of the configuration table: the essentials, then every
     setting that differs from TrainConfig's default. 'auto' values are shown as what
