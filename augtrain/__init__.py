@@ -7,9 +7,8 @@ run = augtrain.load_run(run.path)        # later: the same Run from its folder
 run.evaluate(tta="flip"), run.predict("cat.jpg"), run.interpret(), run.export("onnx")
 """
 
-__version__ = "0.1.0"
-
-from .training.callbacks import (  # noqa: E402
+from ._version import __version__
+from .training.callbacks import (
     Callback,
     CSVLogger,
     EarlyStopping,
@@ -20,9 +19,9 @@ from .training.callbacks import (  # noqa: E402
     TensorBoard,
     TerminateOnNaN,
 )
-from .training.config import TrainConfig  # noqa: E402
-from .training.results import Run, load_run  # noqa: E402
-from .training.run import train  # noqa: E402
+from .training.config import TrainConfig
+from .training.results import Run, load_run
+from .training.run import train
 
 __all__ = [
     "CSVLogger",

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from . import __version__, commands
+from . import commands
+from ._version import __version__
 from .errors import AugtrainError
 
 # The order commands appear in `augtrain --help`; modules not listed come after.

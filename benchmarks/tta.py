@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 from _common import machine, today
 
-from augtrain.report.evaluation import evaluate_run, load_dataset, load_run_model, pick_split
+from augtrain.report.evaluation import load_run_model, pick_split
 from augtrain.report.metrics import classification_metrics
 from augtrain.report.tta import predict_tta, tta_views
+from augtrain.training.evaluate import evaluate_run, load_dataset
 from augtrain.training.loop import resolve_device
 
 

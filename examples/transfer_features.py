@@ -25,7 +25,7 @@ import augtrain
 from augtrain.data import load_data
 from augtrain.models import create_model
 from augtrain.models.classifier import Classifier
-from augtrain.models.transfer import extract_features
+from augtrain.training.features import extract_features
 
 
 def main() -> None:

@@ -290,11 +290,11 @@ def test_fp16_grad_scaler_skips_overflowing_steps():
 
 # --------------------------------------------------------------- inference honours the amp
 def test_evaluation_tta_predict_and_features_honour_the_runs_amp(tmp_path):
-    from augtrain.models.transfer import extract_features
-    from augtrain.report.evaluation import evaluate_run
     from augtrain.report.metrics import predict_logits
     from augtrain.report.predict import predict_files
     from augtrain.report.tta import predict_tta
+    from augtrain.training.evaluate import evaluate_run
+    from augtrain.training.features import extract_features
 
     data = tmp_path / "d.npz"
     np.savez(data, **arrays())

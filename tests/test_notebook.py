@@ -16,8 +16,9 @@ import augtrain
 from augtrain import progress
 from augtrain.cli import main
 from augtrain.keras import fit
-from augtrain.report.evaluation import evaluate_run, write_evaluation
+from augtrain.report.evaluation import write_evaluation
 from augtrain.training.config import TrainConfig
+from augtrain.training.evaluate import evaluate_run
 from augtrain.training.run import Run
 
 

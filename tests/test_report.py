@@ -15,11 +15,11 @@ from fixtures import synthetic_images
 
 import augtrain
 from augtrain.cli import main
-from augtrain.report.evaluation import evaluate_run
 from augtrain.report.grids import most_confident_wrong, sample_indices
 from augtrain.report.metrics import per_class_report, predict_logits
 from augtrain.report.tta import View, apply_view, predict_tta, tta_views
 from augtrain.training.checkpoint import load_model
+from augtrain.training.evaluate import evaluate_run
 
 CLASSES = ["red", "green", "blue", "cyan", "magenta", "yellow", "grey"]
 

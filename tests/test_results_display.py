@@ -14,7 +14,7 @@ import augtrain
 from augtrain.cli import main
 from augtrain.commands import preview
 from augtrain.report import grids, plots
-from augtrain.report.html import shown_settings
+from augtrain.training.evaluate import shown_settings
 
 CLASSES = ["red", "green", "blue"]
 

@@ -16,9 +16,9 @@ from PIL import Image
 import augtrain
 from augtrain.cli import main
 from augtrain.errors import AugtrainError
-from augtrain.report.evaluation import evaluate_run
 from augtrain.report.metrics import predict_logits
 from augtrain.training.checkpoint import load_model
+from augtrain.training.evaluate import evaluate_run
 
 CLASSES = ["red", "green", "blue"]
 

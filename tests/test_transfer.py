@@ -12,14 +12,11 @@ import augtrain
 from augtrain.cli import main
 from augtrain.errors import AugtrainError
 from augtrain.models import create_model
-from augtrain.models.transfer import (
-    FreezeBase,
-    extract_features,
-    head_names,
-    load_weights,
-    read_weights,
-)
+from augtrain.models.heads import head_names
+from augtrain.models.weights import load_weights, read_weights
 from augtrain.training.callbacks import Callback
+from augtrain.training.features import extract_features
+from augtrain.training.unfreeze import FreezeBase
 
 
 def arrays(classes=3, n=96, size=16, seed=0, names=None):

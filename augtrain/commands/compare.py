@@ -63,8 +63,9 @@ def table(summaries: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import AugtrainError
-    from ..report.evaluation import check_run_dir, read_run_summary
+    from ..report.evaluation import read_run_summary
     from ..report.plots import compare_figure, save
+    from ..runfolder import check_run_dir
 
     summaries = [read_run_summary(check_run_dir(r)) for r in args.runs]
     print(table(summaries))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report.tta import TTA_MODES
+from ..runfolder import LAST
 
 EXAMPLES = """examples:
   augtrain evaluate runs/cnn4-20261123-120000                 # same accuracy as metrics.json
@@ -35,7 +36,7 @@ def register(sub: Any) -> None:
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("--data", help="evaluate on this data instead of the run's own test split")
     p.add_argument(
-        "--checkpoint", default="last.pt", help="last.pt (default, as metrics.json) or best.pt"
+        "--checkpoint", default=LAST, help="last.pt (default, as metrics.json) or best.pt"
     )
     p.add_argument(
         "--tta",
@@ -53,8 +54,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import AugtrainError
-    from ..report.evaluation import default_out_dir, evaluate_run, format_metrics, write_evaluation
+    from ..report.evaluation import default_out_dir, format_metrics, write_evaluation
     from ..report.tta import tta_views
+    from ..training.evaluate import evaluate_run
 
     if args.tta is not None:
         tta_views(args.tta)  # an unknown mode fails before any loading

@@ -14,6 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..runfolder import LAST
+
 EXAMPLES = """examples:
   augtrain export runs/cnn4-20261123-120000 --format onnx            # -> RUN/model.onnx(.json)
   augtrain export runs/cnn4-20261123-120000 --format torchscript --out cnn4.pt
@@ -33,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out", type=Path, help="model file (default RUN/model.onnx or RUN/model.torchscript.pt)"
     )
-    p.add_argument("--checkpoint", default="last.pt", help="last.pt (default) or best.pt")
+    p.add_argument("--checkpoint", default=LAST, help="last.pt (default) or best.pt")
     p.set_defaults(func=run)
 
 

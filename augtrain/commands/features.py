@@ -71,16 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_data
     from ..device import DevicePolicy, resolve_device
     from ..errors import AugtrainError
-    from ..models.transfer import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        extract_features,
-        model_for_features,
-        parse_options,
-        read_weights,
-        save_features,
-    )
+    from ..models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+    from ..models.registry import parse_options
+    from ..models.weights import read_weights
     from ..training.config import TrainConfig
+    from ..training.features import extract_features, model_for_features, save_features
     from ..training.loop import channel_stats
 
     if args.out.suffix != ".npz":
@@ -109,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if args.input_norm == "imagenet":
             if c != 3:
                 raise AugtrainError("--input-norm imagenet needs RGB images")
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
+            mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
         elif args.input_norm == "standardize":
             mean, std = channel_stats(data.train, cache_dir)
     model, weights = model_for_features(

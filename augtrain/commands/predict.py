@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..runfolder import LAST
+
 EXAMPLES = """examples:
   augtrain predict runs/cnn4-20261123-120000 cat.jpg dog.png
   augtrain predict runs/cnn4-20261123-120000 photos/ --top-k 5 --format csv > predictions.csv
@@ -38,7 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders")
     p.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--checkpoint", default="last.pt", help="last.pt (default) or best.pt")
+    p.add_argument("--checkpoint", default=LAST, help="last.pt (default) or best.pt")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     p.add_argument("--workers", type=int, help="decoding processes (default: all cores)")
@@ -48,7 +50,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..device import DevicePolicy, resolve_device
     from ..errors import AugtrainError
-    from ..report.evaluation import color_mode_for, load_run_model
+    from ..models.saved import load_run_model
+    from ..report.evaluation import color_mode_for
     from ..report.predict import expand_inputs, predict_files
 
     if args.top_k < 1:

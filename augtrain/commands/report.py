@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..runfolder import LAST
+
 EXAMPLES = """examples:
   augtrain report runs/cnn4-20261123-120000                  # -> RUN/report.html
   augtrain report runs/cnn4-20261123-120000 --out cnn4.html
@@ -30,23 +32,24 @@ def register(sub: Any) -> None:
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("--out", type=Path, help="HTML file (default RUN/report.html)")
     p.add_argument("--data", help="data to evaluate on instead of the run's own")
-    p.add_argument("--checkpoint", default="last.pt", help="last.pt (default) or best.pt")
+    p.add_argument("--checkpoint", default=LAST, help="last.pt (default) or best.pt")
     p.add_argument("--tta", metavar="MODE", help="none, flip, flip-translate (default: the run's)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import runfolder
     from ..io import write_text
-    from ..report.evaluation import check_run_dir
-    from ..report.html import build_report
     from ..report.tta import tta_views
+    from ..runfolder import check_run_dir
+    from ..training.evaluate import build_report
 
     if args.tta is not None:
         tta_views(args.tta)
     run_dir = check_run_dir(args.run)
     page = build_report(run_dir, args.data, args.checkpoint, args.tta, args.device)
-    out = args.out or run_dir / "report.html"
+    out = args.out or run_dir / runfolder.REPORT
     write_text(out, page)
     print(f"report: {out} ({len(page.encode()) / 1e6:.1f} MB)")
     return 0

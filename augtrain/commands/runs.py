@@ -18,15 +18,11 @@ def register(sub: Any) -> None:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Run folders: DIR itself if it is one, else its subfolders holding config.json."""
-    if (root / "config.json").is_file():
-        return [root]
-    return sorted(
-        p
-        for p in root.iterdir()
-        # hidden: a run --overwrite holds aside until its replacement has a checkpoint
-        if p.is_dir() and not p.name.startswith(".") and (p / "config.json").is_file()
-    )
+    """Run folders: DIR itself if it is one, else its subfolders holding config.json
+    (hidden ones skipped: a run --overwrite holds aside until its replacement saves)."""
+    from ..runfolder import run_dirs
+
+    return run_dirs(root)
 
 
 def run(args: argparse.Namespace) -> int:

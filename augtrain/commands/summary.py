@@ -38,21 +38,20 @@ def register(sub: Any) -> None:
 
 def spec_of(target: str) -> dict[str, Any] | None:
     """The model spec of a run folder (its config.json) or checkpoint file; None for a name."""
+    from .. import runfolder
     from ..errors import AugtrainError
-    from ..io import read_json
-    from ..training import checkpoint
 
     path = Path(target).expanduser()
     if not path.exists():
         if "/" in target or target.endswith((".pt", ".pth")):
             raise AugtrainError(f"{target}: no such run folder or checkpoint")
         return None
-    if path.is_dir() and (path / "config.json").exists():
-        config = read_json(path / "config.json")
+    if path.is_dir() and runfolder.is_run_dir(path):
+        config = runfolder.read_config(path)
         if "model" in config and isinstance(config["model"], dict):
             return config["model"]
         raise AugtrainError(f"{path}: this run has no network (a {config.get('head', '?')} head)")
-    return checkpoint.load(path)["model"]
+    return runfolder.load_checkpoint(path)["model"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import AugtrainError
     from ..models import MODELS
+    from ..models.registry import parse_options
     from ..models.summary import summarize_model
-    from ..models.transfer import parse_options
-    from ..training import checkpoint
+    from ..runfolder import check_rebuildable
     from .models import input_size
 
     spec = spec_of(args.model)
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             )
         spec = {"name": args.model, "options": {}, "num_classes": 10, "in_channels": 3}
         spec["input_size"] = [32, 32]
-    checkpoint.check_rebuildable(spec)
+    check_rebuildable(spec)
     options = {**spec.get("options", {}), **parse_options(args.model_option)}
     size = input_size(args.input_size) if args.input_size else tuple(spec["input_size"])
     summary = summarize_model(

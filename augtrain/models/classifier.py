@@ -13,6 +13,23 @@ import torch
 import torch.nn as nn
 
 
+def is_binary(model: nn.Module) -> bool:
+    """A model trained with --label-mode binary (one output: the positive class's logit)."""
+    return getattr(model, "label_mode", "categorical") == "binary"
+
+
+def class_logits(out: torch.Tensor, binary: bool) -> torch.Tensor:
+    """Per-class logits. A binary model's one logit z becomes [0, z]: their softmax is
+    [1 - sigmoid(z), sigmoid(z)] and their cross-entropy is exactly the binary
+    cross-entropy of z (label smoothing included, as Keras smooths it), so the loss, the
+    accuracy (argmax: z > 0, Keras' binary_accuracy at 0.5), the confusion matrix and
+    the probabilities are computed once for both modes."""
+    if not binary:
+        return out
+    z = out[:, :1]
+    return torch.cat([torch.zeros_like(z), z], 1)
+
+
 class Classifier(nn.Module):
     def __init__(
         self,
@@ -23,7 +40,7 @@ class Classifier(nn.Module):
     ) -> None:
         super().__init__()
         self.net = net
-        # binary: the net has one output, the positive class's logit (report.metrics.class_logits)
+        # binary: the net has one output, the positive class's logit (`class_logits`)
         self.label_mode = label_mode
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))

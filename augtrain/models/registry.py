@@ -106,3 +106,25 @@ def list_models() -> list[str]:
 
 def pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """`KEY=VALUE` strings -> model options; values as JSON where they parse (1, 0.5, true,
+    [1, 2]), 'true'/'false' in any case as booleans, else as strings."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AugtrainError(
+                f"--model-option {item!r}: expected KEY=VALUE, e.g. layout=imagenet"
+            )
+        if value.lower() in ("true", "false"):
+            out[key.strip()] = value.lower() == "true"
+            continue
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out

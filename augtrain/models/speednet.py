@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..device import to_float
 from .registry import pair, register_model
 
 
@@ -143,9 +144,7 @@ class SpeedNet(nn.Module):
         if n > self.whiten_samples:
             idx = torch.linspace(0, n - 1, self.whiten_samples, device=images.device).long()
             images = images[idx]
-        x = images.float()
-        if images.dtype == torch.uint8:
-            x = x / 255.0
+        x = to_float(images).float()  # uint8 as the model's input is made of it (device.py)
         c = x.shape[1]
         if mean is not None:
             x = x - torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(1, c, 1, 1)

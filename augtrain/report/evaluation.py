@@ -1,9 +1,11 @@
-"""Evaluate a run folder: reload a checkpoint, predict its test data, compute and write
-everything people look at (metrics, per-class report, confusion matrices, image grids).
+"""Evaluate a trained model on a dataset: predict, compute and write everything people
+look at (metrics, per-class report, confusion matrices, image grids).
 
-`augtrain evaluate` and `augtrain report` both go through `evaluate_run`; with the
-defaults (last.pt, no TTA, the run's own data) its accuracy is the one in the run's
-metrics.json, because both come from `predict_logits` on the same weights and images.
+`evaluate_dataset` takes the model, its checkpoint's metadata and the data already loaded;
+`training.evaluate.evaluate_run` loads them for a run folder (the run's data needs its
+TrainConfig) and is what `augtrain evaluate`, `augtrain report` and `Run.evaluate` call.
+With the defaults (last.pt, no TTA, the run's own data) the accuracy is the one in the
+run's metrics.json, because both come from `predict_logits` on the same weights and images.
 """
 
 from __future__ import annotations
@@ -17,42 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import runfolder
 from ..errors import AugtrainError
-from ..io import make_folder, read_json, write_json, write_text
+from ..io import make_folder, write_json, write_text
+from ..models.saved import load_run_model as load_run_model  # re-exported: older callers
+from ..runfolder import CHECKPOINTS as CHECKPOINTS
+from ..runfolder import check_run_dir as check_run_dir
 from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
 from .tta import predict_tta, tta_views
-
-CHECKPOINTS = ("last.pt", "best.pt")
-
-
-# ------------------------------------------------------------------ run folders
-def check_run_dir(path: str | Path) -> Path:
-    """A run folder (holding config.json), or a one-line error."""
-    path = Path(path)
-    if not path.exists():
-        raise AugtrainError(f"{path}: no such run folder")
-    if not path.is_dir():
-        raise AugtrainError(f"{path}: not a run folder (a run folder holds config.json)")
-    if not (path / "config.json").exists():
-        raise AugtrainError(f"{path}: not a run folder (no config.json)")
-    return path
-
-
-def load_run_model(path: str | Path, which: str = "last.pt") -> tuple[torch.nn.Module, dict]:
-    """The Classifier of checkpoint `which` in run folder `path` (or a checkpoint file)."""
-    from ..training import checkpoint
-
-    path = Path(path)
-    if path.is_file():
-        model, ckpt = checkpoint.load_model(path)
-        return model, ckpt
-    run_dir = check_run_dir(path)
-    name = which if which.endswith(".pt") else f"{which}.pt"
-    if not (run_dir / name).exists():
-        present = [c for c in CHECKPOINTS if (run_dir / c).exists()]
-        hint = f" (it has {', '.join(present)})" if present else ""
-        raise AugtrainError(f"{run_dir}: run folder has no checkpoint {name}{hint}")
-    return checkpoint.load_model(run_dir / name)
 
 
 def color_mode_for(config: dict[str, Any], in_channels: int) -> str:
@@ -69,52 +43,6 @@ def color_mode_for(config: dict[str, Any], in_channels: int) -> str:
     raise AugtrainError(
         f"the model takes {in_channels}-channel images; image files can only be read as "
         f"1 (grayscale), 3 (rgb) or 4 (rgba) channels"
-    )
-
-
-def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
-    """The run's own Dataset (read with its own settings, so from the same cache entry),
-    or `data` read for this model: resized to its input size, in a colour mode with
-    its channel count."""
-    from ..data import load_data
-    from ..training.config import TrainConfig
-
-    config = TrainConfig.from_dict(ckpt["config"])
-    source = data or config.data
-    if source in (None, "<arrays>"):
-        raise AugtrainError(
-            "this run was trained on in-memory arrays: pass --data (a .npz file or image folder)"
-        )
-    if (
-        data is None
-        and isinstance(source, str)
-        and source != "cifar10"
-        and not Path(source).expanduser().exists()
-    ):
-        raise AugtrainError(
-            f"the run's data {source} (its config.json) is no longer there: "
-            "pass --data with its new place"
-        )
-    input_size = tuple(ckpt["model"]["input_size"])
-    from ..training.run import check_class_names
-
-    return check_class_names(
-        load_data(
-            source,
-            config.target_size if data is None else (config.target_size or input_size),
-            config.color_mode
-            if data is None
-            else color_mode_for(vars(config), ckpt["model"]["in_channels"]),
-            config.interpolation,
-            config.classes,
-            config.validation_split if data is None else 0.0,
-            config.cache_dir,
-            cache_size=getattr(config, "cache_size", None),
-            labels=config.labels if data is None else None,
-            fn_col=config.fn_col,
-            label_col=config.label_col,
-        ),
-        source,
     )
 
 
@@ -169,28 +97,27 @@ class Evaluation:
         return self.logits.argmax(1).numpy()
 
 
-def evaluate_run(
-    run: str | Path,
+def evaluate_dataset(
+    model: torch.nn.Module,
+    ckpt: dict[str, Any],
+    dataset: Any,
     data: str | None = None,
     tta: str | None = None,
-    checkpoint: str = "last.pt",
-    device: str = "auto",
+    checkpoint: str = runfolder.LAST,
+    run: str | Path | None = None,
+    device: str | torch.device = "auto",
     batch_size: int = 500,
-    dataset: Any = None,
 ) -> Evaluation:
-    """Predict the run's test split (or `data`'s; or that of an already loaded
-    `dataset`) and compute every metric. `tta` None: the run's own final-evaluation
-    TTA (config `tta`, 'none' unless trained with one), as in its metrics.json."""
+    """Predict `dataset`'s test split (else its validation split; else, for `data` given in
+    place of the run's own, all of it) with `model` and compute every metric. `ckpt`: the
+    checkpoint's metadata ({"model", "classes", "config"}); `tta` None: the run's own
+    final-evaluation TTA (config `tta`, 'none' unless trained with one), as in its
+    metrics.json; `run`: the run folder or checkpoint file the model came from."""
     from ..device import DevicePolicy, resolve_device
 
-    if tta is not None:
-        tta_views(tta)  # unknown mode: one-line error before anything is loaded
-    dev = resolve_device(device)  # an unusable device too
-    model, ckpt = load_run_model(run, checkpoint)
+    dev = resolve_device(device)
     run_tta = ckpt["config"].get("tta", "none")
     tta = run_tta if tta is None else tta
-    if dataset is None:
-        dataset = load_dataset(ckpt, data)
     label = "own data" if data is None else str(data)
     split, arrays = pick_split(
         dataset, ckpt, data or ckpt["config"].get("data"), whole=data is not None
@@ -203,10 +130,11 @@ def evaluate_run(
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)
     report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)
+    folder = run is not None and Path(run).is_dir()
     metrics = {
         "split": split,
         "data": label,
-        "checkpoint": checkpoint if Path(run).is_dir() else str(run),
+        "checkpoint": checkpoint if folder or run is None else str(run),
         "tta": tta,
         "tta_views": len(tta_views(tta)),
         "run_tta": run_tta,
@@ -215,7 +143,7 @@ def evaluate_run(
         "averages": averages(report),
     }
     return Evaluation(
-        Path(run) if Path(run).is_dir() else None,
+        Path(run) if folder else None,
         checkpoint,
         tta,
         split,
@@ -233,12 +161,9 @@ def default_out_dir(ev: Evaluation, data: str | None) -> Path:
     """The run folder itself for the default evaluation (last.pt, the run's own TTA and
     data: what metrics.json holds); a subfolder named after the settings otherwise."""
     run, checkpoint, tta = ev.run, ev.checkpoint, ev.tta
-    if checkpoint == "last.pt" and tta == ev.metrics.get("run_tta", "none") and data is None:
+    if checkpoint == runfolder.LAST and tta == ev.metrics.get("run_tta", "none") and data is None:
         return run
-    tag = f"eval-{Path(checkpoint).stem}-{tta}"
-    if data is not None:
-        tag += "-" + (Path(data).stem or "data")
-    return run / tag
+    return runfolder.evaluation_folder(run, checkpoint, tta, data)
 
 
 def _table_csv(rows: list[dict[str, Any]]) -> str:
@@ -263,12 +188,16 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
         written.append(out_dir / name)
         return out_dir / name
 
-    write_json(out("evaluation.json"), ev.metrics)
-    plots.confusion_matrix_plot(cm, ev.classes, out("confusion_matrix.png"))
-    plots.confusion_matrix_plot(cm, ev.classes, out("confusion_matrix_normalized.png"), True)
-    write_text(out("confusion_matrix.csv"), confusion_matrix_csv(cm, ev.classes))
-    write_text(out("confusion_matrix_normalized.csv"), confusion_matrix_csv(cm, ev.classes, True))
-    write_text(out("per_class.csv"), _table_csv(ev.metrics["per_class"]))
+    write_json(out(runfolder.EVALUATION), ev.metrics)
+    plots.confusion_matrix_plot(cm, ev.classes, out(runfolder.CONFUSION_MATRIX_PNG))
+    plots.confusion_matrix_plot(
+        cm, ev.classes, out(runfolder.CONFUSION_MATRIX_NORMALIZED_PNG), True
+    )
+    write_text(out(runfolder.CONFUSION_MATRIX_CSV), confusion_matrix_csv(cm, ev.classes))
+    write_text(
+        out(runfolder.CONFUSION_MATRIX_NORMALIZED_CSV), confusion_matrix_csv(cm, ev.classes, True)
+    )
+    write_text(out(runfolder.PER_CLASS), _table_csv(ev.metrics["per_class"]))
     pred = probs.argmax(1)
     rows = [
         {
@@ -282,7 +211,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
         for i in range(len(pred))
     ]
     if rows:
-        write_text(out("predictions.csv"), _table_csv(rows))
+        write_text(out(runfolder.PREDICTIONS), _table_csv(rows))
     sample = grids.sample_indices(len(ev.labels), grid_size)
     plots.save(
         grids.prediction_grid(
@@ -293,7 +222,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
             sample,
             "sample predictions: pred / score / true",
         ),
-        out("sample_predictions.png"),
+        out(runfolder.SAMPLE_PREDICTIONS),
     )
     wrong = grids.most_confident_wrong(probs, ev.labels, grid_size)
     plots.save(
@@ -306,7 +235,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
             "most confidently wrong: pred / score / true",
             empty="no wrong predictions",
         ),
-        out("wrong_predictions.png"),
+        out(runfolder.WRONG_PREDICTIONS),
     )
     return written
 
@@ -334,12 +263,10 @@ def format_metrics(ev: Evaluation) -> str:
 
 def read_run_summary(run: Path) -> dict[str, Any]:
     """What `runs` and `compare` show of a run, from its files alone (no checkpoint load)."""
-    cfg = read_json(run / "config.json")
+    cfg = runfolder.read_config(run)
     config = cfg.get("config", {}) if isinstance(cfg, dict) else None
-    history = read_history(run / "history.csv")
-    metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
-    if not isinstance(metrics, dict):
-        raise AugtrainError(f"{run / 'metrics.json'}: damaged file (not a metrics table)")
+    history = runfolder.read_history(run)
+    metrics = runfolder.read_metrics(run)
     # Runs written before the per-epoch test figures were named test_* logged them as val_*:
     # config.json says which split it was.
     data = cfg.get("data") if isinstance(cfg, dict) else None
@@ -348,7 +275,7 @@ def read_run_summary(run: Path) -> dict[str, Any]:
         [] if tested else [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
     )
     if not isinstance(config, dict):
-        raise AugtrainError(f"{run / 'config.json'}: damaged file (not a run's settings)")
+        raise AugtrainError(f"{run / runfolder.CONFIG}: damaged file (not a run's settings)")
     logistic = cfg.get("head") == "logistic"  # scikit-learn on features: no net, no epochs
     model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
     return {
@@ -374,23 +301,3 @@ def augment_label(augment: Any) -> str:
     if isinstance(augment, list):
         return "+".join(str(op.get("op", "?")) for op in augment) or "none"
     return str(augment)
-
-
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """history.csv as a list of dicts with numbers (empty if missing)."""
-    if not path.exists():
-        return []
-    rows = []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                parsed: dict[str, Any] = {}
-                for k, v in row.items():
-                    try:
-                        parsed[k] = int(v) if k == "epoch" else float(v)
-                    except (TypeError, ValueError):
-                        parsed[k] = None if v in ("", None) else v
-                rows.append(parsed)
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise AugtrainError(f"{path}: damaged file ({str(e).splitlines()[0][:80]})") from None
-    return rows

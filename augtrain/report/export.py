@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from .. import runfolder
+from .._version import __version__
 from ..errors import AugtrainError, missing_package
 from ..io import atomic_path, write_json
 
@@ -148,11 +149,11 @@ def export_run(
     run: str | Path,
     fmt: str,
     out: str | Path | None = None,
-    checkpoint: str = "last.pt",
+    checkpoint: str = runfolder.LAST,
     verify: bool = True,
 ) -> dict[str, Any]:
     """Export a run's model; returns {"path", "sidecar", "max_abs_diff"}."""
-    from .evaluation import load_run_model
+    from ..models.saved import load_run_model
 
     if fmt not in FORMATS:
         raise AugtrainError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -160,7 +161,7 @@ def export_run(
     model = model.cpu().float().eval()
     check_finite_weights(model, Path(run), checkpoint)
     run_dir = Path(run) if Path(run).is_dir() else None
-    path = Path(out) if out else (run_dir or Path(".")) / f"model{FORMATS[fmt]}"
+    path = Path(out) if out else (run_dir or Path(".")) / f"{runfolder.EXPORT_STEM}{FORMATS[fmt]}"
     example = example_batch(ckpt)
     (export_torchscript if fmt == "torchscript" else export_onnx)(model, example, path)
     info = sidecar(ckpt, fmt, run_dir)

@@ -6,30 +6,26 @@ summary, configuration, augmentation preview, learning curves, test metrics with
 the confusion matrices, per-class table, sample and most confidently wrong
 predictions. What cannot be computed (e.g. the data of a run trained on in-memory
 arrays is not at hand) is replaced by a note saying why, and the rest still renders.
+
+`render_report` gets everything that needs training's knowledge passed in (the loaded data,
+the evaluation, the configuration table's rows, the augmentation pipeline):
+`training.evaluate.build_report` gathers them for a run folder.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import runfolder
 from ..errors import AugtrainError
-from ..io import read_json
 from . import grids, plots
-from .evaluation import (
-    Evaluation,
-    check_run_dir,
-    evaluate_run,
-    load_dataset,
-    load_run_model,
-    read_run_summary,
-)
+from .evaluation import Evaluation, read_run_summary
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
@@ -81,74 +77,11 @@ def fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
-# Shown whatever their value: what a reader needs to know what this run was.
-ESSENTIAL_SETTINGS = (
-    "model",
-    "data",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "schedule",
-    "augment",
-    "seed",
-)
-# Where and how verbosely the run was written: nothing about the result.
-BOOKKEEPING_SETTINGS = ("name", "runs_dir", "overwrite", "verbose", "cache_dir")
-# What `pick_validation` resolved `validation: auto` to, in config.json's data.validation.
-VALIDATION_SHOWN = {"val": "split", "test": "test", None: "none"}
-
-
-def _plain(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def shown_settings(config: dict[str, Any], validation: Any = "unknown") -> list[tuple[str, str]]:
-    """(setting, value) rows of the configuration table: the essentials, then every
-    setting that differs from TrainConfig's default. 'auto' values are shown as what
-    they resolved to where the run folder records it (`validation`: config.json's
-    data.validation, 'val', 'test' or None; "unknown" when not recorded)."""
-    from ..training.config import TrainConfig
-    from ..training.optim import DEFAULT_LR
-
-    defaults = TrainConfig().to_dict()
-    rows: list[tuple[str, str]] = []
-
-    def show(value: Any) -> str:
-        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-
-    for key in ESSENTIAL_SETTINGS:
-        value = config.get(key, defaults.get(key))
-        if key == "lr" and value is None:
-            default = DEFAULT_LR.get(str(config.get("optimizer", "adam")))
-            rows.append((key, f"{default} ({config.get('optimizer', 'adam')}'s default)"))
-        else:
-            rows.append((key, show(value)))
-    mode = config.get("validation", "auto")
-    if validation != "unknown":
-        resolved = VALIDATION_SHOWN.get(validation, str(validation))
-        rows.append(("validation", resolved + (" (auto)" if mode == "auto" else "")))
-        if config.get("monitor", "auto") == "auto":
-            from ..training.run import resolve_monitor
-
-            monitor, _ = resolve_monitor(TrainConfig(), validation is not None)
-            rows.append(("monitor", f"{monitor} (auto)"))
-    elif mode != defaults["validation"]:
-        rows.append(("validation", str(mode)))
-    skip = {*ESSENTIAL_SETTINGS, *BOOKKEEPING_SETTINGS, "validation", "monitor"}
-    for key, value in config.items():
-        if key in skip or key not in defaults or _plain(value) == _plain(defaults[key]):
-            continue
-        rows.append((key, show(value)))
-    if config.get("monitor", "auto") != "auto":
-        rows.append(("monitor", str(config["monitor"])))
-    return rows
-
-
-def config_table(config: dict[str, Any], validation: Any = "unknown") -> str:
+def config_table(settings: list[tuple[str, str]]) -> str:
+    """The configuration table of (setting, value) rows (`training.evaluate.shown_settings`)."""
     rows = [
         f'<tr><td class="l">{esc(key)}</td><td class="l">{esc(value)}</td></tr>'
-        for key, value in shown_settings(config, validation)
+        for key, value in settings
     ]
     return (
         '<table><tr><th class="l">setting</th><th class="l">value</th></tr>'
@@ -187,12 +120,10 @@ def accuracy_table(per_class_accuracy: dict[str, float]) -> str:
     return '<table><tr><th class="l">class</th><th>accuracy (recall)</th></tr>' + rows + "</table>"
 
 
-def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epochs: int = 6) -> str:
-    from ..training.config import TrainConfig
-    from ..training.run import make_pipeline
-
-    config = TrainConfig.from_dict(ckpt["config"])
-    pipeline = make_pipeline(config)
+def augmentation_section(
+    pipeline: Any, dataset: Any, classes: list[str], rows: int = 6, epochs: int = 6
+) -> str:
+    """The pipeline's description and what it made of a few training images, epoch by epoch."""
     described = "; ".join(repr(op) for op in pipeline) or "none (images are used as they are)"
     if not len(pipeline):
         return f"<p>Pipeline: {esc(described)}</p>"
@@ -202,9 +133,9 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
         index,
         pipeline,
         epochs,
-        len(ckpt["classes"]),
+        len(classes),
         labels=dataset.train.y[index],
-        classes=list(ckpt["classes"]),
+        classes=list(classes),
     )
     return (
         f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image (taken "
@@ -215,35 +146,25 @@ def augmentation_section(ckpt: dict[str, Any], dataset: Any, rows: int = 6, epoc
     )
 
 
-def build_report(
-    run: str | Path,
-    data: str | None = None,
-    checkpoint: str = "last.pt",
-    tta: str | None = None,
-    device: str = "auto",
+def render_report(
+    run: Path,
+    ckpt: dict[str, Any],
+    settings: list[tuple[str, str]],
+    pipeline: Any,
+    dataset: Any = None,
+    data_problem: str | None = None,
+    ev: Evaluation | None = None,
+    eval_problem: str | None = None,
     grid_size: int = 32,
 ) -> str:
-    """The HTML text of the report of run folder `run`."""
-    run = check_run_dir(run)
-    cfg = read_json(run / "config.json")
+    """The HTML text of the report of run folder `run`: `ckpt` its checkpoint's metadata,
+    `settings` the configuration table's rows, `pipeline` its augmentation; `dataset` and
+    `ev` the loaded data and its evaluation, or None with the reason in `data_problem` /
+    `eval_problem`."""
+    cfg = runfolder.read_config(run)
     summary = read_run_summary(run)
-    metrics = read_json(run / "metrics.json") if (run / "metrics.json").exists() else {}
-    _, ckpt = load_run_model(run, checkpoint)
-    config = ckpt["config"]
+    metrics = runfolder.read_metrics(run, strict=False)
     parts: list[str] = []
-
-    # data: one load serves the augmentation preview and the evaluation
-    dataset, data_problem = None, None
-    try:
-        dataset = load_dataset(ckpt, data)
-    except AugtrainError as e:
-        data_problem = str(e)
-    ev, eval_problem = None, data_problem
-    if dataset is not None:
-        try:
-            ev = evaluate_run(run, data, tta, checkpoint, device, dataset=dataset)
-        except AugtrainError as e:
-            eval_problem = str(e)
 
     test_acc = ev.metrics["accuracy"] if ev else metrics.get("accuracy")
     parts.append(f"<h1>{esc(run.name)}</h1>")
@@ -262,8 +183,7 @@ def build_report(
     )
 
     parts.append("<h2>Configuration</h2>")
-    recorded = cfg.get("data", {}) if isinstance(cfg.get("data"), dict) else {}
-    parts.append(config_table(config, recorded.get("validation", "unknown")))
+    parts.append(config_table(settings))
     if cfg.get("environment"):
         env = ", ".join(f"{k} {v}" for k, v in cfg["environment"].items() if v is not None)
         parts.append(f'<p class="sub">{esc(env)}</p>')
@@ -273,7 +193,7 @@ def build_report(
         parts.append(note(f"Skipped: the training data could not be loaded ({data_problem})."))
     else:
         try:
-            parts.append(augmentation_section(ckpt, dataset))
+            parts.append(augmentation_section(pipeline, dataset, list(ckpt["classes"])))
         except AugtrainError as e:
             parts.append(note(f"Skipped: {e}"))
 

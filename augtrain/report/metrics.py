@@ -10,26 +10,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..device import DevicePolicy
+from ..models.classifier import class_logits as class_logits  # re-exported: older callers
+from ..models.classifier import is_binary as is_binary
+from .inference import predict_images
 
 
-def is_binary(model: nn.Module) -> bool:
-    """A model trained with --label-mode binary (one output: the positive class's logit)."""
-    return getattr(model, "label_mode", "categorical") == "binary"
-
-
-def class_logits(out: torch.Tensor, binary: bool) -> torch.Tensor:
-    """Per-class logits. A binary model's one logit z becomes [0, z]: their softmax is
-    [1 - sigmoid(z), sigmoid(z)] and their cross-entropy is exactly the binary
-    cross-entropy of z (label smoothing included, as Keras smooths it), so the loss, the
-    accuracy (argmax: z > 0, Keras' binary_accuracy at 0.5), the confusion matrix and
-    the probabilities are computed once for both modes."""
-    if not binary:
-        return out
-    z = out[:, :1]
-    return torch.cat([torch.zeros_like(z), z], 1)
-
-
-@torch.no_grad()
 def predict_logits(
     model: nn.Module,
     images: np.ndarray | torch.Tensor,
@@ -42,16 +27,8 @@ def predict_logits(
 
     `policy` is the run's precision and memory format (`DevicePolicy.for_run`); by default
     amp and channels_last 'auto' on `device`. The model is expected on that device already."""
-    model.eval()
     policy = policy or DevicePolicy.for_run(device, None)
-    binary = is_binary(model)
-    x = torch.as_tensor(images)
-    out = []
-    for i in range(0, len(x), batch_size):
-        batch = policy.model_input(x[i : i + batch_size].permute(0, 3, 1, 2))
-        with policy.autocast():
-            out.append(class_logits(model(batch).float(), binary).cpu())
-    return torch.cat(out) if out else torch.zeros(0, 0)
+    return predict_images(model, torch.as_tensor(images), policy, batch_size)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import torch
 
 from ..device import DevicePolicy
 from ..errors import AugtrainError
-from .metrics import class_logits, is_binary
+from .inference import predict_batches
 
 CHUNK = 256  # files per decoding job
 
@@ -113,37 +113,42 @@ def predict_files(
     `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'.
     `cache_size`: a run trained with --cache-size sees files as its evaluation did:
     resized to that size, then centre cropped to `size`."""
-    from ..data.arrays import center_crop
-    from ..device import to_float
+    from dataclasses import replace
 
-    policy = policy or DevicePolicy.for_run(device, None)
-    device = policy.device
-    model.eval()
-    binary = is_binary(model)  # [1 - p, p]: the positive class's probability second
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
     # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
-    model = model.to(memory_format=torch.channels_last)
+    policy = replace(policy or DevicePolicy.for_run(device, None), channels_last=True)
+    model = policy.prepare_model(model)
     size = (int(size[0]), int(size[1]))
     decode_size = (int(cache_size[0]), int(cache_size[1])) if cache_size else size
     for chunk, decoded in decode_stream(files, decode_size, color_mode, interpolation, workers):
         ok = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+        parts = [ok[s : s + batch_size] for s in range(0, len(ok), batch_size)]
+        batches = (_batch(decoded, part, size, decode_size) for part in parts)
         probs: dict[int, np.ndarray] = {}
-        for s in range(0, len(ok), batch_size):
-            part = ok[s : s + batch_size]
-            batch = np.stack([decoded[i] for i in part])
-            if decode_size != size:
-                batch = np.ascontiguousarray(center_crop(batch, size))
-            x = torch.from_numpy(batch).to(device)
-            x = to_float(x.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), policy.autocast():
-                logits = model(x)
-            p = torch.softmax(class_logits(logits.float(), binary), 1).cpu().numpy()
-            probs.update(zip(part, p))
+        # a binary model's [1 - p, p]: the positive class's probability second
+        for part, logits in zip(parts, predict_batches(model, batches, policy)):
+            probs.update(zip(part, torch.softmax(logits, 1).cpu().numpy()))
         for i, f in enumerate(chunk):
             d = decoded[i]
             yield (
                 Prediction(str(f), None, d) if isinstance(d, str) else Prediction(str(f), probs[i])
             )
+
+
+def _batch(
+    decoded: list[np.ndarray | str],
+    part: list[int],
+    size: tuple[int, int],
+    decode_size: tuple[int, int],
+) -> torch.Tensor:
+    """The decoded images `part` as one uint8 NCHW batch, centre cropped to `size`."""
+    from ..data.arrays import center_crop
+
+    batch = np.stack([decoded[i] for i in part])
+    if decode_size != size:
+        batch = np.ascontiguousarray(center_crop(batch, size))
+    return torch.from_numpy(batch).permute(0, 3, 1, 2)
 
 
 def as_model_images(

@@ -15,6 +15,7 @@ the negative log of the averaged probability of the true class).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ import torch.nn as nn
 from ..augment.functional import gather_crop
 from ..device import DevicePolicy
 from ..errors import AugtrainError
-from .metrics import class_logits, is_binary, predict_logits
+from .inference import predict_images
 
 TTA_MODES = ("none", "flip", "flip-translate")
 
@@ -67,7 +68,6 @@ def apply_view(images: torch.Tensor, view: View, fill_mode: str = "mirror") -> t
     )
 
 
-@torch.no_grad()
 def predict_tta(
     model: nn.Module,
     images: np.ndarray | torch.Tensor,
@@ -85,22 +85,5 @@ def predict_tta(
     """
     views = tta_views(mode, shift)
     policy = policy or DevicePolicy.for_run(device, None)
-    if mode == "none":
-        return predict_logits(model, images, device, batch_size, policy)
-    model.eval()
-    binary = is_binary(model)
-    device = policy.device
-    x = torch.as_tensor(images)
-    out = []
-    log_n = float(np.log(len(views)))
-    for i in range(0, len(x), batch_size):
-        batch = x[i : i + batch_size].to(device).permute(0, 3, 1, 2)
-        log_probs = []
-        for view in views:
-            v = policy.model_input(apply_view(batch, view))
-            with policy.autocast():
-                logits = class_logits(model(v).float(), binary)
-            log_probs.append(torch.log_softmax(logits, 1))
-        # log of the mean probability, computed stably in log space
-        out.append((torch.logsumexp(torch.stack(log_probs), 0) - log_n).cpu())
-    return torch.cat(out) if out else torch.zeros(0, 0)
+    fns = [] if mode == "none" else [partial(apply_view, view=view) for view in views]
+    return predict_images(model, torch.as_tensor(images), policy, batch_size, fns)

@@ -1,1 +1,2 @@
-"""Training: config, loop, callbacks, schedules, distributed, and the run folder."""
+"""Training: config, loop, callbacks, schedules, distributed, writing and reading run folders
+(whose layout and file formats are `augtrain.runfolder`'s)."""

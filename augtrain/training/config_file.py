@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import runfolder
 from ..errors import AugtrainError, missing_package
 from .config import TrainConfig
 
@@ -32,8 +33,8 @@ RUN_FOLDER_KEYS = ("name", "overwrite")
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """The settings in `path`, keyed by TrainConfig field, checked for unknown keys."""
     path = Path(path).expanduser()
-    if path.is_dir() and (path / "config.json").is_file():  # a run folder
-        path = path / "config.json"
+    if path.is_dir() and runfolder.is_run_dir(path):
+        path = path / runfolder.CONFIG
     if not path.is_file():
         raise AugtrainError(f"--config {path}: no such file")
     suffix = path.suffix.lower()

@@ -71,7 +71,9 @@ def _resumed_device(args: argparse.Namespace) -> str | None:
     if not resume:
         return None
     try:
-        return json.loads((Path(resume) / "config.json").read_text())["config"].get("device")
+        from ..runfolder import CONFIG
+
+        return json.loads((Path(resume) / CONFIG).read_text())["config"].get("device")
     except (OSError, ValueError, KeyError):
         return None
 

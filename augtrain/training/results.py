@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import runfolder
 from ..errors import AugtrainError
+from ..runfolder import LAST
 from .config import TrainConfig
 
 
@@ -86,19 +88,17 @@ class Run:
 
     # ------------------------------------------------------------------ what the methods read
     def _folder(self) -> Path:
-        from ..report.evaluation import check_run_dir
-
         if self.path is None:
             raise AugtrainError("this Run has no run folder (only the main process writes one)")
-        return check_run_dir(self.path)
+        return runfolder.check_run_dir(self.path)
 
     def _checkpoint(self, checkpoint: str) -> tuple[torch.nn.Module, dict[str, Any]]:
         """The model of `checkpoint` and its checkpoint's metadata, loaded once per file
         version (a resumed run rewrites last.pt)."""
-        from ..report.evaluation import load_run_model
+        from ..models.saved import load_run_model
 
         folder = self._folder()
-        file = folder / (checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt")
+        file = folder / runfolder.checkpoint_name(checkpoint)
         stamp = (str(file), file.stat().st_mtime_ns if file.exists() else None)
         cached = self._cache.get("model")
         if cached is None or cached[0] != stamp:
@@ -107,10 +107,10 @@ class Run:
             self._cache["model"] = cached = (stamp, model, meta)
         return cached[1], cached[2]
 
-    def _dataset(self, data: str | None, checkpoint: str = "last.pt") -> Any:
+    def _dataset(self, data: str | None, checkpoint: str = LAST) -> Any:
         """The run's own data (kept from training, else read as `evaluate` reads it), or
         `data` read for this model."""
-        from ..report.evaluation import load_dataset
+        from .evaluate import load_dataset
 
         if data is None and self.dataset is not None:
             return self.dataset
@@ -124,13 +124,13 @@ class Run:
     ) -> Any:
         """`augtrain evaluate`'s Evaluation; the last one is kept for `interpret` and
         `show_results` with the same settings."""
-        from ..report.evaluation import evaluate_run
         from ..report.tta import tta_views
+        from .evaluate import evaluate_run
 
         if tta is not None:
             tta_views(tta)  # an unknown mode fails before anything is loaded
         folder = self._folder()
-        file = folder / (checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt")
+        file = folder / runfolder.checkpoint_name(checkpoint)
         key = (tta, data, checkpoint, device, file.stat().st_mtime_ns if file.exists() else None)
         cached = self._cache.get("evaluation")
         if cached is not None and cached[0] == key:
@@ -145,7 +145,7 @@ class Run:
         self,
         tta: str | None = None,
         data: str | None = None,
-        checkpoint: str = "last.pt",
+        checkpoint: str = LAST,
         device: str = "auto",
         batch_size: int = 500,
         out_dir: str | os.PathLike | None = None,
@@ -167,7 +167,7 @@ class Run:
         self,
         inputs: Any,
         top_k: int = 3,
-        checkpoint: str = "last.pt",
+        checkpoint: str = LAST,
         device: str = "auto",
         batch_size: int = 128,
         workers: int | None = None,
@@ -227,7 +227,7 @@ class Run:
         return [row(i, None, p, None) for i, p in enumerate(probs)]
 
     def export(
-        self, format: str, path: str | os.PathLike | None = None, checkpoint: str = "last.pt"
+        self, format: str, path: str | os.PathLike | None = None, checkpoint: str = LAST
     ) -> dict[str, Any]:
         """`augtrain export`: the model (normalisation included) as "torchscript" or
         "onnx", by default in the run folder; returns {"path", "sidecar", "max_abs_diff"}
@@ -240,7 +240,7 @@ class Run:
         self,
         tta: str | None = None,
         data: str | None = None,
-        checkpoint: str = "last.pt",
+        checkpoint: str = LAST,
         device: str = "auto",
     ) -> Any:
         """fastai's ClassificationInterpretation: `top_losses`, `most_confused`,
@@ -263,7 +263,7 @@ class Run:
         training logs it; the variants training saw, randomness being keyed by seed,
         epoch and image)."""
         from ..report import grids
-        from .run import make_pipeline
+        from .resolved import make_pipeline
 
         if not isinstance(n, int) or n < 1 or not isinstance(epoch, int) or epoch < 1:
             raise AugtrainError(f"show_batch: n and epoch must be integers >= 1, got {n}, {epoch}")
@@ -295,7 +295,7 @@ class Run:
         n: int = 16,
         tta: str | None = None,
         data: str | None = None,
-        checkpoint: str = "last.pt",
+        checkpoint: str = LAST,
         device: str = "auto",
         cols: int = 8,
     ) -> Any:
@@ -340,15 +340,12 @@ def _array(item: Any) -> np.ndarray:
     return np.asarray(item)
 
 
-def load_run(path: str | os.PathLike, checkpoint: str = "last.pt") -> Run:
+def load_run(path: str | os.PathLike, checkpoint: str = LAST) -> Run:
     """A finished (or interrupted) run folder as the `Run` that `augtrain.train()`
     returned: settings, history, metrics, the model of `checkpoint` and the methods
     evaluate, predict, export, interpret, show_batch and show_results."""
-    from ..io import read_json
-    from ..report.evaluation import check_run_dir, read_history
-
-    folder = check_run_dir(Path(path).expanduser())
-    written = read_json(folder / "config.json")
+    folder = runfolder.check_run_dir(Path(path).expanduser())
+    written = runfolder.read_config(folder)
     settings = written.get("config", {}) if isinstance(written, dict) else {}
     if isinstance(settings, dict) and settings.get("head") == "logistic":
         raise AugtrainError(
@@ -357,11 +354,10 @@ def load_run(path: str | os.PathLike, checkpoint: str = "last.pt") -> Run:
         )
     run = Run(folder, TrainConfig(), [], {}, torch.nn.Module(), [])
     model, meta = run._checkpoint(checkpoint)
-    metrics_file = folder / "metrics.json"
-    metrics = read_json(metrics_file) if metrics_file.exists() else {}
+    metrics = runfolder.read_metrics(folder, strict=False)
     run.config = TrainConfig.from_dict(meta["config"])
-    run.history = read_history(folder / "history.csv")
-    run.metrics = metrics if isinstance(metrics, dict) else {}
+    run.history = runfolder.read_history(folder)
+    run.metrics = metrics
     run.model = model
     run.classes = list(meta["classes"])
     run.info = meta

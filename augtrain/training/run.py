@@ -1,42 +1,34 @@
 """A run: config -> data -> model -> Trainer.fit -> evaluation -> run folder.
 
-    runs/<name>/config.json           resolved configuration, command line, versions, data fingerprint
-                history.csv           one row per epoch
-                last.pt / best.pt     checkpoints (model, optimizer, schedule, epoch, RNG, callbacks)
-                metrics.json          test loss, accuracy, per-class accuracy, confusion matrix
-                learning_curves.png, confusion_matrix.png
-
-Only rank 0 writes. Every file is written atomically.
+The run folder's layout and file formats are `augtrain.runfolder`'s; this module decides
+what goes into them. Only rank 0 writes. Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import difflib
-import io
 import os
 import platform
-import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .. import __version__
-from ..augment import Compose, build_pipeline, preset
+from .. import runfolder
+from .._version import __version__
 from ..data import Dataset, load_data
 from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
-from ..io import read_json, write_error, write_json, write_text
+from ..io import write_text
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
+from ..runfolder import RunDirClaim
 from . import checkpoint, distributed
-from .callbacks import Callback, History, MonitorCallback, resolve_mode
+from .callbacks import Callback, History, MonitorCallback
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
 from .loggers import check_installed as check_loggers_installed
@@ -49,30 +41,8 @@ from .loop import (
     place_splits,
 )
 from .presets import init_from_data, recipe_setup, with_preset
+from .resolved import check_class_names, make_pipeline, resolve_monitor, to_target  # noqa: F401
 from .results import Run
-
-
-def make_pipeline(config: TrainConfig) -> Compose:
-    if isinstance(config.augment, str):
-        pipeline = preset(config.augment, seed=config.seed)
-    else:
-        pipeline = build_pipeline(config.augment, seed=config.seed)
-    if config.cache_size is not None and tuple(config.cache_size) != tuple(config.target_size):
-        to_target(pipeline, tuple(config.target_size))
-    return pipeline
-
-
-def to_target(pipeline: Compose, target: tuple[int, int]) -> Compose:
-    """Training images cached larger than the model's input (--cache-size) leave the
-    pipeline at `target`: a RandomResizedCrop without a size crops to it, and a final
-    CenterCrop (a no-op at that size) brings whatever else the pipeline gives there."""
-    from ..augment.ops import CenterCrop, RandomResizedCrop
-
-    for op in pipeline.ops:
-        if isinstance(op, RandomResizedCrop) and op.size is None:
-            op.size = list(target)
-    pipeline.ops.append(CenterCrop(list(target)))
-    return pipeline
 
 
 def model_input_shape(config: TrainConfig, data: Dataset) -> tuple[int, int, int]:
@@ -99,159 +69,24 @@ def pick_validation(config: TrainConfig, data: Dataset) -> tuple[str | None, Any
     return None, None
 
 
-def resolve_monitor(config: TrainConfig, val_name: str | None) -> tuple[str, str]:
-    """The metric of best.pt and the flags' callbacks, and its mode (Keras' 'auto' rule,
-    `callbacks.resolve_mode`, as every monitoring callback's). "auto" is the validation
-    split's accuracy (its EMA's with --ema, as timm), else the training accuracy: never
-    the test split's, which is shown each epoch but chooses nothing."""
-    monitor = config.monitor
-    if monitor == "auto":
-        ema = config.ema is not None and config.use_ema
-        monitor = (
-            ("val_accuracy_ema" if ema else "val_accuracy") if val_name == "val" else "accuracy"
-        )
-    return monitor, resolve_mode("auto", monitor)
-
-
-# Kept inside a run folder while it is being claimed (see `claim_run_dir`).
-CLAIM_FILE = ".claim"
-# A run name is one folder name; longer ones fail in the file system (255 bytes) once the
-# temp names of atomic writes and --overwrite's aside folder are added.
-MAX_NAME_BYTES = 200
-
-
 def check_run_name(config: TrainConfig) -> Path | None:
     """Before any data is read: is the run folder's name usable, and free (or --overwrite)?
     The folder itself is claimed only when training starts (`claim_run_dir`)."""
-    runs = Path(config.runs_dir).expanduser()
-    for folder in (runs, *runs.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                where = "" if folder == runs else f" ({folder})"
-                raise AugtrainError(f"--runs-dir {runs}: is a file, not a folder{where}")
-            break
-    if config.name is None:
-        return None
-    name = str(config.name)
-    if "/" in name or os.sep in name or name in ("", ".", "..") or name.startswith("."):
-        raise AugtrainError(f"--name {name!r}: a run name must be a plain folder name")
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
-        raise AugtrainError(
-            f"--name: {len(name)} characters is too long for a folder name "
-            f"(at most {MAX_NAME_BYTES} bytes)"
-        )
-    path = runs / name
-    if path.exists() and not path.is_dir():
-        raise AugtrainError(f"--name {name}: {path} is a file, not a run folder")
-    # Under torchrun only rank 0 asks: it makes the folder, and may have made it already
-    # when a slower rank gets here (that rank then left without the others and aborted).
-    taken = path.is_dir() and any(path.iterdir()) and not config.overwrite
-    if taken and distributed.from_env().is_main:
-        raise AugtrainError(f"run {path} already exists; pass --overwrite or choose another --name")
-    return path
-
-
-@dataclass
-class RunDirClaim:
-    """A run folder this process owns: made by it (`made`), or an empty one it found;
-    `aside` is the old run that --overwrite moved out of the way until the new run's
-    first checkpoint (`commit`) or a failure before it (`abort`: put back)."""
-
-    path: Path
-    made: bool
-    aside: Path | None = None
-    locked: bool = True
-
-    def release(self) -> None:
-        """config.json is written: the folder is visibly taken; drop the claim file."""
-        if self.locked:
-            (self.path / CLAIM_FILE).unlink(missing_ok=True)
-            self.locked = False
-
-    def commit(self) -> None:
-        """The new run has a checkpoint: the old one it replaces can go."""
-        self.release()
-        if self.aside is not None:
-            shutil.rmtree(self.aside, ignore_errors=True)
-            self.aside = None
-
-    def abort(self) -> None:
-        """Set-up failed before any checkpoint: leave no half-made folder behind."""
-        if self.made:
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:  # an empty folder the user made: empty again
-            for child in self.path.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink(missing_ok=True)
-        if self.aside is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            os.rename(self.aside, self.path)
-            self.aside = None
+    is_main = distributed.from_env().is_main  # under torchrun only rank 0 makes the folder
+    return runfolder.check_run_name(config.runs_dir, config.name, config.overwrite, is_main)
 
 
 def default_run_name(config: TrainConfig, prefix: str | None = None) -> str:
     model = config.model.rsplit(":", 1)[-1].rsplit(".", 1)[-1]  # a factory: its own name
-    return f"{prefix or model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return runfolder.default_run_name(prefix or model)
 
 
 def claim_run_dir(config: TrainConfig, prefix: str | None = None) -> RunDirClaim:
-    """Take the run folder for this run, atomically: of two runs started together with
-    the same --name exactly one gets it; without --name the second gets NAME-2."""
-    check_run_name(config)
-    runs = Path(config.runs_dir).expanduser()
-    base = config.name or default_run_name(config, prefix)
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise write_error(runs, e) from None
-    for attempt in range(1, 1000):
-        path = runs / (base if attempt == 1 else f"{base}-{attempt}")
-        claim = _try_claim(path, bool(config.overwrite and config.name))
-        if claim is not None:
-            return claim
-        if config.name:
-            raise AugtrainError(
-                f"run {path} already exists (another run just took it); choose another --name"
-            )
-    raise AugtrainError(f"{runs}: no free run name {base}-N")
-
-
-def _try_claim(path: Path, overwrite: bool) -> RunDirClaim | None:
-    """The claim of `path`, or None when another run holds it."""
-    aside = None
-    try:
-        if overwrite and path.is_dir() and not (path / CLAIM_FILE).exists() and any(path.iterdir()):
-            aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
-            os.rename(path, aside)  # atomic: the old run stays whole until the new one saves
-        try:
-            os.mkdir(path)
-            made = True
-        except FileExistsError:
-            if not path.is_dir():
-                raise AugtrainError(f"{path} is a file, not a run folder") from None
-            made = False
-        try:  # the exclusive create is the claim: of two runs exactly one succeeds
-            os.close(os.open(path / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            _restore(path, aside)
-            return None
-        if any(p.name != CLAIM_FILE for p in path.iterdir()):  # a finished run: not ours
-            (path / CLAIM_FILE).unlink(missing_ok=True)
-            _restore(path, aside)
-            return None
-    except AugtrainError:
-        _restore(path, aside)
-        raise
-    except OSError as e:
-        _restore(path, aside)
-        raise write_error(path, e) from None
-    return RunDirClaim(path, made, aside)
-
-
-def _restore(path: Path, aside: Path | None) -> None:
-    if aside is not None:
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-        os.rename(aside, path)
+    """Take the run folder for this run, atomically (`runfolder.claim_run_dir`): of two
+    runs started together with the same --name exactly one gets it; without --name the
+    second gets NAME-2. Only the process that makes the folder (rank 0) calls it."""
+    base = default_run_name(config, prefix)
+    return runfolder.claim_run_dir(config.runs_dir, config.name, base, bool(config.overwrite))
 
 
 def new_run_dir(config: TrainConfig) -> Path:
@@ -294,10 +129,10 @@ def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | N
     if not run_dir.is_dir():
         raise AugtrainError(f"--resume {run_dir}: no such run folder")
     if distributed.from_env().is_main:
-        checkpoint.remove_temp_files(run_dir)  # left by a killed write; never read
-    written = load_run_config(run_dir)["config"] if (run_dir / "config.json").exists() else None
-    if (run_dir / "last.pt").exists() or written is None:
-        ckpt: dict | None = checkpoint.load(run_dir)
+        runfolder.remove_temp_files(run_dir)  # left by a killed write; never read
+    written = runfolder.read_config(run_dir)["config"] if runfolder.is_run_dir(run_dir) else None
+    if (run_dir / runfolder.LAST).exists() or written is None:
+        ckpt: dict | None = runfolder.load_checkpoint(run_dir)
         saved = ckpt["config"]
     else:
         ckpt, saved = None, written
@@ -318,7 +153,7 @@ def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | N
             )
         if key in edited:
             raise AugtrainError(
-                f"{run_dir / 'config.json'}: {key} was changed to {edited[key]!r} but it cannot "
+                f"{run_dir / runfolder.CONFIG}: {key} was changed to {edited[key]!r} but it cannot "
                 f"change in a resumed run (last.pt has {saved.get(key)!r}); undo the edit"
             )
     applied = {k: v for k, v in edited.items() if k not in overrides}
@@ -402,9 +237,9 @@ def _unless_error(value: Any) -> Any:
 def interrupted_message(error: BaseException, trainer: Trainer, run_dir: Path) -> str:
     where = f"epoch {trainer.epoch + 1}/{trainer.config.epochs}, batch {trainer.batch_in_epoch}"
     if isinstance(error, TrainingInterrupted):
-        head = f"interrupted ({error}) at {where}; saved {run_dir / 'last.pt'}."
+        head = f"interrupted ({error}) at {where}; saved {run_dir / runfolder.LAST}."
     else:  # a second Ctrl-C: stopped mid-step, nothing saved now
-        head = f"interrupted at once; {run_dir / 'last.pt'} holds the last checkpoint."
+        head = f"interrupted at once; {run_dir / runfolder.LAST} holds the last checkpoint."
     if os.environ.get("AUGTRAIN_GPUS"):  # started by `augtrain train --gpus N`
         return f"{head} Resume with: augtrain train --gpus {os.environ['AUGTRAIN_GPUS']} --resume {run_dir}"
     if trainer.dist.enabled:
@@ -440,19 +275,19 @@ class RunFolder(MonitorCallback):
     def __call__(self, trainer: Trainer, reason: str) -> None:  # the trainer's checkpoint hook
         if reason == "epoch" and self.config.save_freq == "end":
             if trainer.dist.is_main:
-                write_history(self.path / "history.csv", trainer.history)
+                runfolder.write_history(self.path, trainer.history)
             if trainer.epoch < self.config.epochs and not trainer.stop_training:
                 return  # --save-freq end: only the final last.pt (interrupts still save)
-            self.save(trainer, "last.pt")
+            self.save(trainer, runfolder.LAST)
             return
         if reason == "epoch":
             value = self.current(trainer.history[-1])
             if value is not None and self.improves(value):
                 self.best = value
-                self.save(trainer, "best.pt")
+                self.save(trainer, runfolder.BEST)
             if trainer.dist.is_main:
-                write_history(self.path / "history.csv", trainer.history)
-        self.save(trainer, "last.pt")
+                runfolder.write_history(self.path, trainer.history)
+        self.save(trainer, runfolder.LAST)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
@@ -460,18 +295,6 @@ class RunFolder(MonitorCallback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         best = state.get("best")  # None: nothing was logged yet (older checkpoints)
         self.best = self.worst if best is None else best
-
-
-def write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    if not history:
-        return
-    keys = list(history[0])
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: row.get(k, "") for k in keys})
-    write_text(path, buf.getvalue())
 
 
 def environment() -> dict[str, Any]:
@@ -551,7 +374,7 @@ def train(
     device = resolve_device(config.device)
     precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
     if config.head == "logistic" or config.features:  # no network: scikit-learn on features
-        from ..models.transfer import train_logistic
+        from .features import train_logistic
 
         return train_logistic(config)
     resumed = ckpt is not None or run_dir is not None
@@ -621,7 +444,7 @@ def train(
 
         classifier = Classifier(network, mean, std)
     if config.init_from and ckpt is None:  # a resumed run has its weights in last.pt
-        from ..models.transfer import init_from
+        from ..models.weights import init_from
 
         verbose = config.verbose if dist_info.is_main else 0
         init_from(classifier.net, config.init_from, model_spec["name"], verbose)
@@ -650,7 +473,7 @@ def train(
     flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
     history_cb = History()
     folder = RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
-    from ..models.transfer import setup as transfer_setup
+    from .unfreeze import setup as transfer_setup
 
     groups, transfer_callbacks = transfer_setup(getattr(classifier, "net", classifier), config)
     groups, recipe_callbacks = recipe_setup(getattr(classifier, "net", classifier), config, groups)
@@ -699,7 +522,7 @@ def train(
             claim.release()
         trainer.fit()
     except BaseException as e:
-        kept = claim is None or _has_checkpoint(run_dir)
+        kept = claim is None or runfolder.has_checkpoint(run_dir)
         if isinstance(e, KeyboardInterrupt) and dist_info.is_main:
             # Ctrl-C or SIGTERM: say where we are and how to go on
             message = (
@@ -777,25 +600,6 @@ def record_network(
     return config.replace(model=reference), {**spec, "name": reference}
 
 
-def check_class_names(data: Dataset, source: Any) -> Dataset:
-    """Class names are written to CSV, JSON and plots as UTF-8: a folder name that is not
-    (undecodable bytes, kept by Python as surrogates) fails there, after training."""
-    for name in data.classes:
-        try:
-            str(name).encode("utf-8")
-        except UnicodeEncodeError:
-            shown = str(name).encode("utf-8", "surrogateescape")
-            where = source if isinstance(source, (str, os.PathLike)) else "data"
-            raise AugtrainError(
-                f"{where}: class name {shown!r} is not valid UTF-8; rename that folder"
-            ) from None
-    return data
-
-
-def _has_checkpoint(run_dir: Path) -> bool:
-    return any((run_dir / name).exists() for name in ("last.pt", "best.pt"))
-
-
 def check_before_data(
     config: TrainConfig,
     network: torch.nn.Module | None,
@@ -825,7 +629,7 @@ def check_before_data(
             raise AugtrainError(
                 f"--init-from {config.init_from}: no such run folder or weights file"
             )
-        if source.is_dir() and not (source / "last.pt").exists():
+        if source.is_dir() and not (source / runfolder.LAST).exists():
             raise AugtrainError(f"--init-from {source}: run folder has no checkpoint (last.pt)")
     check_loggers_installed(config)  # --tensorboard, --logger wandb, ...
     if config.monitor != "auto":
@@ -891,8 +695,8 @@ def check_monitors(trainer: Trainer, has_val: bool) -> None:
 def write_config(
     path: Path, config: TrainConfig, data: Dataset, model_spec: dict, val_name: str | None
 ) -> None:
-    write_json(
-        path / "config.json",
+    runfolder.write_config(
+        path,
         {
             "config": config.to_dict(),
             "model": model_spec,
@@ -932,7 +736,7 @@ def final_evaluation(
         logits = predict_logits(model, split.x, device, policy=precision)
         metrics = {
             "split": split_name,
-            "checkpoint": "last.pt",
+            "checkpoint": runfolder.LAST,
             **classification_metrics(logits, split.y, data.classes),
         }
         if other is not None:
@@ -960,23 +764,17 @@ def final_evaluation(
                 flush=True,
             )
     if run_dir is not None:
-        write_json(run_dir / "metrics.json", metrics)
+        runfolder.write_metrics(run_dir, metrics)
         if history:
-            learning_curves(history, run_dir / "learning_curves.png", title=run_dir.name)
+            learning_curves(history, run_dir / runfolder.LEARNING_CURVES, title=run_dir.name)
         if metrics:
             confusion_matrix_plot(
                 np.asarray(metrics["confusion_matrix"]),
                 data.classes,
-                run_dir / "confusion_matrix.png",
+                run_dir / runfolder.CONFUSION_MATRIX_PNG,
             )
             write_text(
-                run_dir / "confusion_matrix.csv",
+                run_dir / runfolder.CONFUSION_MATRIX_CSV,
                 confusion_matrix_csv(np.asarray(metrics["confusion_matrix"]), data.classes),
             )
     return metrics
-
-
-def load_run_config(run_dir: Path) -> dict[str, Any]:
-    if not (run_dir / "config.json").exists():
-        raise AugtrainError(f"{run_dir}: not a run folder (no config.json)")
-    return read_json(run_dir / "config.json")
