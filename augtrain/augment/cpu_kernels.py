@@ -29,8 +29,8 @@ from ..device import emulating_accelerator
 _kernels = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
 # source values below which a call stays on the calling thread: a 128-image CIFAR batch
-# (393k values) ran 5-15% faster on TBB's two threads than on one here, 32 images (98k) are
-# too little work to share
+# (393k values) ran faster on TBB's two threads than on one, 32 images (98k) are too little
+# work to share (BENCHMARKS.md: figures moved out of the code)
 PARALLEL_MIN_VALUES = 1 << 18
 
 
@@ -40,8 +40,7 @@ def limit_threads(n: int) -> Iterator[None]:
 
     The training loop asks for 1. Between a model's ops torch's OpenMP workers spin on the
     other cores for a while; kernel threads started beside them fight them for the cores
-    (2 CPU cores, LeNet-5, batch 128, keras-basic, two epochs a run: 8.6-9.0 s an epoch on
-    two kernel threads, 6.7-8.2 s on one, 7.1-10.2 s on the torch route)."""
+    (LeNet-5 epochs on two kernel threads were slower than on one: BENCHMARKS.md)."""
     global _thread_limit
     previous, _thread_limit = _thread_limit, n
     try:

@@ -121,7 +121,7 @@ def predict_files(
     model.eval()
     binary = is_binary(model)  # [1 - p, p]: the positive class's probability second
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
-    # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
+    # that format too, oneDNN's convolutions run faster on the CPU (BENCHMARKS.md).
     model = model.to(memory_format=torch.channels_last)
     size = (int(size[0]), int(size[1]))
     decode_size = (int(cache_size[0]), int(cache_size[1])) if cache_size else size
