@@ -66,9 +66,9 @@ def one_torch_thread(device: torch.device | str) -> Iterator[None]:
 
     Some of torch's ops (cos, exp, where) hand even a 1024-number tensor to its OpenMP pool,
     whose workers then spin on the other cores for a while, where the kernel's threads
-    want to run: a 1024-image warp on 2 cores took 12.1-12.9 ms after `torch.cos` or
-    `keras_matrix` on 1024 samples, 6.2-6.5 ms after the same math on one thread. The
-    thread count is the calling thread's own (OpenMP's), and setting it costs < 1 us."""
+    want to run: a warp right after such math is slower than after the same math on one
+    thread (BENCHMARKS.md). The thread count is the calling thread's own (OpenMP's), and
+    setting it is cheap."""
     threads = torch.get_num_threads()
     if torch.device(device).type != "cpu" or threads == 1:
         yield
