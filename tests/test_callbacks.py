@@ -364,7 +364,7 @@ def test_cli_callback_flags_and_their_state_on_resume(tmp_path, capsys):
     code = main([*args[:-2], "--name", "bad", "--reduce-lr-factor", "2"])
     assert (
         code == 2
-        and "--reduce-lr-factor 1.0: must be a number > 0 and < 1" in capsys.readouterr().err
+        and "--reduce-lr-factor 2.0: must be a number > 0 and < 1" in capsys.readouterr().err
     )
 
 
