@@ -124,8 +124,8 @@ _ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", 
 
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX): then bf16 autocast
-    runs the convs ~3x faster than float32 (measured on the 2-core AMD EPYC: 35 vs 98 s an
-    epoch at speed-cpu's widths). Without it bf16 is emulated and slower than float32.
+    runs the convs several times faster than float32 (BENCHMARKS.md, speed preset). Without
+    it bf16 is emulated and slower than float32.
 
     oneDNN, which runs the convs, can be held below the CPU's instruction set
     (ONEDNN_MAX_CPU_ISA); held below AVX512_CORE_BF16 it emulates bf16 even here, as on an

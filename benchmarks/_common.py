@@ -1,13 +1,23 @@
-"""Shared helpers for the benchmark scripts (not part of the package)."""
+"""Shared helpers for the benchmark scripts (not part of the package).
+
+Every script prints its table and writes a JSON record beside it with `record(name,
+figures)`: .bench/NAME.json (git-ignored) unless a path is given, holding the commit,
+machine, date and command line with the figures. Measured figures go in BENCHMARKS.md.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / ".bench"
 
 CIFAR_JPEG = Path(
     os.environ.get("CIFAR_JPEG", Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg")
@@ -71,6 +81,42 @@ def write_json(path: str | Path, obj: object) -> None:
 
 def today() -> str:
     return time.strftime("%Y-%m-%d")
+
+
+def commit() -> str:
+    """The checkout's commit, with "-dirty" when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:  # no git here (an installed copy)
+        return "unknown"
+    return (head + ("-dirty" if dirty else "")) if head else "unknown"
+
+
+def record(name: str, figures: dict[str, Any], path: str | Path | None = None) -> Path:
+    """Write the JSON record of a benchmark run: its figures with the commit, machine, date
+    and command that made them, to `path` (default .bench/NAME.json). Call it again as
+    figures come in: a run cut short keeps what it measured."""
+    path = Path(path) if path else RECORDS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(
+        path,
+        {
+            "benchmark": name,
+            "commit": commit(),
+            "machine": machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+            "figures": figures,
+        },
+    )
+    return path
 
 
 def quick_cnn4_run(data, runs_dir: str) -> Path:

@@ -24,7 +24,8 @@ Kornia, batch 1024). Run under the shared benchmark lock:
 
 `--device-only` measures only that device section (on `--device`, default cuda; cpu for a
 dry run), without keras-preprocessing; Kornia is then optional (its rows are left out, and
-the JSON says why, when it is not installed). `--json PATH` writes the rows as JSON.
+the record says why, when it is not installed). The JSON record (_common.record) goes to
+.bench/augment_speed.json, or to `--json PATH`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CIFAR_JPEG, machine, today, write_json  # noqa: E402
+from _common import CIFAR_JPEG, machine, record, today  # noqa: E402
 
 
 def load_images(quick: bool, n: int) -> np.ndarray:
@@ -79,8 +80,8 @@ def interleaved(fns: dict, calls: dict, rounds: int, sync=None) -> dict:
     Each round starts after IDLE_GAP seconds of rest, so that no peer runs beside the
     previous one's worker threads: torch's OpenMP workers spin on after Kornia's last op
     and took the second core from augtrain's kernel threads (back to back, augtrain's
-    1024-image affine measured 71-98k img/s against 92-149k alone, while Kornia's figure
-    was the same alone and interleaved).
+    1024-image affine was slower than alone, while Kornia's figure was the same alone and
+    interleaved: BENCHMARKS.md).
     """
     for fn in fns.values():
         fn(0)
@@ -174,7 +175,7 @@ def main() -> None:
     ap.add_argument("--device-batch", type=int, default=1024)
     ap.add_argument("--device-calls", type=int, default=20, help="timed calls per round")
     ap.add_argument("--images", type=int, help="images to draw batches from")
-    ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--json", help="the JSON record's path (default .bench/augment_speed.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     n = args.images or (8192 if args.quick else 10240)
@@ -243,10 +244,10 @@ def main() -> None:
             mine = peer.startswith("augtrain") or not ref
             ratios.append("" if mine else f"{ref / ips:.1f}x faster")
         print(f"| {transform} | {peer} | {device} | {batch} | {ips:,.0f} | {' | '.join(ratios)} |")
-    if args.json:
-        keys = ("transform", "peer", "device", "batch", "images_per_s")
-        report = {"machine": machine(), "data": "random" if args.quick else "CIFAR-10 JPEG train"}
-        write_json(args.json, {**report, **notes, "rows": [dict(zip(keys, r)) for r in rows]})
+    keys = ("transform", "peer", "device", "batch", "images_per_s")
+    figures = {"data": "random" if args.quick else "CIFAR-10 JPEG train", **notes}
+    figures["rows"] = [dict(zip(keys, r)) for r in rows]
+    print(f"record: {record('augment_speed', figures, args.json)}")
     sys.stdout.flush()
     os._exit(0)  # keras' iterator threads
 

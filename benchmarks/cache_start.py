@@ -1,5 +1,5 @@
-"""Issue 3, number 1: time from starting a run to its first training step, cold cache
-(decoding all 60,000 JPEGs) against warm cache (reading the uint8 cache).
+"""Start-up time: from starting a run to its first training step, cold cache (decoding
+all 60,000 JPEGs) against warm cache (reading the uint8 cache).
 
     python benchmarks/cache_start.py [--data DIR] [--repeats 3]
 
@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from _common import CIFAR_JPEG, machine, today
+from _common import CIFAR_JPEG, machine, record, today
 
 CHILD = """
 import os, sys, time
@@ -107,6 +107,11 @@ def main() -> None:
         f"first {med[0][0] - base:.2f} s, second {med[1][0] - base:.2f} s: "
         f"{(med[0][0] - base) / (med[1][0] - base):.1f}x"
     )
+    keys = ("spawn_to_first_step_s", "call_to_first_step_s", "load_data_s")
+    figures = {"data": args.data, "repeats": args.repeats, "floor_s": floor}
+    figures["cold"] = [dict(zip(keys, t)) for t in cold]
+    figures["warm"] = [dict(zip(keys, t)) for t in warm]
+    print(f"record: {record('cache_start', figures)}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Issue 6, checkpoint cost: time to save and to load last.pt for resnet18, and the share
-of epoch time spent checkpointing at one checkpoint per epoch.
+"""Checkpoint cost: time to save and to load last.pt for resnet18, and the share of epoch
+time spent checkpointing at one checkpoint per epoch.
 
     flock /tmp/augtrain-bench.lock python benchmarks/checkpoint.py [--batch-size 256] [--repeats 5]
 
@@ -8,7 +8,7 @@ of epoch time spent checkpointing at one checkpoint per epoch.
   with torch.save to a temp file, fsynced and renamed onto last.pt.
 - Load: `checkpoint.load` (torch.load, weights_only) plus `Trainer.load_state_dict`, as
   `--resume` does.
-- Epoch time: not a full CIFAR-10 epoch (that is ~10 minutes here); the images/s of
+- Epoch time: not a full CIFAR-10 epoch (too long on a CPU); the images/s of
   resnet18 training on CIFAR-size (32x32x3) uint8 data with the default crop-flip
   augmentation, measured over a few steps after a warm-up step, times 50,000 images.
   The images are random: the speed of a step does not depend on their content.
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import machine, today
+from _common import machine, record, today
 
 from augtrain.augment import preset
 from augtrain.training import checkpoint
@@ -127,6 +127,11 @@ def main() -> None:
     )
     if not torch.cuda.is_available():
         print("| on a GPU | not measured here (no GPU in this session) |")
+    figures = {"model": "resnet18", "parameters": params, "batch_size": bs}
+    figures.update(threads=torch.get_num_threads(), last_pt_mb=size_mb, save_s=save_s)
+    figures.update(load_s=load_s, save_s_median=save, load_s_median=load, images_per_s=img_s)
+    figures.update(epoch_s=epoch_s, checkpoint_share=save / (epoch_s + save))
+    print(f"record: {record('checkpoint', figures)}")
 
 
 if __name__ == "__main__":

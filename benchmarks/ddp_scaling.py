@@ -1,5 +1,5 @@
-"""Issue 6, scaling: training images/s of 2 gloo processes (torchrun, DDP) against 1
-process, on the CPU cores of this machine; cnn4 on synthetic 32x32x3 data.
+"""DDP scaling: training images/s of 2 gloo processes (torchrun, DDP) against 1 process,
+on the CPU cores of this machine; cnn4 on synthetic 32x32x3 data.
 
     flock /tmp/augtrain-bench.lock python benchmarks/ddp_scaling.py [--images 8192] [--epochs 4] [--repeats 2]
 
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine, run_cli, today, write_json
+from _common import machine, record, run_cli, today
 
 
 def images_per_s(run_dir: Path) -> list[float]:
@@ -81,7 +81,7 @@ def wrapper_overhead(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
     data = {"x": x, "y": rng.integers(0, 10, args.images), "classes": [str(i) for i in range(10)]}
-    report = {"machine": machine(), "model": args.model, "device": device}
+    report = {"model": args.model, "device": device}
     report.update(images=args.images, epochs=args.epochs, batch_size=args.batch_size)
     speeds: dict[str, list[float]] = {"plain": [], "ddp": []}
     walls: dict[str, list[float]] = {"plain": [], "ddp": []}
@@ -111,8 +111,7 @@ def wrapper_overhead(args: argparse.Namespace) -> None:
                 report.update(images_per_s=speeds, median_images_per_s=medians, wall_s=walls)
                 if len(medians) == 2:
                     report["ddp_over_plain"] = medians["ddp"] / medians["plain"]
-                if args.json:  # after every run: a run cut short keeps what it measured
-                    write_json(args.json, report)
+                record("ddp_wrapper", report, args.json)  # a run cut short keeps its figures
     print(
         f"{today()} - {machine()} - {args.model} on {device}, {args.images} synthetic 32x32x3 "
         f"images, batch {args.batch_size}, crop-flip, {args.epochs} epochs x {args.repeats} runs"
@@ -134,7 +133,7 @@ def main() -> None:
     ap.add_argument("--wrapper", action="store_true", help="1-process DDP against plain")
     ap.add_argument("--model", default="resnet18", help="--wrapper: the model")
     ap.add_argument("--device", help="--wrapper: the device (default cuda when present)")
-    ap.add_argument("--json", help="--wrapper: also write the figures to this JSON file")
+    ap.add_argument("--json", help="the JSON record's path (default .bench/ddp_*.json)")
     ap.add_argument("--warmup-rounds", type=int, default=1, help="--wrapper: untimed rounds")
     args = ap.parse_args()
     if args.wrapper:
@@ -190,6 +189,15 @@ def main() -> None:
         print(
             "| GPU: resnet18 with vs without DDP wrapping | not measured (no GPU in this session) | | | |"
         )
+    figures = {"images": args.images, "epochs": args.epochs, "batch_size": args.batch_size}
+    figures.update(repeats=args.repeats, load_average=os.getloadavg())
+    figures["rows"] = [
+        {"configuration": label, "threads": threads, "images_per_s": per_epoch, "wall_s": wall}
+        for (label, threads, _), per_epoch, wall in zip(configs, speeds, walls)
+    ]
+    figures.update(median_images_per_s=medians, two_over_one=medians[2] / medians[0])
+    figures["two_over_one_half_threads"] = medians[2] / medians[1]
+    print(f"record: {record('ddp_scaling', figures, args.json)}")
 
 
 def torch_cuda() -> bool:

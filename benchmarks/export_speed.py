@@ -1,5 +1,5 @@
-"""Issue 7: CPU inference speed of the exported model: ONNX Runtime against PyTorch eager
-(and the TorchScript export), same cnn4 weights, same CIFAR-10 test images, same threads.
+"""CPU inference speed of the exported model: ONNX Runtime against PyTorch eager (and the
+TorchScript export), same cnn4 weights, same CIFAR-10 test images, same threads.
 
     python benchmarks/export_speed.py [--run RUN] [--batch-sizes 1 32 256] [--threads 2]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, quick_cnn4_run, today
+from _common import CIFAR_JPEG, machine, quick_cnn4_run, record, today
 
 from augtrain.data import load_data
 from augtrain.report.export import export_run
@@ -97,10 +97,21 @@ def main() -> None:
     names = list(backends)
     print("| batch | " + " | ".join(f"{n} img/s" for n in names) + " | ONNX Runtime / eager |")
     print("|---|" + "---|" * (len(names) + 1))
+    rows = []
     for batch in args.batch_sizes:
         med = {n: statistics.median(results[(n, batch)]) for n in names}
         cells = " | ".join(f"{med[n]:,.0f}" for n in names)
         print(f"| {batch} | {cells} | {med['ONNX Runtime'] / med['PyTorch eager']:.2f}x |")
+        rows.append(
+            {"batch": batch, "images_per_s": med, "runs": {n: results[(n, batch)] for n in names}}
+        )
+    figures = {
+        "model": ckpt["model"]["name"],
+        "threads": args.threads,
+        "onnxruntime": ort.__version__,
+    }
+    figures.update(max_abs_diff_onnx=diff_onnx, max_abs_diff_torchscript=diff_ts, rows=rows)
+    print(f"record: {record('export_speed', figures)}")
 
 
 if __name__ == "__main__":

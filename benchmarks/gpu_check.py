@@ -1,4 +1,4 @@
-"""The prepared GPU check (issue 16): every GPU figure in one command of under 8 minutes.
+"""The prepared GPU check: every GPU figure in one command of under 8 minutes.
 
     python benchmarks/gpu_check.py [--dry-run] [--out DIR] [--only STAGES] [--deadline S]
 
@@ -45,6 +45,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _common import commit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -97,6 +99,7 @@ class Check:
             "check": "benchmarks/gpu_check.py",
             "mode": "dry-run" if self.dry else "gpu",
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "commit": commit(),
             "install": os.environ.get("GPU_CHECK_INSTALL", "not through gpu_check.sh"),
             "stages": {name: {"status": "not run"} for name in STAGES},
         }
@@ -370,6 +373,17 @@ def stage_smoke(c: Check, limit: float) -> dict:
     return report
 
 
+def child_record(path: Path) -> dict[str, Any]:
+    """A stage script's JSON record (_common.record) as the stage's report: its figures and
+    the commit they were measured at; {} when the script wrote none."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if isinstance(data.get("figures"), dict):
+        return {**data["figures"], "commit": data.get("commit")}
+    return data  # figures written bare (speed.py's own write_json)
+
+
 def cifar(c: Check) -> Path | None:
     data = Path(c.args.data)
     return data if (data / "train").is_dir() and (data / "test").is_dir() else None
@@ -384,7 +398,7 @@ def stage_speed(c: Check, limit: float) -> dict:
     dry = ["--runs", "1", "--cli-runs", "0", "--no-warmup"]  # the smoke stage ran the CLI
     dry += ["--api-overrides", '{"epochs": 1}', "--", "--epochs", "1"]
     step = c.run("speed", c.plan([*gpu, "--runs", "10", "--cli-runs", "1"], dry), limit)
-    report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    report = child_record(out)
     accs = [r["accuracy"] for r in report.get("runs", [])]
     if accs:
         report["summary"] = {
@@ -472,7 +486,7 @@ def stage_augment(c: Check, limit: float) -> dict:
     if not c.cuda:
         cmd += ["--device", "cpu"]
     step = c.run("augment", cmd, limit, env={"CIFAR_JPEG": c.args.data})
-    report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    report = child_record(out)
     report["status"] = "ok" if step["rc"] == 0 else failure(step, "augment_speed.py")
     if step["rc"] != 0:
         report["output"] = tail(step["output"])
@@ -489,7 +503,7 @@ def stage_ddp(c: Check, limit: float) -> dict:
     if not c.cuda:
         cmd += ["--device", "cpu"]
     step = c.run("ddp", cmd, limit)
-    report: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    report = child_record(out)
     report["status"] = "ok" if step["rc"] == 0 else failure(step, "ddp_scaling.py --wrapper")
     if step["rc"] != 0:
         report["output"] = tail(step["output"])

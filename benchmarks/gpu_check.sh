@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check (issue 16): every GPU figure of augtrain in ONE command of at most
+# The prepared GPU check: every GPU figure of augtrain in ONE command of at most
 # 8 minutes (stages and time plan: benchmarks/gpu_check.py). Not yet run on a GPU.
 #
 # 1. Here, in the repository root of the checkout the session was started in (registry

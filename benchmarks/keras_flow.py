@@ -1,4 +1,5 @@
-"""Issue 9: augtrain.keras.ImageDataGenerator against keras-preprocessing 1.1.2, same run.
+"""Batches per second of augtrain.keras.ImageDataGenerator against keras-preprocessing
+1.1.2, in the same run: flow() on arrays and flow_from_directory on the JPEG tree.
 
     flock /tmp/augtrain-bench.lock python benchmarks/keras_flow.py [--threads 2] [--repeats 3]
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, today
+from _common import CIFAR_JPEG, machine, record, today
 
 GENERATORS = {
     "tutorial": dict(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1),
@@ -55,7 +56,7 @@ def rate_epochs(it, epochs: int) -> float:
     return epochs * len(it) / (time.perf_counter() - start)
 
 
-def bench_flow(x: np.ndarray, y: np.ndarray, seconds: float, repeats: int) -> list[str]:
+def bench_flow(x: np.ndarray, y: np.ndarray, seconds: float, repeats: int) -> list[dict]:
     from keras_preprocessing.image import ImageDataGenerator as KerasGenerator
 
     from augtrain.keras import ImageDataGenerator
@@ -69,15 +70,25 @@ def bench_flow(x: np.ndarray, y: np.ndarray, seconds: float, repeats: int) -> li
                 ours = max(ours, rate_epochs(it, 2))
                 it = KerasGenerator(**kwargs).flow(x, y, batch_size=bs, seed=0)
                 theirs = max(theirs, rate_for(it, seconds))
-            rows.append(
+            print(
                 f"| flow, {name} | {bs} | {ours:,.0f} ({ours * bs:,.0f} img/s) | "
-                f"{theirs:,.1f} ({theirs * bs:,.0f} img/s) | {ours / theirs:.1f}x |"
+                f"{theirs:,.1f} ({theirs * bs:,.0f} img/s) | {ours / theirs:.1f}x |",
+                flush=True,
             )
-            print(rows[-1], flush=True)
+            rows.append(row(f"flow, {name}", bs, ours, theirs))
     return rows
 
 
-def bench_directory(root: Path, seconds: float, repeats: int) -> list[str]:
+def row(what: str, batch: int, ours: float, theirs: float) -> dict:
+    return {
+        "what": what,
+        "batch": batch,
+        "augtrain_batches_per_s": ours,
+        "keras_batches_per_s": theirs,
+    }
+
+
+def bench_directory(root: Path, seconds: float, repeats: int) -> list[dict]:
     from keras_preprocessing.image import ImageDataGenerator as KerasGenerator
 
     from augtrain.keras import ImageDataGenerator
@@ -108,12 +119,14 @@ def bench_directory(root: Path, seconds: float, repeats: int) -> list[str]:
         ("first epoch, disk cache filled", warm),
         (f"later epochs (in memory), best of {repeats}", later),
     ):
-        rows.append(
-            f"| flow_from_directory {n:,} JPEGs, lecture, {label} | 32 | {ours:,.0f} "
+        what = f"flow_from_directory {n:,} JPEGs, lecture, {label}"
+        print(
+            f"| {what} | 32 | {ours:,.0f} "
             f"({ours * 32:,.0f} img/s, epoch {steps / ours:.1f} s) | {theirs:,.1f} "
-            f"(epoch {steps / theirs:.0f} s) | {ours / theirs:.1f}x |"
+            f"(epoch {steps / theirs:.0f} s) | {ours / theirs:.1f}x |",
+            flush=True,
         )
-        print(rows[-1], flush=True)
+        rows.append(row(what, 32, ours, theirs))
     return rows
 
 
@@ -137,10 +150,11 @@ def main() -> None:
     print(f"flow on {len(x):,} CIFAR-10 training images (uint8 arrays), seed 0")
     print("| what | batch | augtrain batches/s | keras-preprocessing 1.1.2 batches/s | speed-up |")
     print("|---|---|---|---|---|")
-    if not args.skip_flow:
-        bench_flow(x, y, args.seconds, args.repeats)
+    rows = [] if args.skip_flow else bench_flow(x, y, args.seconds, args.repeats)
     if not args.skip_directory:
-        bench_directory(Path(args.data) / "train", args.seconds, args.repeats)
+        rows += bench_directory(Path(args.data) / "train", args.seconds, args.repeats)
+    figures = {"images": len(x), "threads": torch.get_num_threads(), "rows": rows}
+    print(f"record: {record('keras_flow', figures)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Issue 5: the model zoo's reference table at 32x32: parameters, multiply-adds, training
+"""The model zoo's reference table at 32x32: parameters, multiply-adds, training
 speed on 2 CPU cores (and the GPU when there is one) and, for the models cheap enough to
 train on a CPU, test accuracy on the JPEG CIFAR-10 after a stated recipe.
 
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import CIFAR_JPEG, machine, run_cli, today
+from _common import CIFAR_JPEG, machine, record, run_cli, today
 
 from augtrain.augment import preset
 from augtrain.models import create_model
@@ -31,7 +31,7 @@ from augtrain.training.loop import DeviceSplit, Trainer
 
 ZOO = ["lenet5", "cnn4", "shallowvgg", "vgg16", "resnet18", "googlenet"]
 
-# Short CPU recipes (a few minutes each on 2 cores); flags of `augtrain train`.
+# Recipes short enough to train on a CPU; flags of `augtrain train`.
 RECIPES = {
     "lenet5": "--optimizer adam --lr 1e-3 --batch-size 64 --epochs 5",
     "cnn4": "--optimizer adamax --lr 5e-3 --schedule exponential --gamma 0.9 --batch-size 32 "
@@ -83,7 +83,7 @@ def main() -> None:
     images = args.speed_images or (8192 if device.type == "cuda" else 256)
     batch = 256 if device.type == "cuda" else 32
     runs = Path(tempfile.mkdtemp(prefix="models-bench-"))
-    rows = []
+    rows, figures = [], []
     for name in args.models:
         s = summarize_model(name, 10, 3, 32)
         rate = speed(name, device, batch, images)
@@ -93,6 +93,12 @@ def main() -> None:
             acc = f"{a:.4f} ({seconds / 60:.1f} min)"
         rows.append((name, s.params, s.keras_total, s.macs, rate, acc))
         print(rows[-1], flush=True)
+        figures.append(
+            {"model": name, "params": s.params, "keras_params": s.keras_total, "macs": s.macs}
+        )
+        figures[-1].update(images_per_s=rate, accuracy=a if acc else None)
+        figures[-1].update(wall_s=seconds if acc else None, recipe=RECIPES.get(name))
+        record("models", {"device": str(device), "batch": batch, "images": images, "rows": figures})
     where = f"{machine()}, {'2 threads, ' if device.type == 'cpu' else 'bf16, channels_last, '}"
     print(f"\n{today()} - {where}batch {batch}, 32x32x3, 10 classes")
     print(

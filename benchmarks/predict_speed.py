@@ -1,4 +1,4 @@
-"""Issue 7: `augtrain predict` throughput on a folder of 10,000 JPEG files (the CIFAR-10
+"""`augtrain predict` throughput on a folder of 10,000 JPEG files (the CIFAR-10
 test folder) for a cnn4 run, against the same model called from a hand-written PIL +
 PyTorch loop, in the same process and run.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, quick_cnn4_run, today
+from _common import CIFAR_JPEG, machine, quick_cnn4_run, record, today
 from PIL import Image
 
 from augtrain.cli import main as cli_main
@@ -121,6 +121,10 @@ def main() -> None:
     print(
         f"| ratio augtrain in-process / hand loop | {statistics.median(ours) / statistics.median(plain):.3f} | |"
     )
+    figures = {"model": "cnn4", "files": n, "folder": str(args.folder), "batch": args.batch_size}
+    figures.update(hand_loop_s=plain, predict_s=ours, predict_process_s=ours_proc)
+    figures.update(top1_agreement=agree)
+    print(f"record: {record('predict_speed', figures)}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Issue 7: test accuracy of one trained run without test-time augmentation, with flip, and
-with flip-translate (what the gain is worth, and what it costs in prediction time).
+"""Test-time augmentation: test accuracy of one trained run without it, with flip, and with
+flip-translate (what the gain is worth, and what it costs in prediction time).
 
     python benchmarks/tta.py RUN [--data DATA] [--checkpoint last.pt] [--shifts 1 2]
 
-RUN must be a trained run folder (the lead runs it on a real CIFAR-10 run); its own test
+RUN must be a trained run folder (a real CIFAR-10 run, for figures worth quoting); its own test
 split is used unless --data is given. Besides the three CLI modes, flip-translate is also
 measured with the other --shifts (pixels of the diagonal translations; the CLI uses 1).
 """
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import machine, today
+from _common import machine, record, today
 
 from augtrain.report.evaluation import load_run_model, pick_split
 from augtrain.report.metrics import classification_metrics
@@ -72,6 +72,11 @@ def main() -> None:
         print(
             f"| {mode} | {views} | {acc:.4f} | {100 * (acc - base):+.2f} | {loss:.4f} | {seconds:.1f} |"
         )
+    keys = ("tta", "views", "accuracy", "loss", "seconds")
+    figures = {"run": str(args.run), "model": ckpt["model"]["name"], "split": split}
+    figures.update(images=len(arrays.y), checkpoint=args.checkpoint)
+    figures["rows"] = [dict(zip(keys, r)) for r in rows]
+    print(f"record: {record('tta', figures)}")
 
 
 if __name__ == "__main__":

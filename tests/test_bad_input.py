@@ -232,19 +232,29 @@ CASES: list[Case] = [
     flag_case("--gamma", NAN),
     flag_case("--warmup-epochs", "-1"),
     flag_case("--warmup-epochs", INF),
-    flag_case("--label-smoothing", "1", message="--label-smoothing must lie in [0, 1)"),
+    flag_case(
+        "--label-smoothing", "1", message="--label-smoothing 1.0: must be a number >= 0 and < 1"
+    ),
     flag_case("--label-smoothing", NAN, message="--label-smoothing"),
     flag_case("--validation-split", "1.5"),
     flag_case("--validation-split", NAN),
-    flag_case("--batch-size", "0", message="--batch-size must be an integer >= 1"),
-    flag_case("--epochs", "0", message="--epochs must be an integer >= 1"),
-    flag_case("--epochs", "-2", message="--epochs must be an integer >= 1"),
+    flag_case("--batch-size", "0", message="--batch-size 0: must be an integer >= 1"),
+    flag_case("--epochs", "0", message="--epochs 0: must be an integer >= 1"),
+    flag_case("--epochs", "-2", message="--epochs -2: must be an integer >= 1"),
     flag_case("--reduce-lr-factor", NAN, message="--reduce-lr-factor"),
-    flag_case("--reduce-lr-factor", "1", message="--reduce-lr-factor must lie in (0, 1)"),
+    flag_case(
+        "--reduce-lr-factor", "1", message="--reduce-lr-factor 1.0: must be a number > 0 and < 1"
+    ),
     flag_case("--base-lr-mult", INF),
-    flag_case("--base-lr-mult", "0", message="--base-lr-mult must be > 0"),
-    flag_case("--early-stopping-patience", "-1", message="--early-stopping-patience must be"),
-    flag_case("--reduce-lr-patience", "-2", message="--reduce-lr-patience must be"),
+    flag_case("--base-lr-mult", "0", message="--base-lr-mult 0.0: must be a number > 0"),
+    flag_case(
+        "--early-stopping-patience",
+        "-1",
+        message="--early-stopping-patience -1: must be an integer >= 0",
+    ),
+    flag_case(
+        "--reduce-lr-patience", "-2", message="--reduce-lr-patience -2: must be an integer >= 0"
+    ),
     Case("target-size-0", [*FOLDER, "--target-size", "0", "0"], 2, "--target-size takes two"),
     Case("target-size-neg", [*FOLDER, "--target-size", "-5", "8"], 2, "--target-size takes two"),
     Case(
@@ -292,7 +302,11 @@ CASES: list[Case] = [
     flag_case("--model", "nonet", message="unknown model 'nonet'"),
     flag_case("--model", "cnn", message="did you mean 'cnn4'?"),
     flag_case("--monitor", "val_acc", message="did you mean 'val_accuracy'?"),
-    flag_case("--save-freq", "often", message="--save-freq must be 'epoch', 'end'"),
+    flag_case(
+        "--save-freq",
+        "often",
+        message="--save-freq 'often': must be 'epoch', 'end' or an integer >= 1",
+    ),
     flag_case("--unfreeze-after", "2", message="--unfreeze-after needs --freeze base"),
     flag_case("--head", "logistic", message="--head logistic needs --features"),
     flag_case("--features", "{tmp}/none.npz", message="none.npz"),
@@ -565,7 +579,10 @@ CASES: list[Case] = [
     ),
     Case("api-seed-float", lambda c: augtrain.train(seed=1.5), 2, "--seed 1.5: must be an integer"),
     Case(
-        "api-epochs-bool", lambda c: augtrain.train(epochs=True), 2, "--epochs must be an integer"
+        "api-epochs-bool",
+        lambda c: augtrain.train(epochs=True),
+        2,
+        "--epochs True: must be an integer",
     ),
     Case(
         "api-augment-nan",

@@ -362,7 +362,10 @@ def test_cli_callback_flags_and_their_state_on_resume(tmp_path, capsys):
     resumed = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["trainer"]["callbacks"]
     assert resumed["EarlyStopping#0"]["best"] <= states["EarlyStopping#0"]["best"]
     code = main([*args[:-2], "--name", "bad", "--reduce-lr-factor", "2"])
-    assert code == 2 and "--reduce-lr-factor must lie in (0, 1)" in capsys.readouterr().err
+    assert (
+        code == 2
+        and "--reduce-lr-factor 2.0: must be a number > 0 and < 1" in capsys.readouterr().err
+    )
 
 
 def test_callback_state_is_matched_by_name():

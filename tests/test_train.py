@@ -213,8 +213,8 @@ def cli(args, capsys):
     [
         (["--model", "nonet"], "unknown model 'nonet'"),
         (["--optimizer", "adagrad"], "invalid choice: 'adagrad'"),
-        (["--epochs", "0"], "--epochs must be an integer >= 1"),
-        (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+        (["--epochs", "0"], "--epochs 0: must be an integer >= 1"),
+        (["--batch-size", "0"], "--batch-size 0: must be an integer >= 1"),
         (["--augment", "wild"], "unknown --augment preset 'wild'"),
         (["--validation-split", "1.5"], "--validation-split 1.5"),
     ],

@@ -29,8 +29,8 @@ from ..device import emulating_accelerator
 _kernels = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
 # source values below which a call stays on the calling thread: a 128-image CIFAR batch
-# (393k values) ran 5-15% faster on TBB's two threads than on one here, 32 images (98k) are
-# too little work to share
+# (393k values) ran faster on TBB's two threads than on one, 32 images (98k) are too little
+# work to share (BENCHMARKS.md: figures moved out of the code)
 PARALLEL_MIN_VALUES = 1 << 18
 
 
@@ -40,8 +40,7 @@ def limit_threads(n: int) -> Iterator[None]:
 
     The training loop asks for 1. Between a model's ops torch's OpenMP workers spin on the
     other cores for a while; kernel threads started beside them fight them for the cores
-    (2 CPU cores, LeNet-5, batch 128, keras-basic, two epochs a run: 8.6-9.0 s an epoch on
-    two kernel threads, 6.7-8.2 s on one, 7.1-10.2 s on the torch route)."""
+    (LeNet-5 epochs on two kernel threads were slower than on one: BENCHMARKS.md)."""
     global _thread_limit
     previous, _thread_limit = _thread_limit, n
     try:
@@ -67,9 +66,9 @@ def one_torch_thread(device: torch.device | str) -> Iterator[None]:
 
     Some of torch's ops (cos, exp, where) hand even a 1024-number tensor to its OpenMP pool,
     whose workers then spin on the other cores for a while, where the kernel's threads
-    want to run: a 1024-image warp on 2 cores took 12.1-12.9 ms after `torch.cos` or
-    `keras_matrix` on 1024 samples, 6.2-6.5 ms after the same math on one thread. The
-    thread count is the calling thread's own (OpenMP's), and setting it costs < 1 us."""
+    want to run: a warp right after such math is slower than after the same math on one
+    thread (BENCHMARKS.md). The thread count is the calling thread's own (OpenMP's), and
+    setting it is cheap."""
     threads = torch.get_num_threads()
     if torch.device(device).type != "cpu" or threads == 1:
         yield

@@ -73,7 +73,7 @@ def keras_matrix(
     ((h-1)/2, (w-1)/2), so that a rotation by 90 degrees is exactly rot90.
 
     On the CPU the same formulas run on NumPy arrays (`cpu_kernels.array_module`): some 35
-    ops on (B,) arrays, 0.31 -> 0.12 ms for 128 samples.
+    ops on (B,) arrays, cheaper there than as torch tensors (BENCHMARKS.md).
     """
     if center not in ("keras", "true"):
         raise ValueError(f"center must be 'keras' or 'true', got {center!r}")
@@ -275,7 +275,7 @@ def _affine_grid(theta: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
     that varies along x and the part that varies along y are summed in one pass.
 
     The sum is made as (B, 2, H, W) and returned as a (B, H, W, 2) view: a broadcast add
-    straight into the interleaved (..., 2) layout is ~20x slower on the CPU, and
+    straight into the interleaved (..., 2) layout is many times slower on the CPU, and
     grid_sample reads the strided view for less than a copy to contiguous would cost."""
     dev, dt = theta.device, theta.dtype
     xs = (torch.arange(out_w, device=dev, dtype=dt) * 2 + 1) / out_w - 1
@@ -290,7 +290,7 @@ def _warp_grid_sample(images, m, out_h, out_w, mode, cval) -> torch.Tensor:
     b, c, h, w = images.shape
     to_uint8 = not images.is_floating_point()
     # uint8 -> float with .float() (a plain cast: `images + 0.5` takes a slow promoting
-    # path, 60x slower on the CPU); the +0.5 that makes truncation round is added to the
+    # path, far slower on the CPU); the +0.5 that makes truncation round is added to the
     # output in place (bilinear weights sum to 1, so adding it before or after is equal)
     x = images.float() if to_uint8 else images
     theta = _grid_theta(m, h, w, out_h, out_w).to(x.dtype)

@@ -119,7 +119,7 @@ def warp(src, m, out, mode, cval, bilinear, rounding):
 
     Each image is first copied into a float plane (C-contiguous, channel after channel):
     a sample is then one float load at a 32-bit offset, where a uint8 source had cost a
-    load, a conversion and a strided address (the kernel 1.3-1.5x faster for that).
+    load, a conversion and a strided address (the kernel is faster for that).
     Coordinates and the four bilinear weights are float32, as torch's grid (near 4,000
     a coordinate is a few 1e-4 of a pixel off), made once per pixel for all channels;
     `rounding` is 0.5 for integer outputs (the store truncates) and 0 for float ones.
@@ -175,7 +175,7 @@ def warp(src, m, out, mode, cval, bilinear, rounding):
                         r0, c0 = map_index(r0, h, mode), map_index(c0, w, mode)
                     i00, i01 = np.int32(r0 * w32 + c0), np.int32(r0 * w32 + c1)
                     i10, i11 = np.int32(r1 * w32 + c0), np.int32(r1 * w32 + c1)
-                    if channels == 3:  # RGB: a constant trip count, unrolled (10-15% faster)
+                    if channels == 3:  # RGB: a constant trip count, unrolled (faster)
                         for ch in range(3):
                             _blend(plane, out, b, ch, i, j, ch * hw, i00, i01, i10, i11,
                                    w00, w01, w10, w11, rounding)  # fmt: skip
@@ -191,7 +191,7 @@ def crop(src, top, left, flip_h, flip_v, out, mode, fill):
     C-contiguous arrays, addressed flat with unsigned offsets (no negative-index checks).
     Per image, the source column of each output column (flip and fill mode applied; -1
     for a constant fill) is worked out once into a small table; each output row is then
-    a gather through it. That plain loop ran 1.3-1.5x faster than copying each row in
+    a gather through it. That plain loop ran faster than copying each row in
     three pieces (fill left, bulk copy, fill right): a CIFAR row is too short for the
     copy's vector loop to pay for its set-up.
     """

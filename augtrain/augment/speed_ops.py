@@ -5,8 +5,8 @@ Alternating flip (airbench, Keller Jordan 2024): instead of flipping each image
 with probability 1/2 in every epoch, each image gets one random bit and is
 flipped when that bit XOR the parity of the epoch is 1. Over any two consecutive
 epochs every image is seen once mirrored and once not, which removes the
-repeats that independent coin flips give in short runs (airbench measured
-+0.1 to +0.2 points at ~10 epochs). The bit is a hash of (seed, sample index),
+repeats that independent coin flips give in short runs (airbench reports a
+gain at ~10 epochs). The bit is a hash of (seed, sample index),
 so it is the same whatever batch the sample lands in, and epoch parity does the
 rest: no state anywhere.
 

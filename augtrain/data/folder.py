@@ -51,8 +51,8 @@ def walk_image_files(
 ) -> list[str]:
     """Image files below `directory` as path strings, in Keras' order (os.walk's folders
     sorted by path, files by name). os.walk's walk, on os.scandir entries: their paths are
-    joined in C (60,000 files: 0.25 s less than os.walk + os.path.join). Strings, not
-    Paths: building 60k Path objects costs a second.
+    joined in C (faster than os.walk + os.path.join on 60,000 files). Strings, not Paths:
+    building 60k Path objects is slow.
 
     Only regular files (or links to them) are listed: a FIFO named `x.jpg` would block the
     decoder forever, a broken or looping link cannot be read; they are skipped, with one

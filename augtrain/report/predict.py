@@ -116,7 +116,7 @@ def predict_files(
     from dataclasses import replace
 
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
-    # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
+    # that format too, oneDNN's convolutions run faster on the CPU (BENCHMARKS.md).
     policy = replace(policy or DevicePolicy.for_run(device, None), channels_last=True)
     model = policy.prepare_model(model)
     size = (int(size[0]), int(size[1]))

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import runfolder
 from ..errors import AugtrainError, missing_package
-from .config import TrainConfig
+from .config import TrainConfig, from_plain
 
 SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 # Dropped from a run's config.json: a rerun is a new run folder, never the same one again.
@@ -86,9 +86,7 @@ def settings_from(data: dict[str, Any], where: str) -> dict[str, Any]:
             near = difflib.get_close_matches(name, fields, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else "; see augtrain.TrainConfig"
             raise AugtrainError(f"--config {where}: unknown setting {str(key)!r}{hint}")
-        out[name] = value
-    if isinstance(out.get("target_size"), list):
-        out["target_size"] = tuple(out["target_size"])
+        out[name] = from_plain(name, value)
     return out
 
 

@@ -86,7 +86,7 @@ def speed_recipe(
             "tta": "flip-translate",
             "validation": "none",
             # One checkpoint at the end: a write per epoch (weights, momentum, lookahead copy,
-            # ~25 MB at full width, fsynced) would cost seconds of a 3-second GPU run.
+            # fsynced) would cost a large share of a GPU run that lasts seconds.
             "save_freq": "end",
         },
     }
@@ -98,9 +98,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "speed": speed_recipe(
         (64, 256, 256), 10, 11.5, description="airbench94 recipe (GPU); speed-cpu without a GPU"
     ),
-    # The 2-core CPU variant: airbench's half width (a full-width epoch costs ~4x, 2.5 min
-    # on 2 cores) and 13 epochs (~40 s each with bf16): 12 epochs gave 89.0% in 8.4 min;
-    # the 13th buys margin above 89% and still ends inside 10 minutes. BENCHMARKS.md.
+    # The 2-core CPU variant: airbench's half width (a full-width epoch costs several times
+    # as much) and 13 epochs: one epoch more than the 12 tried first, for margin above 89%,
+    # still inside 10 minutes on 2 cores (the figures: BENCHMARKS.md, speed preset).
     "speed-cpu": speed_recipe(
         (32, 128, 128), 13, 11.5, description="speed recipe sized for ~10 min on a 2-core CPU"
     ),
