@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import AugtrainError
 from . import ops
-from .ops import OPS
+from .ops.compose import OPS
 from .pipeline import Compose, Op
 
 

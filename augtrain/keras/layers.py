@@ -46,9 +46,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import geometry, ops
+from ..augment.functional import KERAS_FILL_MODES
 from ..augment.random import Draw
 
-FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
 RESIZE_MODES = {
     "bilinear": "bilinear",
@@ -116,9 +116,10 @@ class _RandomLayer(nn.Module):
 class _WarpLayer(_RandomLayer):
     def __init__(self, fill_mode: str, interpolation: str, seed: int | None, fill_value: float):
         super().__init__(seed)
-        if fill_mode not in FILL_MODES:
+        if fill_mode not in KERAS_FILL_MODES:
             raise NotImplementedError(
-                f"Unknown `fill_mode` {fill_mode}. Only {', '.join(FILL_MODES)} are supported."
+                f"Unknown `fill_mode` {fill_mode}. "
+                f"Only {', '.join(KERAS_FILL_MODES)} are supported."
             )
         if interpolation not in INTERPOLATIONS:
             raise NotImplementedError(

@@ -44,8 +44,9 @@ from PIL import ImageEnhance  # noqa: F401  (a name 1.1.2 exports)
 from ...augment import geometry, keras_compat
 from ..utils import array_to_img, img_to_array  # noqa: F401  (names 1.1.2 exports)
 
-# SciPy's mode names (what 1.1.2 passes on) -> the engine's fill modes
-FILL_MODES = {
+# SciPy's mode names (what 1.1.2 passes on) -> the engine's fill modes (a translation
+# table, not a list of modes: those are augment.functional's)
+SCIPY_FILL_MODES = {
     "constant": "constant",
     "nearest": "nearest",
     "reflect": "reflect",
@@ -252,7 +253,7 @@ def apply_affine_transform(
         return x  # 1.1.2 builds no matrix and returns its input
     h, w = x.shape[row_axis], x.shape[col_axis]
     # checked where SciPy checks them in 1.1.2: only when there is something to warp
-    if fill_mode not in FILL_MODES:
+    if fill_mode not in SCIPY_FILL_MODES:
         if fill_mode == "grid-constant":
             raise ValueError("fill_mode 'grid-constant' is not supported by augtrain")
         raise RuntimeError("boundary mode not supported")
@@ -274,7 +275,7 @@ def apply_affine_transform(
     images = torch.from_numpy(np.ascontiguousarray(planes, dtype=work_dtype))[None]
     matrix = geometry.keras_matrix(h, w, theta, tx, ty, shear, zx, zy)
     out = geometry.warp(
-        images, matrix, mode=FILL_MODES[fill_mode], cval=cval, interpolation=ORDERS[order]
+        images, matrix, mode=SCIPY_FILL_MODES[fill_mode], cval=cval, interpolation=ORDERS[order]
     )
     return np.rollaxis(cast_rounded(out[0].numpy(), planes.dtype), 0, channel_axis + 1)
 
