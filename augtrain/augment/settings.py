@@ -42,17 +42,7 @@ KERAS_SETTINGS = (
     "channel_shift_range",
 )
 # the settings that make the Keras transform do something (fill_mode / cval alone do not)
-KERAS_ACTIVE = (
-    "rotation_range",
-    "width_shift_range",
-    "height_shift_range",
-    "shear_range",
-    "zoom_range",
-    "horizontal_flip",
-    "vertical_flip",
-    "brightness_range",
-    "channel_shift_range",
-)
+KERAS_ACTIVE = tuple(n for n in KERAS_SETTINGS if n not in ("fill_mode", "cval", "interpolation"))
 SETTINGS = (
     "random_resized_crop",
     *KERAS_SETTINGS,

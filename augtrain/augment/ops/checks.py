@@ -114,3 +114,64 @@ def levels(images: torch.Tensor, value: float) -> float:
 
 def pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+# ----------------------------------------------- the Keras preprocessing layers' factors
+def factor_range(name: str, factor: Any) -> tuple[float, float]:
+    """A Keras layer's factor: a float f means [-|f|, |f|]; a pair (lower, upper) as given."""
+    if isinstance(factor, (list, tuple)):
+        if len(factor) != 2:
+            raise AugtrainError(
+                f"`{name}` must be a float or a pair (lower, upper), got {factor!r}"
+            )
+        lo, hi = number(name, factor[0]), number(name, factor[1])
+    else:
+        f = abs(number(name, factor))
+        lo, hi = -f, f
+    if lo > hi:
+        raise AugtrainError(f"`{name}` lower bound {lo} is above its upper bound {hi}")
+    return lo, hi
+
+
+def translation_factor(name: str, factor: Any) -> tuple[float, float]:
+    """RandomTranslation's height_factor / width_factor: fractions of the size in [-1, 1]."""
+    lo, hi = factor_range(name, factor)
+    if abs(lo) > 1 or abs(hi) > 1:
+        raise AugtrainError(f"`{name}` must have values between [-1, 1], got {factor!r}")
+    return lo, hi
+
+
+def zoom_factor(name: str, factor: Any) -> tuple[float, float]:
+    """RandomZoom's factors: zoom 1 + U(lower, upper), so both >= -1 (Keras)."""
+    lo, hi = factor_range(name, factor)
+    if lo < -1:
+        raise AugtrainError(f"`{name}` must have values larger than -1, got {factor!r}")
+    return lo, hi
+
+
+def contrast_factor(factor: Any) -> tuple[float, float]:
+    """RandomContrast's factor: the factor is U(1 - lower, 1 + upper); a float f means f, f."""
+    if isinstance(factor, (list, tuple)):
+        if len(factor) != 2:
+            raise AugtrainError(
+                f"`factor` must be a float or a pair (lower, upper), got {factor!r}"
+            )
+        lo, hi = number("factor", factor[0]), number("factor", factor[1])
+    else:
+        lo = hi = number("factor", factor)
+    if lo < 0 or hi < 0 or lo > 1:
+        raise AugtrainError(
+            f"`factor` argument cannot have negative values or values greater than 1, "
+            f"got {factor!r}"
+        )
+    return lo, hi
+
+
+def brightness_factor(factor: Any) -> tuple[float, float]:
+    """RandomBrightness's factor: a fraction of the value range added, in [-1, 1]."""
+    lo, hi = factor_range("factor", factor)
+    if abs(lo) > 1 or abs(hi) > 1:
+        raise AugtrainError(
+            f"The `factor` argument cannot have an absolute value greater than 1, got {factor!r}"
+        )
+    return lo, hi
