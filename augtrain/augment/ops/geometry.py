@@ -420,13 +420,26 @@ def draw_keras_params(
     }
 
 
-def _param(params: dict[str, Any], key: str, default, batch: int, device, dtype=torch.float64):
+def _param(params: dict[str, Any], key: str, default: Any, batch: int, xp: Any, dtype: str, device):
+    """params[key] as a (B,) array of module `xp` (NumPy on the CPU, as the parameter math
+    of `keras_matrix`), or None."""
     v = params.get(key, default)
     if v is None:
         return None
+    if xp is np:
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().numpy()
+        return np.broadcast_to(np.asarray(v, dtype=dtype).reshape(-1), (batch,))
     t = torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v)
-    t = t.to(device=device, dtype=dtype)
+    t = t.to(device=device, dtype=getattr(torch, dtype))
     return t.expand(batch) if t.ndim == 0 else t.reshape(batch)
+
+
+def _tensor(value: Any, device) -> torch.Tensor:
+    """A (B,) parameter array as a tensor (a copy of a read-only broadcast NumPy view)."""
+    if isinstance(value, np.ndarray):
+        value = np.array(value)
+    return torch.as_tensor(value, device=device)
 
 
 def apply_keras_transform(
@@ -455,36 +468,36 @@ def apply_keras_transform(
     """
     b, _, h, w = images.shape
     dev = images.device
-    get = lambda k, d, dt=torch.float64: _param(params, k, d, b, dev, dt)  # noqa: E731
+    xp = cpu_kernels.array_module(dev)
+
+    def get(key: str, default: Any, dtype: str = "float64") -> Any:
+        return _param(params, key, default, b, xp, dtype, dev)
+
     theta, tx, ty = get("theta", 0.0), get("tx", 0.0), get("ty", 0.0)
     shear, zx, zy = get("shear", 0.0), get("zx", 1.0), get("zy", 1.0)
-    fh = get("flip_horizontal", False, torch.bool)
-    fv = get("flip_vertical", False, torch.bool)
-    shift = get("channel_shift_intensity", None, torch.float32)
-    bright = get("brightness", None, torch.float32)
+    fh, fv = get("flip_horizontal", False, "bool"), get("flip_vertical", False, "bool")
+    shift = get("channel_shift_intensity", None, "float32")
+    bright = get("brightness", None, "float32")
     uint8 = not images.is_floating_point()
     shifted = shift is not None or bright is not None
     keep_float = uint8 and (float_output or (round_once and shifted))
 
     # Keras flips after the warp; folding the flips into the matrix resamples once.
     # The per-sample channel shift between them is a constant per channel and commutes.
-    # Keras skips the warp for samples whose parameters are all neutral; the
-    # warp is the identity there anyway (integral matrices take the exact path).
+    # Keras skips the warp when the parameters are all neutral (a neutral sample's matrix
+    # is its flips alone, integral: the warp samples it exactly anyway).
     neutral = (theta == 0) & (tx == 0) & (ty == 0) & (shear == 0) & (zx == 1) & (zy == 1)
     out_dtype = torch.float32 if keep_float else None
     if bool(neutral.all()):
         x = images if out_dtype is None else images.to(out_dtype)
         if bool(fh.any()):
-            x = F.hflip(x, fh)
+            x = F.hflip(x, _tensor(fh, dev))
         if bool(fv.any()):
-            x = F.vflip(x, fv)
+            x = F.vflip(x, _tensor(fv, dev))
     else:
         m = geometry.keras_matrix(
             h, w, theta, tx, ty, shear, zx, zy, fh, fv, batch=b, device=dev, center=center
         )
-        # a neutral sample keeps only its flips: an integral matrix, sampled exactly
-        flips_only = geometry.compose_flips(geometry.identity(b, dev), h, w, fh, fv)
-        m = torch.where(neutral[:, None, None], flips_only, m)
         x = geometry.warp(
             images,
             m,
@@ -495,6 +508,10 @@ def apply_keras_transform(
             # the Keras front end's NHWC batches stay NHWC: no copy back afterwards
             memory_format=torch.preserve_format if float_output else torch.contiguous_format,
         )
+    if shift is not None:
+        shift = _tensor(shift, dev)
+    if bright is not None:
+        bright = _tensor(bright, dev)
     if shift is not None:
         x = F.channel_shift(x, shift * unit)
     if bright is not None:
