@@ -4,7 +4,7 @@ Same names, signatures, defaults, return values, dtypes and errors as
 `keras_preprocessing.image.affine_transformations`. Inside, the warp is the
 engine's (`augment.geometry.keras_matrix`, Keras' matrix about Keras' centre, and
 `augment.geometry.warp`, one resample of all channels), the channel shift and
-the brightness are `augment.keras_compat`'s, the ones ImageDataGenerator uses.
+the brightness are `augment.functional`'s, the ones ImageDataGenerator uses.
 
 The `random_*` functions draw from NumPy's global generator exactly as 1.1.2
 does (same calls, same order), so code seeded with `np.random.seed` gets the
@@ -41,7 +41,8 @@ import torch
 from PIL import Image as pil_image  # noqa: F401  (a name 1.1.2 exports)
 from PIL import ImageEnhance  # noqa: F401  (a name 1.1.2 exports)
 
-from ...augment import geometry, keras_compat
+from ...augment import functional as F
+from ...augment import geometry
 from ..utils import array_to_img, img_to_array  # noqa: F401  (names 1.1.2 exports)
 
 # SciPy's mode names (what 1.1.2 passes on) -> the engine's fill modes (a translation
@@ -168,7 +169,7 @@ def random_zoom(
 
 
 def apply_channel_shift(x: np.ndarray, intensity: float, channel_axis: int = 0) -> np.ndarray:
-    """`x + intensity`, clipped to the image's own [min, max] (`keras_compat.channel_shift`).
+    """`x + intensity`, clipped to the image's own [min, max] (`augment.functional.channel_shift`).
 
     The dtype is NumPy's for `x + intensity` (float64 for a uint8 image and a
     float), as in 1.1.2; the result has its axes moved as 1.1.2's
@@ -177,7 +178,7 @@ def apply_channel_shift(x: np.ndarray, intensity: float, channel_axis: int = 0) 
     planes = np.rollaxis(x, channel_axis, 0)
     out_dtype = np.result_type(planes, intensity)
     work = planes.astype(np.float64 if out_dtype.itemsize > 4 else np.float32)
-    shifted = keras_compat.channel_shift(torch.from_numpy(work)[None], float(intensity))[0]
+    shifted = F.channel_shift(torch.from_numpy(work)[None], float(intensity))[0]
     out = cast_rounded(shifted.numpy(), out_dtype)
     return np.rollaxis(out, 0, channel_axis + 1)
 
@@ -193,7 +194,7 @@ def random_channel_shift(
 def apply_brightness_shift(x: np.ndarray, brightness: float) -> np.ndarray:
     """PIL's `ImageEnhance.Brightness(brightness)` of a channels_last image, as 1.1.2.
 
-    `keras_compat.keras_brightness` does what 1.1.2's PIL round trip does: the
+    `augment.functional.keras_brightness` does what 1.1.2's PIL round trip does: the
     image is stretched to 0..255 and truncated to uint8 levels, then scaled
     (alpha kept). Returns float32, channels_last, with values in 0..255.
     """
@@ -205,7 +206,7 @@ def apply_brightness_shift(x: np.ndarray, brightness: float) -> np.ndarray:
     if x.shape[2] not in (1, 3, 4):  # what 1.1.2's array_to_img accepts
         raise ValueError(f"Unsupported channel number: {x.shape[2]}")
     batch = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
-    out = keras_compat.keras_brightness(batch, float(brightness))
+    out = F.keras_brightness(batch, float(brightness))
     return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
