@@ -14,7 +14,7 @@ import torch
 from augtrain.augment import Compose, build_pipeline, ops, preset
 from augtrain.augment import functional as F
 from augtrain.augment.aliases import torchvision
-from augtrain.augment.ops import AUGMENT_OPS, OPS, apply_augment_ops, magnitude_table
+from augtrain.augment.ops import AUGMENT_OPS, OPS, apply_augment_ops, magnitude_table, policies
 from augtrain.augment.random import Draw
 from augtrain.cli import build_parser, main
 from augtrain.commands.train import overrides_from_args
@@ -310,7 +310,9 @@ def test_autoaugment_policy_tables_spot_checks():
 def test_policies_share_the_one_apply_routine(monkeypatch):
     calls = []
     real = ops.apply_augment_ops
-    monkeypatch.setattr(ops, "apply_augment_ops", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        policies, "apply_augment_ops", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     x = batch(8)
     for op, steps in (
         (ops.TrivialAugmentWide(), 1),

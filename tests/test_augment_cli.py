@@ -45,12 +45,15 @@ def test_keras_flags_build_an_op_list():
         "--channel-shift-range",
         "20",
     )
-    assert [c["op"] for c in cfg] == ["RandomAffine", "BrightnessRange", "ChannelShift"]
+    # one op: ImageDataGenerator's transform, brightness and channel shift in Keras' order
+    assert [c["op"] for c in cfg] == ["RandomAffine"]
     affine = cfg[0]
     assert affine["rotation_range"] == 10 and affine["width_shift_range"] == 0.1
     assert affine["height_shift_range"] == 2 and isinstance(affine["height_shift_range"], int)
     assert affine["zoom_range"] == [0.9, 1.2] and affine["fill_mode"] == "constant"
     assert affine["cval"] == 128 and affine["horizontal_flip"] is True
+    assert affine["brightness_range"] == [0.8, 1.2] and affine["channel_shift_range"] == 20
+    assert affine["center"] == "keras"
     json.dumps(cfg)
     build_pipeline(cfg)  # rebuilds
 
@@ -60,7 +63,9 @@ def test_flags_after_a_preset_and_mixes():
     assert [c["op"] for c in cfg] == ["RandomCrop", "Cutout", "MixUp"]
     assert build_pipeline(cfg).mixes_labels
     cfg = augment_of("--horizontal-flip", "--vertical-flip")
-    assert [c["op"] for c in cfg] == ["RandomHorizontalFlip", "RandomVerticalFlip"]
+    assert [c["op"] for c in cfg] == ["RandomAffine"]
+    assert cfg[0]["horizontal_flip"] and cfg[0]["vertical_flip"]
+    assert augment_of("--fill-mode", "reflect") == []  # a fill mode alone moves nothing
     cfg = augment_of("--width-shift-range", "-2", "0", "2")
     assert cfg[0]["width_shift_range"] == [-2, 0, 2]
 

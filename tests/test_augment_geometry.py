@@ -125,20 +125,20 @@ def test_random_crop_matches_gather_crop_reference():
         top = bits[:, 0] % 7 - 3
         left = bits[:, 1] % 7 - 3
         flip = (bits[:, 2] >> 8) < (1 << 23)
-        ref = F.gather_crop(
-            x, top, left, 12, 12, flip_h=flip, mode=F.PADDING_MODES[padding_mode], fill=9
-        )
+        ref = F.crop(x, top, left, 12, 12, flip_h=flip, mode=F.PADDING_MODES[padding_mode], fill=9)
         assert torch.equal(out, ref), padding_mode
 
 
-def test_crop_flip_smaller_window_and_no_flip():
+def test_torch_crop_routes_agree_on_a_smaller_window_and_no_flip():
+    """The torch kernel's two routes (padded rows; the gather, taken when rows flip too)."""
     x = images(b=8, h=10, w=10)
     top = torch.tensor([0, 1, 2, -1, 3, 0, 2, 1])
     left = torch.tensor([2, 0, -2, 1, 3, 1, 0, 4])
     for flip in (None, torch.tensor([1, 0, 1, 0, 1, 1, 0, 0], dtype=torch.bool)):
-        a = F.crop_flip(x, top, left, 6, 7, flip_h=flip, mode="reflect")
-        b = F.gather_crop(x, top, left, 6, 7, flip_h=flip, mode="reflect")
+        a = F._crop_rows(x, top, left, 6, 7, flip, "reflect", 0.0, None)
+        b = F._crop_gather(x, top, left, 6, 7, flip, None, "reflect", 0.0)
         assert torch.equal(a, b)
+        assert torch.equal(a, F.crop(x, top, left, 6, 7, flip_h=flip, mode="reflect"))
 
 
 def test_rot90_op_is_exact():

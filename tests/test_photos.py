@@ -12,8 +12,7 @@ import torch
 from PIL import Image
 
 import augtrain
-from augtrain.augment import functional as F
-from augtrain.augment import ops
+from augtrain.augment import geometry, ops
 from augtrain.augment.random import Draw
 from augtrain.cli import main
 from augtrain.data import load_data
@@ -37,8 +36,10 @@ def test_whole_pixel_boxes_equal_slicing_then_resize():
     top, left = torch.tensor([0.0, 3, 5, 2]), torch.tensor([1.0, 0, 7, 4])
     hh, ww = torch.tensor([10.0, 12, 8, 4]), torch.tensor([10.0, 9, 16, 12])
     # a box of the output's size is exactly the slice
-    exact = F.resized_crop(x, top, left, torch.full((4,), 8.0), torch.full((4,), 6.0), (8, 6))
-    nearest = F.resized_crop(x, top, left, hh, ww, (8, 8), "nearest")
+    exact = geometry.resized_crop(
+        x, top, left, torch.full((4,), 8.0), torch.full((4,), 6.0), (8, 6)
+    )
+    nearest = geometry.resized_crop(x, top, left, hh, ww, (8, 8), "nearest")
     for i in range(4):
         t, lft, a, b = int(top[i]), int(left[i]), int(hh[i]), int(ww[i])
         assert torch.equal(exact[i], x[i, :, t : t + 8, lft : lft + 6])
@@ -47,7 +48,7 @@ def test_whole_pixel_boxes_equal_slicing_then_resize():
         assert torch.equal(nearest[i].float(), want[0])
     # bilinear upscaling of a box: interpolate(align_corners=False) of the slice inside
     # (on its edge the warp reads the image's pixels beyond the box, a slice clamps)
-    up = F.resized_crop(x[:1], top[:1], left[:1], hh[:1], ww[:1], (20, 20), "bilinear")
+    up = geometry.resized_crop(x[:1], top[:1], left[:1], hh[:1], ww[:1], (20, 20), "bilinear")
     want = torch.nn.functional.interpolate(
         x[:1, :, 0:10, 1:11].float(), size=(20, 20), mode="bilinear"
     )
@@ -129,7 +130,8 @@ def test_folder_of_variable_size_photos_trains_evaluates_and_predicts(tmp_path, 
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["input_size"] == [16, 16]
     names = [op["op"] for op in config["augment"]]
-    assert names == ["RandomResizedCrop", "RandomHorizontalFlip", "CenterCrop"]
+    # --horizontal-flip is ImageDataGenerator's flip: the Keras transform op
+    assert names == ["RandomResizedCrop", "RandomAffine", "CenterCrop"]
     assert config["augment"][0]["size"] == [16, 16] and config["augment"][0]["scale"][0] == 0.3
     metrics = json.loads((run / "metrics.json").read_text())
     assert main(["evaluate", str(run), "--out-dir", str(tmp_path / "ev")]) == 0

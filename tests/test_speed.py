@@ -10,7 +10,7 @@ from fixtures import synthetic_images, write_image_folder
 
 import augtrain
 from augtrain.augment import Compose, build_pipeline
-from augtrain.augment.functional import gather_crop
+from augtrain.augment.functional import crop as gather_crop
 from augtrain.augment.speed_ops import AlternatingFlip, FlipTranslate
 from augtrain.cli import main
 from augtrain.models import create_model

@@ -2,11 +2,16 @@
 
 functional    pure functions (images, per-sample params) -> images
 geometry      one 2x3 matrix per sample, one resample per batch (`warp`)
+backends      kernels registered per backend (numba on the CPU, torch)
+ops           the ops, by family: params(draw, shape) then apply(images, params)
 keras_compat  ImageDataGenerator's apply_transform / get_random_transform, batched
-ops           parameter-holding ops (RandomAffine, RandomCrop, ColorJitter, MixUp, ...)
 aliases       Keras preprocessing-layer, Gluon and torchvision names for the same ops
 presets       --augment none | flip | crop-flip | keras-basic | strong | randaugment |
               autoaugment
+settings      the Keras-named augmentation settings (the CLI's flags) -> ops
+preview       what a pipeline makes of some images over epochs (preview, report)
+
+Modules inside the package import each other by module, never from this file.
 """
 
 # aliases registers the keras.* / gluon.* names; speed_ops AlternatingFlip, FlipTranslate

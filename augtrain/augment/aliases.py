@@ -26,22 +26,15 @@ from typing import Any
 
 from ..errors import AugtrainError
 from . import ops
-from .ops import OPS
+from .ops.checks import (
+    brightness_factor,
+    contrast_factor,
+    factor_range,
+    translation_factor,
+    zoom_factor,
+)
+from .ops.compose import OPS
 from .pipeline import Compose, Op
-
-
-def _factor_range(name: str, factor: Any, lower_default: bool = True) -> list[float]:
-    """Keras layers: a float f means [-f, f]; a pair (lo, hi) as given."""
-    if isinstance(factor, (list, tuple)):
-        if len(factor) != 2:
-            raise AugtrainError(f"{name} must be a float or a pair (lower, upper), got {factor!r}")
-        lo, hi = float(factor[0]), float(factor[1])
-    else:
-        f = float(factor)
-        lo, hi = (-abs(f), abs(f)) if lower_default else (0.0, f)
-    if lo > hi:
-        raise AugtrainError(f"{name}={factor!r}: lower bound above upper bound")
-    return [lo, hi]
 
 
 # ------------------------------------------------------------------- Keras
@@ -57,10 +50,11 @@ def keras_random_rotation(
     seed: int | None = None,
     fill_value: float = 0.0,
 ) -> Op:
-    """keras.layers.RandomRotation: factor as a fraction of a full turn (0.1 = +-36 degrees)."""
-    lo, hi = _factor_range("RandomRotation factor", factor)
+    """keras.layers.RandomRotation: factor as a fraction of a full turn (0.1 = +-36 degrees),
+    positive counter-clockwise (RandomAffine's degrees turn clockwise)."""
+    lo, hi = factor_range("RandomRotation factor", factor)
     return ops.RandomAffine(
-        rotation_range=[lo * 360.0, hi * 360.0],
+        rotation_range=[-hi * 360.0, -lo * 360.0],
         fill_mode=fill_mode,
         cval=fill_value,
         interpolation=interpolation,
@@ -77,8 +71,8 @@ def keras_random_translation(
 ) -> Op:
     """keras.layers.RandomTranslation: fractions of the size; positive moves down / right."""
     return ops.RandomAffine(
-        height_translation=_factor_range("RandomTranslation height_factor", height_factor),
-        width_translation=_factor_range("RandomTranslation width_factor", width_factor),
+        height_translation=translation_factor("RandomTranslation height_factor", height_factor),
+        width_translation=translation_factor("RandomTranslation width_factor", width_factor),
         fill_mode=fill_mode,
         cval=fill_value,
         interpolation=interpolation,
@@ -95,16 +89,12 @@ def keras_random_zoom(
 ) -> Op:
     """keras.layers.RandomZoom: zoom 1 + U(lo, hi), positive zooms out; without
     width_factor the aspect ratio is kept."""
-    lo, hi = _factor_range("RandomZoom height_factor", height_factor)
-    if lo <= -1:
-        raise AugtrainError(f"RandomZoom height_factor={height_factor!r} must be > -1")
+    lo, hi = zoom_factor("RandomZoom height_factor", height_factor)
     kwargs: dict[str, Any] = {"zoom_range": [1 + lo, 1 + hi]}
     if width_factor is None:
         kwargs["zoom_keep_aspect"] = True
     else:
-        wlo, whi = _factor_range("RandomZoom width_factor", width_factor)
-        if wlo <= -1:
-            raise AugtrainError(f"RandomZoom width_factor={width_factor!r} must be > -1")
+        wlo, whi = zoom_factor("RandomZoom width_factor", width_factor)
         kwargs["width_zoom_range"] = [1 + wlo, 1 + whi]
     return ops.RandomAffine(
         fill_mode=fill_mode, cval=fill_value, interpolation=interpolation, **kwargs
@@ -113,20 +103,13 @@ def keras_random_zoom(
 
 def keras_random_contrast(factor: Any, seed: int | None = None) -> Op:
     """keras.layers.RandomContrast: factor uniform in [1 - lower, 1 + upper], per-channel mean."""
-    if isinstance(factor, (list, tuple)):
-        lo, hi = float(factor[0]), float(factor[1])
-    else:
-        lo = hi = float(factor)
-    if lo < 0 or hi < 0 or lo > 1:
-        raise AugtrainError(f"RandomContrast factor={factor!r} must lie in [0, 1]")
+    lo, hi = contrast_factor(factor)
     return ops.ContrastRange([1 - lo, 1 + hi], per_channel=True)
 
 
 def keras_random_brightness(factor: Any, value_range=(0, 255), seed: int | None = None) -> Op:
     """keras.layers.RandomBrightness: add U(lo, hi) of the value range, clipped."""
-    lo, hi = _factor_range("RandomBrightness factor", factor)
-    if lo < -1 or hi > 1:
-        raise AugtrainError(f"RandomBrightness factor={factor!r} must lie in [-1, 1]")
+    lo, hi = brightness_factor(factor)
     return ops.BrightnessRange([lo, hi], additive=True)
 
 

@@ -8,8 +8,9 @@ of the Keras front end viewed as NCHW); the warp's only float copy is of the one
 it is working on (a few KB, in the core's cache). Bilinear sampling is float32
 arithmetic, a uint8 output rounded on the store.
 
-They are the CPU route of `geometry.warp` and `functional.gather_crop` /
-`crop_flip` when numba is importable; the torch route (the GPU's) runs otherwise,
+They are the "numba" backend of the kernels "warp" (`geometry.warp`) and "crop"
+(`functional.crop`), registered in `backends` to run where `usable` says so; the
+torch kernels (the GPU's) run otherwise,
 and the tests hold the two to the same outputs. Compiled on first use and cached
 on disk by numba (`cache=True`), so only the first process ever pays the compile.
 """
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from ..device import emulating_accelerator
+from .backends import register_backend, register_kernel
 
 _kernels = None
 _thread_limit: int | None = None  # None: as many threads as torch uses
@@ -100,6 +102,9 @@ def usable(images: torch.Tensor) -> bool:
     )
 
 
+register_backend("numba", usable)
+
+
 def _load():
     global _kernels
     if _kernels is None:
@@ -130,6 +135,7 @@ def _run(kernels: tuple, batch_arrays: list[np.ndarray], *args) -> None:
         serial(*batch_arrays, *args)
 
 
+@register_kernel("warp", "numba")
 def warp(
     images: torch.Tensor,
     m: torch.Tensor,
@@ -159,6 +165,7 @@ def warp(
     return out
 
 
+@register_kernel("crop", "numba")
 def crop(
     images: torch.Tensor,
     top: torch.Tensor,
@@ -169,8 +176,10 @@ def crop(
     flip_v: torch.Tensor | None,
     mode: str,
     fill: float,
+    padding: tuple[int, int, int, int] | None = None,
 ) -> torch.Tensor:
-    """`functional.gather_crop` on the CPU: same arguments, output contiguous NCHW."""
+    """`functional.crop` on the CPU: same arguments (`padding`, a hint of the torch
+    kernel's, unused), output contiguous NCHW."""
     b, c = images.shape[:2]
     out = torch.empty((b, c, out_h, out_w), dtype=images.dtype)  # the kernel wants NCHW
     no_flip = torch.zeros(b, dtype=torch.bool)

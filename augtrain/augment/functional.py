@@ -11,7 +11,12 @@ Fill modes say what lies outside the image, for a row `abcd`:
   mirror     dcb|abcd|cba     (torchvision / numpy 'reflect': edge not repeated)
   wrap       abcd|abcd|abcd
 Keras' `fill_mode` names are used as they are; torchvision's `padding_mode`
-names are translated by `PADDING_MODES`.
+names are translated by `PADDING_MODES`. These are the only definitions of the fill
+modes: the Keras front ends (ImageDataGenerator, the preprocessing layers) and the
+CLI take theirs from here.
+
+Whole-pixel crops have one public function, `crop`; it runs the kernel registered
+for the batch's backend (`backends`: numba on the CPU, torch elsewhere).
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import math
 import torch
 
 from ..device import to_float  # noqa: F401  (its home is the device policy)
-from . import cpu_kernels
+from . import cpu_kernels  # noqa: F401  (registers the numba kernels)
+from .backends import kernel, register_kernel
 
 FILL_MODES = ("constant", "nearest", "reflect", "mirror", "wrap")
+# ImageDataGenerator's and the Keras layers' fill_mode values (the CLI's --fill-mode)
+KERAS_FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 # torchvision padding_mode -> our fill mode
 PADDING_MODES = {
     "constant": "constant",
@@ -58,7 +66,7 @@ def map_index(i: torch.Tensor, size: int, mode: str) -> tuple[torch.Tensor, torc
     raise ValueError(f"unknown fill mode {mode!r}; expected one of {', '.join(FILL_MODES)}")
 
 
-def gather_crop(
+def crop(
     images: torch.Tensor,
     top: torch.Tensor,
     left: torch.Tensor,
@@ -68,14 +76,53 @@ def gather_crop(
     flip_v: torch.Tensor | None = None,
     mode: str = "constant",
     fill: float = 0.0,
+    padding: tuple[int, int, int, int] | None = None,
 ) -> torch.Tensor:
     """Take an out_h x out_w window at (top, left) of each image, optionally flipped.
 
-    top/left are per-sample integer offsets and may lie outside the image (that
-    is padding, filled by `mode`). One gather does crop, pad, shift and flips.
+    top/left are per-sample integer offsets and may lie outside the image (that is
+    padding, filled by `mode`). One gather does crop, pad, shift and flips; exact on
+    every dtype. padding (top, bottom, left, right), when the caller knows it covers
+    every offset, saves the torch kernel four reductions (and device syncs).
     """
-    if cpu_kernels.usable(images):
-        return cpu_kernels.crop(images, top, left, out_h, out_w, flip_h, flip_v, mode, fill)
+    if mode not in FILL_MODES:
+        raise ValueError(f"unknown fill mode {mode!r}; expected one of {', '.join(FILL_MODES)}")
+    return kernel("crop", images)(
+        images, top, left, out_h, out_w, flip_h, flip_v, mode, fill, padding
+    )
+
+
+@register_kernel("crop", "torch")
+def _crop_torch(
+    images: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    flip_h: torch.Tensor | None,
+    flip_v: torch.Tensor | None,
+    mode: str,
+    fill: float,
+    padding: tuple[int, int, int, int] | None,
+) -> torch.Tensor:
+    """`crop` in torch: the padded-rows copy, or the index gather when rows flip too."""
+    if flip_v is None:
+        return _crop_rows(images, top, left, out_h, out_w, flip_h, mode, fill, padding)
+    return _crop_gather(images, top, left, out_h, out_w, flip_h, flip_v, mode, fill)
+
+
+def _crop_gather(
+    images: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    flip_h: torch.Tensor | None,
+    flip_v: torch.Tensor | None,
+    mode: str,
+    fill: float,
+) -> torch.Tensor:
+    """`crop` by one advanced-index gather of rows x columns (any flips)."""
     b, _, h, w = images.shape
     dev = images.device
     rows = top.to(dev, torch.int64)[:, None] + torch.arange(out_h, device=dev)
@@ -128,18 +175,18 @@ def _per_sample(v: torch.Tensor | float, images: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ geometry
-def crop_flip(
+def _crop_rows(
     images: torch.Tensor,
     top: torch.Tensor,
     left: torch.Tensor,
     out_h: int,
     out_w: int,
-    flip_h: torch.Tensor | None = None,
-    mode: str = "constant",
-    fill: float = 0.0,
-    padding: tuple[int, int, int, int] | None = None,
+    flip_h: torch.Tensor | None,
+    mode: str,
+    fill: float,
+    padding: tuple[int, int, int, int] | None,
 ) -> torch.Tensor:
-    """`gather_crop`'s result by a faster route for the CIFAR recipe (small offsets).
+    """`_crop_gather`'s result by a faster route for the CIFAR recipe (small offsets).
 
     The batch is padded once (torch's pad kernels, or index maps), then each output
     row is one contiguous run of the padded batch: all rows are copied by one
@@ -149,8 +196,6 @@ def crop_flip(
     padding (top, bottom, left, right), when the caller knows it covers every offset,
     saves four reductions (and device syncs); by default it is computed from the offsets.
     """
-    if cpu_kernels.usable(images):
-        return cpu_kernels.crop(images, top, left, out_h, out_w, flip_h, None, mode, fill)
     b, c, h, w = images.shape
     dev = images.device
     top = top.to(dev, torch.int64)
@@ -248,7 +293,7 @@ def center_crop(images: torch.Tensor, size: tuple[int, int], fill: float = 0.0) 
     b = images.shape[0]
     t = torch.full((b,), top, dtype=torch.int64, device=images.device)
     lft = torch.full((b,), left, dtype=torch.int64, device=images.device)
-    return gather_crop(images, t, lft, oh, ow, mode="constant", fill=fill)
+    return crop(images, t, lft, oh, ow, mode="constant", fill=fill)
 
 
 def resize(
@@ -267,32 +312,6 @@ def resize(
     else:
         raise ValueError(f"unknown interpolation {interpolation!r}")
     return out if images.is_floating_point() else _back(out, images)
-
-
-def resized_crop(
-    images: torch.Tensor,
-    top: torch.Tensor,
-    left: torch.Tensor,
-    height: torch.Tensor,
-    width: torch.Tensor,
-    size: tuple[int, int],
-    interpolation: str = "bilinear",
-) -> torch.Tensor:
-    """Crop the box (top, left, height, width) of each sample (floats allowed) and resize it
-    to `size`, in one resample (half-pixel centres, as align_corners=False)."""
-    from . import geometry
-
-    b = images.shape[0]
-    oh, ow = size
-    dev = images.device
-    sy = height.to(dev, torch.float64) / oh
-    sx = width.to(dev, torch.float64) / ow
-    m = torch.zeros(b, 2, 3, dtype=torch.float64, device=dev)
-    m[:, 0, 0] = sy
-    m[:, 0, 2] = top.to(dev, torch.float64) + 0.5 * sy - 0.5
-    m[:, 1, 1] = sx
-    m[:, 1, 2] = left.to(dev, torch.float64) + 0.5 * sx - 0.5
-    return geometry.warp(images, m, (oh, ow), mode="nearest", interpolation=interpolation)
 
 
 def rot90(images: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -394,6 +413,44 @@ def to_grayscale(images: torch.Tensor, mask: torch.Tensor | None = None) -> torc
     if mask is None:
         return g.contiguous()
     return torch.where(mask.to(images.device).view(-1, 1, 1, 1), g, images)
+
+
+def channel_shift(images: torch.Tensor, intensity: torch.Tensor | float) -> torch.Tensor:
+    """Keras' apply_channel_shift: x + intensity, clipped to each image's own [min, max]."""
+    b = images.shape[0]
+    x = _float(images)
+    i = torch.as_tensor(intensity, dtype=x.dtype, device=x.device).expand(b).view(-1, 1, 1, 1)
+    flat = x.reshape(b, -1)
+    lo = flat.amin(1).view(-1, 1, 1, 1)
+    hi = flat.amax(1).view(-1, 1, 1, 1)
+    out = torch.minimum(torch.maximum(x + i, lo), hi)
+    if images.is_floating_point():
+        return out.to(images.dtype)
+    return out.round().clamp(0, 255).to(images.dtype)
+
+
+def keras_brightness(images: torch.Tensor, factor: torch.Tensor | float) -> torch.Tensor:
+    """Keras' apply_brightness_shift, batched (ImageDataGenerator's brightness_range).
+
+    Keras converts the image to PIL first with array_to_img(scale=True): the
+    image is stretched so its min is 0 and its max 255, truncated to uint8,
+    then PIL's Brightness(f) gives trunc(clip(v * f, 0, 255)). The result is
+    always in [0, 255] whatever the input range, as in Keras. The fourth channel
+    of a 4-channel batch is alpha to PIL: stretched with the rest, never scaled.
+    """
+    b = images.shape[0]
+    x = images.to(torch.float32)
+    f = torch.as_tensor(factor, dtype=torch.float32, device=x.device).expand(b).view(-1, 1, 1, 1)
+    flat = x.reshape(b, -1)
+    lo = flat.amin(1).view(-1, 1, 1, 1)
+    span = flat.amax(1).view(-1, 1, 1, 1) - lo
+    x = x - lo
+    x = torch.where(span > 0, x / torch.where(span > 0, span, 1) * 255.0, x)
+    x = torch.floor(x.clamp(0, 255))
+    out = torch.floor((x * f).clamp(0, 255))
+    if out.shape[1] == 4:
+        out[:, 3] = x[:, 3]
+    return out.to(images.dtype)
 
 
 def add_noise(images: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,10 @@ Building blocks (all batched, float64 on the matrices' device):
   warp(images, M, ...)   the resampler: nearest or bilinear, fill mode by index
                          arithmetic (`functional.map_index`), uint8 or float.
 
+  resized_crop(...)      a box per sample, resized: one warp.
+
+The resampler runs the "warp" kernel registered for the batch's backend
+(`backends`): numba on the CPU (`cpu_kernels`), torch's here otherwise.
 When every matrix of the batch is a whole-pixel map (flips, whole-pixel
 shifts, multiples of 90 degrees) the resample is a pure gather: exact on uint8
 and never goes through floating point.
@@ -24,6 +28,7 @@ import torch
 
 from . import cpu_kernels
 from . import functional as F
+from .backends import kernel, register_kernel
 
 # Keras fill modes plus torch-style 'mirror' and scipy's own 'wrap' (period n-1
 # in coordinate space: what ImageDataGenerator(fill_mode='wrap') really outputs).
@@ -237,16 +242,54 @@ def warp(
         and images.is_contiguous(memory_format=torch.channels_last)
         and not images.is_contiguous()
     )
-    if cpu_kernels.usable(images):
-        return cpu_kernels.warp(
-            images, m, out_h, out_w, mode, cval, interpolation, out_dtype, channels_last
-        )
+    return kernel("warp", images)(
+        images, m, out_h, out_w, mode, cval, interpolation, out_dtype, channels_last
+    )
+
+
+@register_kernel("warp", "torch")
+def _warp_torch(
+    images: torch.Tensor,
+    m: torch.Tensor,
+    out_h: int,
+    out_w: int,
+    mode: str,
+    cval: float,
+    interpolation: str,
+    out_dtype: torch.dtype,
+    channels_last: bool,
+) -> torch.Tensor:
+    """`warp` in torch: grid_sample where it matches scipy, index gathers otherwise."""
     images = images.to(out_dtype)  # the torch route samples floats as floats
     if interpolation == "bilinear" and mode in ("constant", "nearest", "reflect"):
         out = _warp_grid_sample(images, m, out_h, out_w, mode, cval)
     else:
         out = _warp_gather(images, m, out_h, out_w, mode, cval, interpolation)
     return out.contiguous(memory_format=torch.channels_last) if channels_last else out
+
+
+def resized_crop(
+    images: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    height: torch.Tensor,
+    width: torch.Tensor,
+    size: tuple[int, int],
+    interpolation: str = "bilinear",
+) -> torch.Tensor:
+    """Crop the box (top, left, height, width) of each sample (floats allowed) and resize it
+    to `size`, in one resample (half-pixel centres, as align_corners=False)."""
+    b = images.shape[0]
+    oh, ow = size
+    dev = images.device
+    sy = height.to(dev, torch.float64) / oh
+    sx = width.to(dev, torch.float64) / ow
+    m = torch.zeros(b, 2, 3, dtype=torch.float64, device=dev)
+    m[:, 0, 0] = sy
+    m[:, 0, 2] = top.to(dev, torch.float64) + 0.5 * sy - 0.5
+    m[:, 1, 1] = sx
+    m[:, 1, 2] = left.to(dev, torch.float64) + 0.5 * sx - 0.5
+    return warp(images, m, (oh, ow), mode="nearest", interpolation=interpolation)
 
 
 def _grid_theta(m: torch.Tensor, h: int, w: int, out_h: int, out_w: int) -> torch.Tensor:

@@ -1,7 +1,11 @@
 """Augmentation pipelines: a list of ops applied to a batch, keyed by sample index.
 
-An op is a thin class that holds its parameter ranges, draws per-sample
-parameters from a `Draw` and calls a pure function in `functional`. `Compose`
+An op is a thin class that holds its parameter ranges. Drawing is apart from
+applying (torchvision v2's `make_params` / `transform`): `params(draw, shape)`
+draws every sample's parameters from a keyed `Draw`, `apply(images, params)`
+is a pure function of them (the kernels of `functional` and `geometry`), so a
+front end that has its own parameters (Keras' `apply_transform`, TTA's fixed
+views) calls `apply` alone. `Compose`
 gives each op its own random stream, keyed by (seed, epoch, sample, position in
 the pipeline, op name), so the transform of a sample never depends on the batch
 it is in.
@@ -21,17 +25,35 @@ from .random import Draw
 
 
 class Op:
-    """Base class: subclasses implement `forward(images, draw)`."""
+    """Base class: subclasses implement `params(draw, shape)` and `apply(images, params)`.
+
+    `shape` is the batch's shape (B, C, H, W) (any tuple ending in H, W will do for
+    the ops that need only the image size). Ops without randomness keep the default
+    `params`, an empty dict. Label-mixing ops implement `apply_mix` instead of `apply`.
+    """
 
     mixes_labels = False
 
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        """Every sample's random parameters for a batch of `shape`, from `draw`."""
+        return {}
+
+    def apply(self, images: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        """The images transformed by `params` (what `params` returned): no randomness."""
+        raise NotImplementedError
+
     def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
+        return self.apply(images, self.params(draw, tuple(images.shape)))
+
+    def apply_mix(
+        self, images: torch.Tensor, targets: torch.Tensor, params: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def mix(
         self, images: torch.Tensor, targets: torch.Tensor, draw: Draw
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        return self.apply_mix(images, targets, self.params(draw, tuple(images.shape)))
 
     def config(self) -> dict[str, Any]:
         """The op's parameters, as recorded in config.json."""

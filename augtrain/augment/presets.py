@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import AugtrainError
-from .ops import (
-    AutoAugment,
-    Cutout,
-    RandAugment,
-    RandomAffine,
+from .ops.erasing import Cutout
+from .ops.geometry import (
     RandomCrop,
     RandomHorizontalFlip,
     RandomResizedCrop,
-    TrivialAugmentWide,
+    keras_transform,
 )
+from .ops.policies import AutoAugment, RandAugment, TrivialAugmentWide
 from .pipeline import Compose, Op
 
 PRESETS: dict[str, Callable[[], list[Op]]] = {
@@ -26,9 +24,10 @@ PRESETS: dict[str, Callable[[], list[Op]]] = {
     # target size, then a flip.
     "rrc-flip": lambda: [RandomResizedCrop(), RandomHorizontalFlip()],
     # The Keras tutorials' ImageDataGenerator(rotation_range=10, width_shift_range=0.1,
-    # height_shift_range=0.1, horizontal_flip=True), fill_mode 'nearest' (Keras' default).
+    # height_shift_range=0.1, horizontal_flip=True), fill_mode 'nearest' (Keras' default):
+    # the op the same CLI flags build, which gives that generator's very pixels.
     "keras-basic": lambda: [
-        RandomAffine(
+        keras_transform(
             rotation_range=10,
             width_shift_range=0.1,
             height_shift_range=0.1,

@@ -16,11 +16,13 @@ operation per batch, exact on uint8), as `RandomCrop(flip=True)` does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ..errors import AugtrainError
 from . import functional as F
-from .ops import register_op
+from .ops.compose import register_op
 from .pipeline import Op
 from .random import Draw
 
@@ -49,8 +51,11 @@ def flip_mask(draw: Draw, mode: str) -> torch.Tensor | None:
 class AlternatingFlip(Op):
     """Mirror left-right each sample in every other epoch, starting from a random half."""
 
-    def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
-        return F.hflip(images, alternating_flip_mask(draw))
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        return {"flip": alternating_flip_mask(draw)}
+
+    def apply(self, images: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        return F.hflip(images, params["flip"])
 
 
 @register_op
@@ -90,29 +95,50 @@ class FlipTranslate(Op):
         # (it fills 0 in normalised space; here the ops run on uint8 before normalisation).
         self.cutout_fill = cutout_fill
 
-    def forward(self, images: torch.Tensor, draw: Draw) -> torch.Tensor:
-        h, w = images.shape[-2:]
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        h, w = shape[-2:]
         p = self.pixels
-        flip = flip_mask(draw, self.flip)
+        out: dict[str, Any] = {"flip": flip_mask(draw, self.flip), "top": None, "left": None}
         if p > 0:
-            top = draw.randint(-p, p + 1)
-            left = draw.randint(-p, p + 1)
-            out = F.gather_crop(
-                images, top, left, h, w, flip_h=flip, mode=F.PADDING_MODES[self.padding_mode]
+            out["top"] = draw.randint(-p, p + 1)
+            out["left"] = draw.randint(-p, p + 1)
+        if self.cutout > 0:
+            out["cutout"] = cutout_params(draw, h, w, self.cutout)
+        return out
+
+    def apply(self, images: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        flip = params["flip"]
+        if params["top"] is not None:
+            out = F.crop(
+                images,
+                params["top"],
+                params["left"],
+                h,
+                w,
+                flip_h=flip,
+                mode=F.PADDING_MODES[self.padding_mode],
             )
         else:
             out = images if flip is None else F.hflip(images, flip)
         if self.cutout > 0:
-            out = cutout(out, draw, self.cutout, self.cutout_fill)
+            out = apply_cutout(out, params["cutout"], self.cutout, self.cutout_fill)
         return out
 
 
-def cutout(images: torch.Tensor, draw: Draw, size: int, fill: float) -> torch.Tensor:
-    """One size x size square per image, wholly inside it, set to `fill`."""
+def cutout_params(draw: Draw, h: int, w: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-left corners of one size x size square per image, wholly inside it."""
+    sh, sw = min(size, h), min(size, w)
+    return draw.randint(0, h - sh + 1)[:, None], draw.randint(0, w - sw + 1)[:, None]
+
+
+def apply_cutout(
+    images: torch.Tensor, corners: tuple[torch.Tensor, torch.Tensor], size: int, fill: float
+) -> torch.Tensor:
+    """The squares at `corners` (from `cutout_params`) set to `fill` (uint8 units)."""
     h, w = images.shape[-2:]
     sh, sw = min(size, h), min(size, w)
-    top = draw.randint(0, h - sh + 1)[:, None]
-    left = draw.randint(0, w - sw + 1)[:, None]
+    top, left = (c.to(images.device) for c in corners)
     rows = torch.arange(h, device=images.device)[None]
     cols = torch.arange(w, device=images.device)[None]
     in_rows = (rows >= top) & (rows < top + sh)

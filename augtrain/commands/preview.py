@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..augment.flags import add_augment_arguments, augment_from_args
+from ._augment_flags import add_augment_arguments, augment_from_args
 
 EXAMPLES = """examples:
   augtrain preview --data ../shared/data/cifar10-jpeg --augment keras-basic --out preview.png
@@ -79,45 +79,19 @@ def augmented_variants(
     classes: int,
 ) -> list[Any]:
     """[(B, C, H, W) tensor for pipeline epoch `epoch` + v (0-based, as the Trainer calls
-    it)] for v in range(variants). `first_index`: the images' dataset indices, or the
-    first of consecutive ones."""
-    import torch
-    import torch.nn.functional as F
+    it)] for v in range(variants) (`augment.preview.augmented_variants`). `first_index`:
+    the images' dataset indices, or the first of consecutive ones."""
+    from ..augment.preview import augmented_variants as variants_of
 
-    x = torch.as_tensor(images).permute(0, 3, 1, 2).contiguous()
-    if isinstance(first_index, int):
-        index = torch.arange(first_index, first_index + len(x))
-    else:
-        index = torch.as_tensor(first_index, dtype=torch.int64)
-    out = []
-    for v in range(variants):
-        if pipeline.mixes_labels:
-            t = F.one_hot(torch.as_tensor(labels), classes).float()
-            y, _ = pipeline(x, index, epoch + v, t)
-        else:
-            y = pipeline(x, index, epoch + v)
-        out.append(y)
-    return out
+    epochs = range(epoch, epoch + variants)
+    return variants_of(images, first_index, pipeline, epochs, labels, classes)
 
 
 def to_display(x: Any) -> Any:
-    """A batch as uint8 NHWC NumPy: uint8 as is; float in [0, 1] scaled; other float stretched
-    per image (as Keras' array_to_img(scale=True))."""
-    import torch
+    """A batch as uint8 RGB NHWC NumPy (`augment.preview.to_display`, grey made RGB)."""
+    from ..augment.preview import to_display as display
 
-    if x.dtype == torch.uint8:
-        out = x
-    else:
-        x = x.float()
-        lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
-        if float(lo.min()) >= 0 and float(hi.max()) <= 1:
-            out = (x * 255).round().clamp(0, 255).byte()
-        else:
-            out = ((x - lo) / (hi - lo).clamp_min(1e-12) * 255).round().clamp(0, 255).byte()
-    out = out.permute(0, 2, 3, 1).cpu().numpy()
-    if out.shape[-1] == 1:
-        out = out.repeat(3, axis=-1)
-    return out[..., :3]
+    return to_display_sources(display(x))
 
 
 def label_font(size: int = 13) -> Any:
@@ -247,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def to_display_sources(x: Any) -> Any:
-    """Source images (N, H, W, C uint8) as RGB for the grid."""
+    """Images (N, H, W, C uint8) as RGB for the grid."""
     if x.shape[-1] == 1:
         return x.repeat(3, axis=-1)
     return x[..., :3]

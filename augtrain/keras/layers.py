@@ -46,9 +46,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import geometry, ops
+from ..augment.functional import KERAS_FILL_MODES
+from ..augment.ops import checks
+from ..augment.ops.geometry import apply_keras_transform
 from ..augment.random import Draw
+from ..errors import AugtrainError
 
-FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
 RESIZE_MODES = {
     "bilinear": "bilinear",
@@ -70,24 +73,18 @@ def _float(x: torch.Tensor) -> torch.Tensor:
     return x if x.is_floating_point() else x.to(torch.float32)
 
 
-def _range(factor: Any, name: str, symmetric_low: bool = True) -> tuple[float, float]:
-    """Keras' factor: a float f is (-f, f); a pair is (lower, upper)."""
-    if isinstance(factor, (tuple, list)):
-        if len(factor) != 2:
-            raise ValueError(
-                f"`{name}` must be a float or a pair (lower, upper). Received: {factor}"
-            )
-        lo, hi = float(factor[0]), float(factor[1])
-    else:
-        f = float(factor)
-        lo, hi = (-abs(f), abs(f)) if symmetric_low else (f, f)
-    if lo > hi:
-        raise ValueError(f"`{name}` lower bound {lo} is above its upper bound {hi}")
-    return lo, hi
+def _checked(check: Any, *args: Any) -> tuple[float, float]:
+    """One of `augment.ops.checks`' Keras factor checks (the meaning `augment.aliases.keras`
+    gives the same arguments), raising Keras' ValueError."""
+    try:
+        return check(*args)
+    except AugtrainError as e:
+        raise ValueError(str(e)) from None
 
 
 class _RandomLayer(nn.Module):
-    """Holds the seed and the step counter; subclasses implement `transform(x, draw)`."""
+    """Holds the seed and the step counter; subclasses implement `params(draw, shape)` and
+    `apply(x, params)`, as the augmentation ops do."""
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__()
@@ -110,15 +107,22 @@ class _RandomLayer(nn.Module):
         return x
 
     def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
+        return self.apply(x, self.params(draw, tuple(x.shape)))
+
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         raise NotImplementedError
 
 
 class _WarpLayer(_RandomLayer):
     def __init__(self, fill_mode: str, interpolation: str, seed: int | None, fill_value: float):
         super().__init__(seed)
-        if fill_mode not in FILL_MODES:
+        if fill_mode not in KERAS_FILL_MODES:
             raise NotImplementedError(
-                f"Unknown `fill_mode` {fill_mode}. Only {', '.join(FILL_MODES)} are supported."
+                f"Unknown `fill_mode` {fill_mode}. "
+                f"Only {', '.join(KERAS_FILL_MODES)} are supported."
             )
         if interpolation not in INTERPOLATIONS:
             raise NotImplementedError(
@@ -128,20 +132,23 @@ class _WarpLayer(_RandomLayer):
         self.interpolation = interpolation
         self.fill_value = float(fill_value)
 
-    def warp(self, x: torch.Tensor, **params: Any) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        """Warp by Keras' parameters (theta, tx, ty, zx, zy: `apply_keras_transform`'s, about
+        the true centre)."""
+        if self.fill_mode != "constant":
+            return apply_keras_transform(
+                x, params, self.fill_mode, interpolation=self.interpolation, center="true"
+            )
+        # Keras (TF and Keras 3) fill each interpolation neighbour that lies outside the
+        # image with fill_value and blend, so edges fade into it. That is a clamped warp
+        # of the image framed by one pixel of fill_value.
         h, w = x.shape[-2:]
         m = geometry.keras_matrix(h, w, **params, batch=x.shape[0], device=x.device, center="true")
-        if self.fill_mode == "constant":
-            # Keras (TF and Keras 3) fill each interpolation neighbour that lies outside the
-            # image with fill_value and blend, so edges fade into it. That is a clamped warp
-            # of the image framed by one pixel of fill_value.
-            x = F.pad(x, (1, 1, 1, 1), value=self.fill_value)
-            m = m.clone()
-            m[:, :, 2] += 1.0
-            return geometry.warp(
-                x, m, out_size=(h, w), mode="nearest", interpolation=self.interpolation
-            )
-        return geometry.warp(x, m, mode=self.fill_mode, interpolation=self.interpolation)
+        x = F.pad(x, (1, 1, 1, 1), value=self.fill_value)
+        m[:, :, 2] += 1.0
+        return geometry.warp(
+            x, m, out_size=(h, w), mode="nearest", interpolation=self.interpolation
+        )
 
 
 class RandomFlip(_RandomLayer):
@@ -156,8 +163,11 @@ class RandomFlip(_RandomLayer):
         self.mode = mode
         self.op = ops.RandomFlip(mode)
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
-        return self.op(x, draw)
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        return self.op.params(draw, shape)
+
+    def apply(self, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        return self.op.apply(x, params)
 
 
 class RandomRotation(_WarpLayer):
@@ -172,13 +182,13 @@ class RandomRotation(_WarpLayer):
         fill_value: float = 0.0,
     ) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value)
-        self.lower, self.upper = _range(factor, "factor")
+        self.lower, self.upper = _checked(checks.factor_range, "factor", factor)
         self.factor = factor
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
         turns = draw.uniform(self.lower, self.upper).to(torch.float64)
         # Keras: positive = counter-clockwise; keras_matrix's theta turns the other way
-        return self.warp(x, theta=-360.0 * turns)
+        return {"theta": -360.0 * turns}
 
 
 class RandomTranslation(_WarpLayer):
@@ -194,21 +204,20 @@ class RandomTranslation(_WarpLayer):
         fill_value: float = 0.0,
     ) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value)
-        self.height_lower, self.height_upper = _range(height_factor, "height_factor")
-        self.width_lower, self.width_upper = _range(width_factor, "width_factor")
-        for v in (self.height_lower, self.height_upper, self.width_lower, self.width_upper):
-            if abs(v) > 1.0:
-                raise ValueError(
-                    f"`height_factor` and `width_factor` must have values between [-1, 1], got {v}"
-                )
+        self.height_lower, self.height_upper = _checked(
+            checks.translation_factor, "height_factor", height_factor
+        )
+        self.width_lower, self.width_upper = _checked(
+            checks.translation_factor, "width_factor", width_factor
+        )
         self.height_factor, self.width_factor = height_factor, width_factor
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
-        h, w = x.shape[-2:]
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        h, w = shape[-2:]
         dy = draw.uniform(self.height_lower, self.height_upper).to(torch.float64) * h
         dx = draw.uniform(self.width_lower, self.width_upper).to(torch.float64) * w
         # output (r, c) samples input (r - dy, c - dx): the content moves by (+dy, +dx)
-        return self.warp(x, tx=-dy, ty=-dx)
+        return {"tx": -dy, "ty": -dx}
 
 
 class RandomZoom(_WarpLayer):
@@ -224,26 +233,22 @@ class RandomZoom(_WarpLayer):
         fill_value: float = 0.0,
     ) -> None:
         super().__init__(fill_mode, interpolation, seed, fill_value)
-        self.height_lower, self.height_upper = _range(height_factor, "height_factor")
-        if self.height_lower < -1.0 or self.height_upper < -1.0:
-            raise ValueError(
-                f"`height_factor` must have values larger than -1, got {height_factor}"
-            )
+        self.height_lower, self.height_upper = _checked(
+            checks.zoom_factor, "height_factor", height_factor
+        )
         self.width_lower = self.width_upper = None
         if width_factor is not None:
-            self.width_lower, self.width_upper = _range(width_factor, "width_factor")
-            if self.width_lower < -1.0 or self.width_upper < -1.0:
-                raise ValueError(
-                    f"`width_factor` must have values larger than -1, got {width_factor}"
-                )
+            self.width_lower, self.width_upper = _checked(
+                checks.zoom_factor, "width_factor", width_factor
+            )
         self.height_factor, self.width_factor = height_factor, width_factor
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
         zh = 1.0 + draw.uniform(self.height_lower, self.height_upper).to(torch.float64)
         zw = zh
         if self.width_lower is not None:
             zw = 1.0 + draw.uniform(self.width_lower, self.width_upper).to(torch.float64)
-        return self.warp(x, zx=zh, zy=zw)
+        return {"zx": zh, "zy": zw}
 
 
 class RandomContrast(_RandomLayer):
@@ -256,19 +261,15 @@ class RandomContrast(_RandomLayer):
         value_range: tuple[float, float] = (0, 255),
     ) -> None:
         super().__init__(seed)
-        if isinstance(factor, (tuple, list)):
-            self.lower, self.upper = float(factor[0]), float(factor[1])
-        else:
-            self.lower = self.upper = float(factor)
-        if self.lower < 0.0 or self.upper < 0.0 or self.lower > 1.0:
-            raise ValueError(
-                f"`factor` argument cannot have negative values or values greater than 1. Received: {factor}"
-            )
+        self.lower, self.upper = _checked(checks.contrast_factor, factor)
         self.factor = factor
         self.value_range = (float(value_range[0]), float(value_range[1]))
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
-        f = draw.uniform(1.0 - self.lower, 1.0 + self.upper).to(x.dtype).view(-1, 1, 1, 1)
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        return {"factor": draw.uniform(1.0 - self.lower, 1.0 + self.upper)}
+
+    def apply(self, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        f = params["factor"].to(x.dtype).view(-1, 1, 1, 1)
         mean = x.mean(dim=(2, 3), keepdim=True)
         return ((x - mean) * f + mean).clamp(*self.value_range)
 
@@ -283,11 +284,7 @@ class RandomBrightness(_RandomLayer):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        self.lower, self.upper = _range(factor, "factor")
-        if abs(self.lower) > 1.0 or abs(self.upper) > 1.0:
-            raise ValueError(
-                f"The `factor` argument cannot have an absolute value greater than 1. Received: {factor}"
-            )
+        self.lower, self.upper = _checked(checks.brightness_factor, factor)
         if len(value_range) != 2:
             raise ValueError(
                 f"The `value_range` argument should be a list of two numbers. Received: {value_range}"
@@ -295,9 +292,12 @@ class RandomBrightness(_RandomLayer):
         self.factor = factor
         self.value_range = (float(min(value_range)), float(max(value_range)))
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        return {"delta": draw.uniform(self.lower, self.upper)}
+
+    def apply(self, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         lo, hi = self.value_range
-        delta = draw.uniform(self.lower, self.upper).to(x.dtype).view(-1, 1, 1, 1) * (hi - lo)
+        delta = params["delta"].to(x.dtype).view(-1, 1, 1, 1) * (hi - lo)
         return (x + delta).clamp(lo, hi)
 
 
@@ -311,11 +311,16 @@ class RandomCrop(_RandomLayer):
         self.height, self.width = int(height), int(width)
         self.op = ops.RandomCrop(size=(self.height, self.width), padding=0)
 
-    def transform(self, x: torch.Tensor, draw: Draw) -> torch.Tensor:
-        h, w = x.shape[-2:]
+    def params(self, draw: Draw, shape: tuple[int, ...]) -> dict[str, Any]:
+        h, w = shape[-2:]
         if h < self.height or w < self.width:  # too small to crop: resized, as Keras
+            return {}
+        return self.op.params(draw, shape)
+
+    def apply(self, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        if not params:
             return _smart_resize(x, self.height, self.width)
-        return self.op(x, draw)
+        return self.op.apply(x, params)
 
     def inference(self, x: torch.Tensor) -> torch.Tensor:
         x, single = _batched(x)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..augment.preview import augmented_variants, to_display
 from .plots import new_figure
 
 WRONG = "#d62728"  # red: wrong predictions
@@ -135,15 +136,8 @@ def image_grid(
 
 
 def _displayable(x: torch.Tensor) -> np.ndarray:
-    """uint8 NHWC for display: uint8 as is, float in [0, 1] scaled by 255, other float
-    stretched per image (as Keras' array_to_img(scale=True) and `augtrain preview`)."""
-    if x.dtype != torch.uint8:
-        x = x.float()
-        lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
-        if float(lo.min()) < 0 or float(hi.max()) > 1:
-            x = (x - lo) / (hi - lo).clamp_min(1e-12)
-        x = (x * 255).round().clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    """uint8 NHWC for display (`augment.preview.to_display`, as `augtrain preview`)."""
+    return to_display(x)
 
 
 def augmentation_grid(
@@ -162,21 +156,10 @@ def augmentation_grid(
     Randomness is keyed by (seed, epoch, dataset index), so these are exactly the
     variants training saw for those samples.
     """
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    idx = torch.as_tensor(index, dtype=torch.int64)
-    variants = []
-    for epoch in range(epochs):
-        if getattr(pipeline, "mixes_labels", False):
-            k = num_classes or 2
-            targets = (
-                torch.nn.functional.one_hot(torch.as_tensor(labels), k).float()
-                if labels is not None
-                else torch.zeros(len(idx), k)
-            )
-            out, _ = pipeline(x, idx, epoch, targets=targets)
-        else:
-            out = pipeline(x, idx, epoch)
-        variants.append(_displayable(out))
+    out = augmented_variants(
+        np.ascontiguousarray(images), index, pipeline, range(epochs), labels, num_classes
+    )
+    variants = [to_display(v) for v in out]
     rows, cols = len(images), epochs + 1
     fig = new_figure(figsize=(1.5 * cols, 1.5 * rows + 0.6))
     axes = fig.subplots(rows, cols, squeeze=False)

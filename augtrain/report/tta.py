@@ -5,7 +5,7 @@
     flip-translate   those two, each also shifted by `shift` pixels up-left
                      and down-right, edges filled by mirroring                (6 views)
 
-The views are whole-pixel index gathers (`augment.functional.gather_crop`) on the
+The views are whole-pixel index gathers (`augment.functional.crop`) on the
 uint8 images, so they are exact: no resampling. The prediction is the mean of the
 views' softmax probabilities; it is returned as log-probabilities, which act as
 logits everywhere (argmax, top-k, and cross-entropy, which on log-probabilities is
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..augment.functional import gather_crop
+from ..augment.functional import crop
 from ..device import DevicePolicy
 from ..errors import AugtrainError
 from .inference import predict_images
@@ -57,7 +57,7 @@ def apply_view(images: torch.Tensor, view: View, fill_mode: str = "mirror") -> t
         return images.flip(3) if view.flip else images
     n, _, h, w = images.shape
     dev = images.device
-    return gather_crop(
+    return crop(
         images,
         torch.full((n,), view.dy, device=dev),
         torch.full((n,), view.dx, device=dev),

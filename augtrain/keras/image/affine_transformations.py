@@ -4,7 +4,7 @@ Same names, signatures, defaults, return values, dtypes and errors as
 `keras_preprocessing.image.affine_transformations`. Inside, the warp is the
 engine's (`augment.geometry.keras_matrix`, Keras' matrix about Keras' centre, and
 `augment.geometry.warp`, one resample of all channels), the channel shift and
-the brightness are `augment.keras_compat`'s, the ones ImageDataGenerator uses.
+the brightness are `augment.functional`'s, the ones ImageDataGenerator uses.
 
 The `random_*` functions draw from NumPy's global generator exactly as 1.1.2
 does (same calls, same order), so code seeded with `np.random.seed` gets the
@@ -41,11 +41,13 @@ import torch
 from PIL import Image as pil_image  # noqa: F401  (a name 1.1.2 exports)
 from PIL import ImageEnhance  # noqa: F401  (a name 1.1.2 exports)
 
-from ...augment import geometry, keras_compat
+from ...augment import functional as F
+from ...augment import geometry
 from ..utils import array_to_img, img_to_array  # noqa: F401  (names 1.1.2 exports)
 
-# SciPy's mode names (what 1.1.2 passes on) -> the engine's fill modes
-FILL_MODES = {
+# SciPy's mode names (what 1.1.2 passes on) -> the engine's fill modes (a translation
+# table, not a list of modes: those are augment.functional's)
+SCIPY_FILL_MODES = {
     "constant": "constant",
     "nearest": "nearest",
     "reflect": "reflect",
@@ -167,7 +169,7 @@ def random_zoom(
 
 
 def apply_channel_shift(x: np.ndarray, intensity: float, channel_axis: int = 0) -> np.ndarray:
-    """`x + intensity`, clipped to the image's own [min, max] (`keras_compat.channel_shift`).
+    """`x + intensity`, clipped to the image's own [min, max] (`augment.functional.channel_shift`).
 
     The dtype is NumPy's for `x + intensity` (float64 for a uint8 image and a
     float), as in 1.1.2; the result has its axes moved as 1.1.2's
@@ -176,7 +178,7 @@ def apply_channel_shift(x: np.ndarray, intensity: float, channel_axis: int = 0) 
     planes = np.rollaxis(x, channel_axis, 0)
     out_dtype = np.result_type(planes, intensity)
     work = planes.astype(np.float64 if out_dtype.itemsize > 4 else np.float32)
-    shifted = keras_compat.channel_shift(torch.from_numpy(work)[None], float(intensity))[0]
+    shifted = F.channel_shift(torch.from_numpy(work)[None], float(intensity))[0]
     out = cast_rounded(shifted.numpy(), out_dtype)
     return np.rollaxis(out, 0, channel_axis + 1)
 
@@ -192,7 +194,7 @@ def random_channel_shift(
 def apply_brightness_shift(x: np.ndarray, brightness: float) -> np.ndarray:
     """PIL's `ImageEnhance.Brightness(brightness)` of a channels_last image, as 1.1.2.
 
-    `keras_compat.keras_brightness` does what 1.1.2's PIL round trip does: the
+    `augment.functional.keras_brightness` does what 1.1.2's PIL round trip does: the
     image is stretched to 0..255 and truncated to uint8 levels, then scaled
     (alpha kept). Returns float32, channels_last, with values in 0..255.
     """
@@ -204,7 +206,7 @@ def apply_brightness_shift(x: np.ndarray, brightness: float) -> np.ndarray:
     if x.shape[2] not in (1, 3, 4):  # what 1.1.2's array_to_img accepts
         raise ValueError(f"Unsupported channel number: {x.shape[2]}")
     batch = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
-    out = keras_compat.keras_brightness(batch, float(brightness))
+    out = F.keras_brightness(batch, float(brightness))
     return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
@@ -252,7 +254,7 @@ def apply_affine_transform(
         return x  # 1.1.2 builds no matrix and returns its input
     h, w = x.shape[row_axis], x.shape[col_axis]
     # checked where SciPy checks them in 1.1.2: only when there is something to warp
-    if fill_mode not in FILL_MODES:
+    if fill_mode not in SCIPY_FILL_MODES:
         if fill_mode == "grid-constant":
             raise ValueError("fill_mode 'grid-constant' is not supported by augtrain")
         raise RuntimeError("boundary mode not supported")
@@ -274,7 +276,7 @@ def apply_affine_transform(
     images = torch.from_numpy(np.ascontiguousarray(planes, dtype=work_dtype))[None]
     matrix = geometry.keras_matrix(h, w, theta, tx, ty, shear, zx, zy)
     out = geometry.warp(
-        images, matrix, mode=FILL_MODES[fill_mode], cval=cval, interpolation=ORDERS[order]
+        images, matrix, mode=SCIPY_FILL_MODES[fill_mode], cval=cval, interpolation=ORDERS[order]
     )
     return np.rollaxis(cast_rounded(out[0].numpy(), planes.dtype), 0, channel_axis + 1)
 

@@ -34,7 +34,10 @@ import numpy as np
 import torch
 
 from ...augment import functional as AF
+from ...augment.functional import KERAS_FILL_MODES
+from ...augment.ops.checks import zoom_bounds
 from ...augment.random import Draw
+from ...errors import AugtrainError
 from .. import _engine
 from ..iterators import DataFrameIterator, DirectoryIterator, NumpyArrayIterator, seed_key
 from ..utils import check_data_format
@@ -46,7 +49,6 @@ from .affine_transformations import (  # noqa: F401  (the transforms: names 1.1.
     flip_axis,
 )
 
-FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 # the steps of apply_transform after the warp and flips, in Keras' parameter names
 SHIFT_KEYS = ("channel_shift_intensity", "brightness")
 # rows of data processed at once by fit(): bounds its memory whatever the dataset size
@@ -119,14 +121,12 @@ class ImageDataGenerator:
         self.std: np.ndarray | None = None
         self.principal_components: np.ndarray | None = None
 
-        if isinstance(zoom_range, (float, int)):
-            self.zoom_range = [1 - zoom_range, 1 + zoom_range]
-        elif len(zoom_range) == 2 and all(isinstance(v, (float, int)) for v in zoom_range):
-            self.zoom_range = [zoom_range[0], zoom_range[1]]
-        else:
+        try:  # the meaning every front end gives it (Keras' error type and words)
+            self.zoom_range = list(zoom_bounds(zoom_range))
+        except AugtrainError:
             raise ValueError(
                 f"`zoom_range` should be a float or a tuple or list of two floats. Received: {zoom_range}"
-            )
+            ) from None
         if zca_whitening:
             if not featurewise_center:
                 self.featurewise_center = True
@@ -164,9 +164,9 @@ class ImageDataGenerator:
                 )
         self.brightness_range = brightness_range
         # Checked here rather than when the first image is warped (where Keras / SciPy fail).
-        if fill_mode not in FILL_MODES:
+        if fill_mode not in KERAS_FILL_MODES:
             raise ValueError(
-                f"Invalid fill_mode {fill_mode!r}; expected one of {', '.join(FILL_MODES)}"
+                f"Invalid fill_mode {fill_mode!r}; expected one of {', '.join(KERAS_FILL_MODES)}"
             )
         if interpolation_order not in (0, 1):
             raise ValueError(
