@@ -44,19 +44,6 @@ LAYERS = (
     ("augtrain",),
 )
 
-# Cycles other work in progress removes; the integrator deletes these entries once it has
-# landed (the augment rewrite; callbacks as a package without the loggers' back edge).
-# Nothing else may be added here.
-KNOWN_CYCLES = [
-    {"augtrain.augment.functional", "augtrain.augment.geometry"},
-    {
-        "augtrain.training.callbacks",
-        "augtrain.training.loggers",
-        "augtrain.training.loggers.base",
-        "augtrain.training.loggers.mlflow_logger",
-        "augtrain.training.loggers.wandb_logger",
-    },
-]
 
 
 def module_name(path: Path) -> str:
@@ -211,7 +198,7 @@ def test_no_module_imports_its_own_package():
 
 
 def test_no_import_cycles_between_files():
-    cycles = [c for c in strongly_connected(import_graph()) if c not in KNOWN_CYCLES]
+    cycles = strongly_connected(import_graph())
     assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
 
 
@@ -219,14 +206,10 @@ def test_no_import_cycles_between_packages():
     packages: dict[str, set[str]] = defaultdict(set)
     for name, targets in import_graph().items():
         for target in targets:
-            if group(name) != group(target) and not _known(name, target):
+            if group(name) != group(target):
                 packages[group(name)].add(group(target))
         packages.setdefault(group(name), set())
     assert strongly_connected(dict(packages)) == []
-
-
-def _known(name: str, target: str) -> bool:
-    return any(name in c and target in c for c in KNOWN_CYCLES)
 
 
 def test_packages_import_only_their_own_layer_and_lower_ones():

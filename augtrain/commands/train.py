@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from ..augment.flags import add_augment_arguments, augment_from_args
+from ._augment_flags import add_augment_arguments, augment_from_args
 from ..training.config import GPUS, GROUPS, MODEL, RUN, TrainConfig, argparse_options, settings
 
 EXAMPLES = """examples:
@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
         add_setting_arguments(g, title, defaults)
         if title == MODEL:
             add_augment_arguments(p)
-    for action in p._actions:  # --augment: a setting whose flag augment/flags.py adds
+    for action in p._actions:  # --augment: a setting whose flag commands/_augment_flags.py adds
         if action.dest in TrainConfig.__dataclass_fields__ and action.default is None:
             action.shown_default = getattr(defaults, action.dest)
     p.set_defaults(func=run, parser=p)

@@ -25,7 +25,7 @@ and choices with one-line errors naming the flag. `setting(default, group, help,
     fold_case         choices compared in lower case (Python's optimizer="Adam")
     parse             argparse's type for a form of its own (a CSV column: name or number)
     from_flag         the parsed flag -> the field's value (--logger a,b -> ["a", "b"])
-    cli=False         the flag comes from elsewhere (--augment: augment/flags.py)
+    cli=False         the flag comes from elsewhere (--augment: commands/_augment_flags.py)
     by_hand=True      not checked generically: `_check_by_hand` does it (data, augment)
 
 A check that relates settings to one another (--unfreeze-after needs --freeze base) goes
@@ -617,7 +617,7 @@ class TrainConfig:
         MODEL,
         "a preset name or an explicit op list (Compose.config())",
         flag="--augment",
-        cli=False,  # --augment and the Keras-style flags: augment/flags.py
+        cli=False,  # --augment and the Keras-style flags: commands/_augment_flags.py
         by_hand=True,
     )
     # the resolved name is kept: config.json says which recipe filled what (presets.py)
