@@ -6,8 +6,8 @@ import argparse
 import math
 from typing import Any
 
-from ._augment_flags import add_augment_arguments, augment_from_args
 from ..training.config import GPUS, GROUPS, MODEL, RUN, TrainConfig, argparse_options, settings
+from ._augment_flags import add_augment_arguments, augment_from_args
 
 EXAMPLES = """examples:
   augtrain train                                   # CIFAR-10, downloaded once, default recipe
