@@ -86,6 +86,13 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--cache-dir", help="decoded-image cache (default $AUGTRAIN_CACHE or ~/.cache/augtrain)"
     )
+    g.add_argument(
+        "--placement",
+        choices=["auto", "device", "host", "mmap"],
+        help="where each split lives while training: auto (default) = on the device when it "
+        "fits its free memory, else host memory (batches copied over), else memory-mapped "
+        "from the cache file on disk (batches read by index)",
+    )
 
     g = p.add_argument_group("model and optimisation")
     g.add_argument(

@@ -103,10 +103,6 @@ def load_labels_csv(
     index = {c: i for i, c in enumerate(found)}
     y = np.asarray([index[label] for label in labels], dtype=np.int64)
     source = {"labels": str(csv_path.resolve()), "root": str(base.resolve())}
-    x, key = decode_cached(
-        paths, names, y, source, "csv", target_size, color_mode, interpolation,
-        cache_root, use_cache, desc="decoding",
-    )  # fmt: skip
     val_rows = np.zeros(len(y), dtype=bool)
     if validation_split:
         for c in range(len(found)):
@@ -117,15 +113,26 @@ def load_labels_csv(
                 f"--validation-split {validation_split} holds out no row of {csv_path}; "
                 "use a larger split"
             )
+    keys = []
 
     def part(mask: np.ndarray) -> ImageArrays:
+        # each split its own cache entry: read back memory-mapped, never copied out of a
+        # larger one (data larger than memory; see data/placement.py)
         rows = np.flatnonzero(mask)
-        return ImageArrays(x[rows], y[rows], [names[i] for i in rows])
+        part_names = [names[i] for i in rows]
+        x, key = decode_cached(
+            [paths[i] for i in rows], part_names, y[rows], source, "csv", target_size,
+            color_mode, interpolation, cache_root, use_cache, desc="decoding",
+        )  # fmt: skip
+        keys.append(key)
+        return ImageArrays(x, y[rows], part_names, key)
 
+    train = part(~val_rows)
+    val = part(val_rows) if validation_split else None
     return Dataset(
         found,
-        part(~val_rows),
-        part(val_rows) if validation_split else None,
+        train,
+        val,
         None,
         {
             "kind": "labels-csv",
@@ -134,6 +141,6 @@ def load_labels_csv(
             "target_size": target_size,
             "color_mode": color_mode,
             "interpolation": interpolation,
-            "fingerprint": key,
+            "fingerprint": keys[0] if len(keys) == 1 else cache.content_key(keys),
         },
     )

@@ -103,6 +103,9 @@ class TrainConfig:
         "auto"  # auto: the split if --validation-split, else the test set; or "test", "none"
     )
     cache_dir: str | None = None
+    # data as users have it (data/placement.py, data/labels_csv.py): where each split lives
+    # while training (auto: the device when it fits, else host memory, else memory-mapped)
+    placement: str = "auto"
     # model
     model: str = "cnn4"
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -230,6 +233,10 @@ class TrainConfig:
         if self.label_mode not in ("categorical", "binary"):
             raise AugtrainError(
                 f"--label-mode must be categorical or binary, got {self.label_mode!r}"
+            )
+        if self.placement not in ("auto", "device", "host", "mmap"):
+            raise AugtrainError(
+                f"--placement must be auto, device, host or mmap, got {self.placement!r}"
             )
         if not isinstance(self.pretrained, bool):
             raise AugtrainError(f"--pretrained takes true or false, got {self.pretrained!r}")

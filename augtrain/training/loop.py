@@ -37,7 +37,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,8 @@ import torch.nn.functional as F
 from ..augment import Compose, cpu_kernels, epoch_order
 from ..augment.random import hash_ints
 from ..data import ImageArrays, cache
-from ..device import DevicePolicy, gather_to_device, plan_placement
+from ..data.placement import DeviceSplit, place_splits  # noqa: F401  (their old home)
+from ..device import DevicePolicy
 from ..device import resolve_device as resolve_device  # re-exported: its old home
 from ..errors import AugtrainError
 from ..progress import progress_bar
@@ -59,57 +59,6 @@ from .callbacks import Callback, CallbackList
 from .config import TrainConfig
 from .ema import ModelEma
 from .optim import build_momentum_schedule, build_optimizer, build_schedule
-
-
-@dataclass
-class DeviceSplit:
-    """A split as uint8 NHWC images and int64 labels, resident on the device; or, with
-    `host_device` set, images kept in host memory and each batch copied to that device
-    (a split too large for the GPU's free memory, see `device.plan_placement`)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    host_device: torch.device | None = None  # where batches of a host-resident split go
-
-    @classmethod
-    def from_arrays(
-        cls, arrays: ImageArrays, device: torch.device, on_host: bool = False
-    ) -> DeviceSplit:
-        y = torch.from_numpy(arrays.y).to(device)  # labels are small: always on the device
-        if on_host:
-            return cls(torch.from_numpy(arrays.x), y, device)
-        return cls(torch.from_numpy(arrays.x).to(device), y)
-
-    @property
-    def on_host(self) -> bool:
-        return self.host_device is not None
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images as an NCHW view (channels_last in memory) and labels."""
-        if self.host_device is not None:
-            x = gather_to_device(self.x, index, self.host_device)
-            return x.permute(0, 3, 1, 2), self.y[index.to(self.y.device)]
-        return self.x[index].permute(0, 3, 1, 2), self.y[index]
-
-
-def place_splits(
-    splits: dict[str, ImageArrays | None], device: torch.device, announce: bool = True
-) -> dict[str, DeviceSplit | None]:
-    """Each split on `device` when it fits in the free memory beside the headroom, else in
-    host memory with per-batch copies (said in one line when `announce`)."""
-    present = {name: a for name, a in splits.items() if a is not None}
-    sizes = [a.x.nbytes + a.y.nbytes for a in present.values()]
-    plan = plan_placement(sizes, device, list(present))
-    if plan.message and announce:
-        print(plan.message, flush=True)
-    placed = {
-        name: DeviceSplit.from_arrays(a, device, on_host=not fits)
-        for (name, a), fits in zip(present.items(), plan.on_device)
-    }
-    return {name: placed.get(name) for name in splits}
 
 
 def channel_stats(

@@ -663,7 +663,13 @@ def train(
     all_callbacks += callbacks or []
     all_callbacks += [folder]
     announce = bool(dist_info.is_main and config.verbose)
-    placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
+    placed = place_splits(
+        {"train": data.train, val_name or "val": val_arrays},
+        device,
+        announce,
+        config.placement,
+        config.cache_dir,
+    )
     train_split, val_split = placed["train"], placed[val_name or "val"]
     if ckpt is None and not config.init_from and weights_cfg is None:
         init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
