@@ -303,8 +303,9 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
             ev.labels,
             ev.classes,
             wrong,
-            "most confidently wrong: pred / score / true",
+            "most confidently wrong: pred / score / true" + (" / file" if ev.filenames else ""),
             empty="no wrong predictions",
+            filenames=ev.filenames,
         ),
         out("wrong_predictions.png"),
     )

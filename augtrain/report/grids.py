@@ -24,6 +24,13 @@ def _short(name: str, n: int = 12) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
+def _file_caption(path: str, n: int = 18) -> str:
+    """A file's name for a caption: its last part, its end kept when long (the number
+    or extension that tells files apart)."""
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return name if len(name) <= n else "…" + name[-(n - 1) :]
+
+
 def _show(ax: Any, image: np.ndarray) -> None:
     """uint8 HWC: grey for one channel, RGB(A) otherwise; no ticks."""
     if image.shape[-1] == 1:
@@ -77,14 +84,17 @@ def prediction_grid(
     title: str = "",
     cols: int = 8,
     empty: str = "none",
+    filenames: list[str] | None = None,
 ) -> Any:
-    """Images with 'pred / score / true' above each; wrong ones in red with a red frame.
-    No indices: one tile saying there is nothing to show."""
+    """Images with 'pred / score / true' above each (and the image's file name, given
+    `filenames` of every image); wrong ones in red with a red frame. No indices: one
+    tile saying there is nothing to show."""
     n = max(len(indices), 1)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     width = max(2.1 * cols, _title_width(title) if title else 0.0, 3.0)
-    fig = new_figure(figsize=(width, 2.6 * rows + (0.5 if title else 0.1)))
+    tile = 2.6 + (0.25 if filenames else 0.0)
+    fig = new_figure(figsize=(width, tile * rows + (0.5 if title else 0.1)))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -94,9 +104,14 @@ def prediction_grid(
         pred = int(probs[i].argmax())
         ok = pred == int(labels[i])
         color = RIGHT if ok else WRONG
-        ax.set_title(
+        caption = (
             f"{_short(classes[pred])} / {probs[i, pred]:.2f}\n"
-            f"{'' if ok else '✗ '}true {_short(classes[int(labels[i])])}",
+            f"{'' if ok else '✗ '}true {_short(classes[int(labels[i])])}"
+        )
+        if filenames:
+            caption += "\n" + _file_caption(filenames[i])
+        ax.set_title(
+            caption,
             fontsize=CAPTION_PT,
             color=color,
         )

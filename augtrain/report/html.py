@@ -337,7 +337,9 @@ def build_report(
         parts.append("<h2>Most confidently wrong</h2>")
         wrong = grids.most_confident_wrong(probs, ev.labels, grid_size)
         if len(wrong):
-            fig = grids.prediction_grid(ev.images, probs, ev.labels, classes, wrong)
+            fig = grids.prediction_grid(
+                ev.images, probs, ev.labels, classes, wrong, filenames=ev.filenames
+            )
             parts.append(img(plots.png_bytes(fig), "most confidently wrong predictions"))
         else:
             parts.append("<p>No wrong predictions.</p>")
