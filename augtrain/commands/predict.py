@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..device import DevicePolicy, resolve_device
     from ..errors import AugtrainError
     from ..report.evaluation import color_mode_for, load_run_model
-    from ..report.predict import expand_inputs, predict_files
+    from ..report.predict import decode_options, expand_inputs, predict_files
 
     if args.top_k < 1:
         raise AugtrainError(f"--top-k must be >= 1, got {args.top_k}")
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.workers,
         policy,
-        cache_size=ckpt["config"].get("cache_size"),
+        **decode_options(ckpt["config"]),
     ):
         if pred.probs is None:
             failed += 1

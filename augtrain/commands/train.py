@@ -70,6 +70,13 @@ def register(sub: Any) -> None:
         help="decode and cache folder images at H x W (larger than --target-size); training "
         "crops them to the target each batch (--random-resized-crop), evaluation centre crops",
     )
+    g.add_argument(
+        "--keep-aspect-ratio",
+        action="store_true",
+        default=None,
+        help="crop each file's centre to the --target-size (or --cache-size) aspect ratio "
+        "before resizing, instead of stretching it (Keras' crop_to_aspect_ratio)",
+    )
     g.add_argument("--color-mode", choices=["rgb", "grayscale", "rgba"])
     g.add_argument(
         "--interpolation", choices=["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"]

@@ -82,6 +82,7 @@ def load_labels_csv(
     fn_col: str | int = 0,
     label_col: str | int = 1,
     use_cache: bool = True,
+    keep_aspect_ratio: bool = False,
 ) -> Dataset:
     """A Dataset of the CSV's rows; `validation_split` holds out the first fraction of
     each class's rows, as a class-folder tree's split does."""
@@ -123,6 +124,7 @@ def load_labels_csv(
         x, key = decode_cached(
             [paths[i] for i in rows], part_names, y[rows], source, "csv", target_size,
             color_mode, interpolation, cache_root, use_cache, desc="decoding",
+            keep_aspect_ratio=keep_aspect_ratio,
         )  # fmt: skip
         keys.append(key)
         return ImageArrays(x, y[rows], part_names, key)
@@ -141,6 +143,7 @@ def load_labels_csv(
             "target_size": target_size,
             "color_mode": color_mode,
             "interpolation": interpolation,
+            **({"keep_aspect_ratio": True} if keep_aspect_ratio else {}),
             "fingerprint": keys[0] if len(keys) == 1 else cache.content_key(keys),
         },
     )

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,17 +57,26 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
+def decode_options(config: dict[str, Any]) -> dict[str, Any]:
+    """How a run's training read its files beyond size, colour and interpolation: the
+    keywords of `predict_files` that make a file predict as training saw it."""
+    return {
+        "cache_size": config.get("cache_size"),
+        "keep_aspect_ratio": bool(config.get("keep_aspect_ratio", False)),
+    }
+
+
 def _decode_chunk(
-    job: tuple[list[str], tuple[int, int], str, str],
+    job: tuple[list[str], tuple[int, int], str, str, bool],
 ) -> list[np.ndarray | str]:
     """Decode a chunk; each entry is the image, or the error message for that file."""
     from ..data.folder import load_image
 
-    paths, size, color_mode, interpolation = job
+    paths, size, color_mode, interpolation, keep_aspect = job
     out: list[np.ndarray | str] = []
     for p in paths:
         try:
-            out.append(load_image(p, size, color_mode, interpolation))
+            out.append(load_image(p, size, color_mode, interpolation, keep_aspect))
         except AugtrainError as e:
             out.append(str(e))
     return out
@@ -78,11 +88,12 @@ def decode_stream(
     color_mode: str,
     interpolation: str,
     workers: int | None = None,
+    keep_aspect_ratio: bool = False,
 ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
     """Chunks of (files, decoded images or error strings), in order, decoded in parallel."""
     workers = workers or os.cpu_count() or 1
     jobs = [
-        ([str(p) for p in files[i : i + CHUNK]], size, color_mode, interpolation)
+        ([str(p) for p in files[i : i + CHUNK]], size, color_mode, interpolation, keep_aspect_ratio)
         for i in range(0, len(files), CHUNK)
     ]
     chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
@@ -107,12 +118,15 @@ def predict_files(
     workers: int | None = None,
     policy: DevicePolicy | None = None,
     cache_size: tuple[int, int] | None = None,
+    keep_aspect_ratio: bool = False,
 ) -> Iterator[Prediction]:
     """Softmax probabilities of each file, in order (errors as Predictions with `error`).
 
     `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'.
     `cache_size`: a run trained with --cache-size sees files as its evaluation did:
-    resized to that size, then centre cropped to `size`."""
+    resized to that size, then centre cropped to `size`. `keep_aspect_ratio`: a run
+    trained with it crops each file's centre to the aspect ratio before resizing.
+    `decode_options(config)` gives both from a run's config."""
     from ..data.arrays import center_crop
     from ..device import to_float
 
@@ -125,7 +139,10 @@ def predict_files(
     model = model.to(memory_format=torch.channels_last)
     size = (int(size[0]), int(size[1]))
     decode_size = (int(cache_size[0]), int(cache_size[1])) if cache_size else size
-    for chunk, decoded in decode_stream(files, decode_size, color_mode, interpolation, workers):
+    stream = decode_stream(
+        files, decode_size, color_mode, interpolation, workers, keep_aspect_ratio
+    )
+    for chunk, decoded in stream:
         ok = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
         probs: dict[int, np.ndarray] = {}
         for s in range(0, len(ok), batch_size):

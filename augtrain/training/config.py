@@ -106,6 +106,9 @@ class TrainConfig:
     # data as users have it (data/placement.py, data/labels_csv.py): where each split lives
     # while training (auto: the device when it fits, else host memory, else memory-mapped)
     placement: str = "auto"
+    # Keras' crop_to_aspect_ratio: files resized to --target-size (--cache-size) have their
+    # centre cropped to its aspect ratio first instead of being stretched to it
+    keep_aspect_ratio: bool = False
     # model
     model: str = "cnn4"
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -238,6 +241,12 @@ class TrainConfig:
             raise AugtrainError(
                 f"--placement must be auto, device, host or mmap, got {self.placement!r}"
             )
+        if not isinstance(self.keep_aspect_ratio, bool):
+            raise AugtrainError(
+                f"--keep-aspect-ratio takes true or false, got {self.keep_aspect_ratio!r}"
+            )
+        if self.keep_aspect_ratio and self.target_size is None:
+            raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
         if not isinstance(self.pretrained, bool):
             raise AugtrainError(f"--pretrained takes true or false, got {self.pretrained!r}")
         if self.pretrained and self.init_from:

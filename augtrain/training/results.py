@@ -182,7 +182,7 @@ class Run:
         file could not be read: then class, probability and probs are None)."""
         from ..device import DevicePolicy, resolve_device
         from ..report.evaluation import color_mode_for
-        from ..report.predict import as_model_images, expand_inputs, predict_files
+        from ..report.predict import as_model_images, decode_options, expand_inputs, predict_files
         from ..report.tta import predict_tta
 
         if not isinstance(top_k, int) or top_k < 1:
@@ -218,7 +218,16 @@ class Run:
             items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
             files = expand_inputs(items)
             preds = predict_files(
-                model, files, size, color_mode, interpolation, dev, batch_size, workers, policy
+                model,
+                files,
+                size,
+                color_mode,
+                interpolation,
+                dev,
+                batch_size,
+                workers,
+                policy,
+                **decode_options(meta["config"]),
             )
             return [row(i, p.file, p.probs, p.error) for i, p in enumerate(preds)]
         x = np.concatenate([as_model_images(a, size, color_mode, interpolation) for a in arrays])

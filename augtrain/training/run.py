@@ -270,6 +270,7 @@ FIXED_ON_RESUME = (
     "accumulate",
     "target_size",
     "cache_size",
+    "keep_aspect_ratio",
     "labels",
     "color_mode",
     "input_norm",
@@ -583,6 +584,7 @@ def train(
         labels=config.labels,
         fn_col=config.fn_col,
         label_col=config.label_col,
+        keep_aspect_ratio=config.keep_aspect_ratio,
     )
     check_class_names(data, config.data)
     if config.label_mode == "binary" and data.num_classes != 2:
