@@ -63,6 +63,12 @@ def register(sub: Any) -> None:
         "--label-col", help="the CSV's label column: header name or 0-based position (default 1)"
     )
     g.add_argument(
+        "--label-delim",
+        metavar="DELIM",
+        help="what separates several labels in a --labels cell (default a space, fastai's "
+        "label_delim); '' reads each cell whole",
+    )
+    g.add_argument(
         "--cache-size",
         type=int,
         nargs=2,
@@ -131,9 +137,16 @@ def register(sub: Any) -> None:
     g.add_argument("--label-smoothing", type=float)
     g.add_argument(
         "--label-mode",
-        choices=["categorical", "binary"],
+        choices=["categorical", "binary", "multi"],
         help="binary (2 classes): one sigmoid output and binary cross-entropy, as Keras' "
-        "class_mode='binary'; categorical (default): softmax over the classes",
+        "class_mode='binary'; multi: several labels per image (a --labels CSV whose cells "
+        "hold several, which choose it themselves), a sigmoid per label; categorical "
+        "(default): softmax over the classes",
+    )
+    g.add_argument(
+        "--threshold",
+        type=float,
+        help="multi-label: a label is predicted when its probability exceeds this (default 0.5)",
     )
     g.add_argument(
         "--schedule",

@@ -36,6 +36,8 @@ def load_data(
     fn_col: str | int = 0,
     label_col: str | int = 1,
     keep_aspect_ratio: bool = False,
+    label_delim: str | None = " ",
+    multi_label: bool = False,
 ) -> Dataset:
     """Load any supported source into a Dataset; see the module docstring.
 
@@ -48,7 +50,9 @@ def load_data(
     to `data` when that is a folder, else to the CSV's folder.
 
     `keep_aspect_ratio` (Keras' `crop_to_aspect_ratio`): files resized to `target_size`
-    (or `cache_size`) have their centre cropped to its aspect ratio first, not stretched."""
+    (or `cache_size`) have their centre cropped to its aspect ratio first, not stretched.
+
+    `label_delim`, `multi_label`: a CSV's cells of several labels (see `labels_csv`)."""
     if keep_aspect_ratio and target_size is None:
         raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
     if cache_size is not None:
@@ -64,7 +68,8 @@ def load_data(
             raise AugtrainError("--cache-size applies to image folders (--data DIR)")
         dataset = load_data(
             data, cache_size, color_mode, interpolation, classes, validation_split, cache,
-            use_cache, keep_aspect_ratio=keep_aspect_ratio,
+            use_cache, keep_aspect_ratio=keep_aspect_ratio, labels=labels, fn_col=fn_col,
+            label_col=label_col, label_delim=label_delim, multi_label=multi_label,
         )
         for split in ("val", "test"):
             arrays = getattr(dataset, split)
@@ -96,6 +101,8 @@ def load_data(
             label_col,
             use_cache,
             keep_aspect_ratio,
+            label_delim,
+            multi_label,
         )
     if keep_aspect_ratio:
         path = Path(str(data)).expanduser() if isinstance(data, (str, Path)) else None

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import AugtrainError
 from ..io import make_folder, read_json, write_json, write_text
+from . import multilabel
 from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
 from .tta import predict_tta, tta_views
 
@@ -116,6 +117,8 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
             # files read again as training read them; other data (an .npz) has no files
             keep_aspect_ratio=config.keep_aspect_ratio
             and (data is None or Path(str(data)).expanduser().is_dir()),
+            label_delim=config.label_delim,
+            multi_label=config.label_mode == "multi" and data is None,
         ),
         source,
     )
@@ -202,6 +205,12 @@ def evaluate_run(
     # metrics.json is reproduced.
     policy = DevicePolicy.for_run(dev, ckpt["config"])
     model = policy.prepare_model(model)
+    if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
+        if tta != "none":
+            raise AugtrainError("--tta works with one label per image; not with multi-label")
+        return multilabel.evaluate(
+            run, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
+        )
     logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)
@@ -257,6 +266,8 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     predictions.csv and the two image grids; returns the files written."""
     from . import grids, plots
 
+    if isinstance(ev, multilabel.MultiLabelEvaluation):
+        return multilabel.write_evaluation(ev, out_dir, grid_size)
     make_folder(out_dir)
     cm = np.asarray(ev.metrics["confusion_matrix"])
     probs = ev.probs
@@ -317,6 +328,8 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
 
 def format_metrics(ev: Evaluation) -> str:
     """The evaluation as printed by `augtrain evaluate`."""
+    if isinstance(ev, multilabel.MultiLabelEvaluation):
+        return multilabel.format_metrics(ev)
     m = ev.metrics
     lines = [
         f"{ev.split}: loss {m['loss']:.4f} - accuracy {m['accuracy']:.4f}"

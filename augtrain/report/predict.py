@@ -23,6 +23,7 @@ import torch
 from ..device import DevicePolicy
 from ..errors import AugtrainError
 from .metrics import class_logits, is_binary
+from .multilabel import is_multilabel
 
 CHUNK = 256  # files per decoding job
 
@@ -30,7 +31,9 @@ CHUNK = 256  # files per decoding job
 @dataclass
 class Prediction:
     file: str
-    probs: np.ndarray | None  # (classes,) float32; None when the file could not be read
+    # (classes,) float32: softmax, or each label's sigmoid for a multi-label model; None
+    # when the file could not be read
+    probs: np.ndarray | None
     error: str | None = None
 
 
@@ -120,7 +123,8 @@ def predict_files(
     cache_size: tuple[int, int] | None = None,
     keep_aspect_ratio: bool = False,
 ) -> Iterator[Prediction]:
-    """Softmax probabilities of each file, in order (errors as Predictions with `error`).
+    """Softmax probabilities of each file (a multi-label model's: each label's sigmoid), in
+    order (errors as Predictions with `error`).
 
     `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'.
     `cache_size`: a run trained with --cache-size sees files as its evaluation did:
@@ -134,6 +138,7 @@ def predict_files(
     device = policy.device
     model.eval()
     binary = is_binary(model)  # [1 - p, p]: the positive class's probability second
+    multi = is_multilabel(model)  # each label's own probability
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
     # that format too, oneDNN's convolutions run about 2x faster on the CPU (cnn4, 32x32).
     model = model.to(memory_format=torch.channels_last)
@@ -154,7 +159,10 @@ def predict_files(
             x = to_float(x.permute(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), policy.autocast():
                 logits = model(x)
-            p = torch.softmax(class_logits(logits.float(), binary), 1).cpu().numpy()
+            if multi:
+                p = torch.sigmoid(logits.float()).cpu().numpy()
+            else:
+                p = torch.softmax(class_logits(logits.float(), binary), 1).cpu().numpy()
             probs.update(zip(part, p))
         for i, f in enumerate(chunk):
             d = decoded[i]

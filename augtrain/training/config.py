@@ -109,12 +109,17 @@ class TrainConfig:
     # Keras' crop_to_aspect_ratio: files resized to --target-size (--cache-size) have their
     # centre cropped to its aspect ratio first instead of being stretched to it
     keep_aspect_ratio: bool = False
+    # several labels per CSV cell, split at this (fastai's label_delim; "" or None: the
+    # whole cell is one label); such rows make the run multi-label (report/multilabel.py)
+    label_delim: str | None = " "
+    threshold: float = 0.5  # multi-label: a label is predicted when its probability exceeds it
     # model
     model: str = "cnn4"
     model_options: dict[str, Any] = field(default_factory=dict)
     input_norm: str = "standardize"  # standardize: per-channel train mean/std; rescale: x/255 only
     # categorical: softmax cross-entropy; binary (2 classes): one logit, sigmoid, binary
-    # cross-entropy (Keras' class_mode="binary"; see report/metrics.py)
+    # cross-entropy (Keras' class_mode="binary"; see report/metrics.py); multi: several
+    # labels per image, a sigmoid and binary cross-entropy each (report/multilabel.py)
     label_mode: str = "categorical"
     # transfer learning (models/transfer.py)
     pretrained: bool = False  # the model's published ImageNet weights (models/pretrained.py)
@@ -233,14 +238,17 @@ class TrainConfig:
             raise AugtrainError(
                 f"--save-freq must be 'epoch', 'end' or an integer >= 1, got {self.save_freq!r}"
             )
-        if self.label_mode not in ("categorical", "binary"):
+        if self.label_mode not in ("categorical", "binary", "multi"):
             raise AugtrainError(
-                f"--label-mode must be categorical or binary, got {self.label_mode!r}"
+                f"--label-mode must be categorical, binary or multi, got {self.label_mode!r}"
             )
         if self.placement not in ("auto", "device", "host", "mmap"):
             raise AugtrainError(
                 f"--placement must be auto, device, host or mmap, got {self.placement!r}"
             )
+        if self.label_delim is not None and not isinstance(self.label_delim, str):
+            raise AugtrainError(f"--label-delim takes a string, got {self.label_delim!r}")
+        check_number("threshold", self.threshold, 0.0, 1.0, low_open=True, high_open=True)
         if not isinstance(self.keep_aspect_ratio, bool):
             raise AugtrainError(
                 f"--keep-aspect-ratio takes true or false, got {self.keep_aspect_ratio!r}"

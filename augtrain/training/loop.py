@@ -53,6 +53,7 @@ from ..device import DevicePolicy
 from ..device import resolve_device as resolve_device  # re-exported: its old home
 from ..errors import AugtrainError
 from ..progress import progress_bar
+from ..report import multilabel
 from ..report.metrics import class_logits
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
@@ -160,6 +161,10 @@ class Trainer:
         # binary cross-entropy (report.metrics.class_logits)
         self.binary = config.label_mode == "binary"
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        # --label-mode multi: a sigmoid and binary cross-entropy per label (report/multilabel.py)
+        self.multi_label = config.label_mode == "multi"
+        if self.multi_label:
+            self.criterion = multilabel.criterion(config.label_smoothing)
         self.forward_model: nn.Module = model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -339,7 +344,7 @@ class Trainer:
         the whole step); returns (mean loss, number correct)."""
         images, labels = self.train.batch(index)
         if self.pipeline.mixes_labels:
-            targets = F.one_hot(labels, self.num_classes).float()
+            targets = labels if self.multi_label else F.one_hot(labels, self.num_classes).float()
             images, targets = self.pipeline(images, index, epoch, targets)
             hard = targets.argmax(1)
         else:
@@ -357,6 +362,8 @@ class Trainer:
             self.scaler.scale(objective).backward()
         else:
             objective.backward()
+        if self.multi_label:  # images with every label right
+            return loss, multilabel.correct(logits, targets, self.config.threshold)
         return loss, (logits.argmax(1) == hard).sum()
 
     def seed_batch(self, epoch: int, batch: int) -> None:
@@ -386,6 +393,11 @@ class Trainer:
             images, labels = split.batch(idx)
             with self.autocast:
                 logits = class_logits(model(self._prepare(images)).float(), self.binary)
+            if self.multi_label:
+                sums[0] += multilabel.loss_sum(logits, labels).double()
+                sums[1] += multilabel.correct(logits, labels, self.config.threshold)
+                sums[2] += len(idx)
+                continue
             sums[0] += F.cross_entropy(logits, labels, reduction="sum").double()
             sums[1] += (logits.argmax(1) == labels).sum()
             sums[2] += len(idx)

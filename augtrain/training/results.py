@@ -232,8 +232,9 @@ class Run:
             return [row(i, p.file, p.probs, p.error) for i, p in enumerate(preds)]
         x = np.concatenate([as_model_images(a, size, color_mode, interpolation) for a in arrays])
         logits = predict_tta(model, x, dev, "none", batch_size, policy=policy)
-        probs = torch.softmax(logits.float(), 1).numpy()
-        return [row(i, None, p, None) for i, p in enumerate(probs)]
+        multi = getattr(model, "label_mode", None) == "multi"  # each label's own sigmoid
+        probs = (torch.sigmoid if multi else lambda z: torch.softmax(z, 1))(logits.float())
+        return [row(i, None, p, None) for i, p in enumerate(probs.numpy())]
 
     def export(
         self, format: str, path: str | os.PathLike | None = None, checkpoint: str = "last.pt"

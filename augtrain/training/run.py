@@ -33,6 +33,7 @@ from ..data import Dataset, load_data
 from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
 from ..io import read_json, write_error, write_json, write_text
+from ..report import multilabel
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from . import checkpoint, distributed
@@ -272,6 +273,7 @@ FIXED_ON_RESUME = (
     "cache_size",
     "keep_aspect_ratio",
     "labels",
+    "label_delim",
     "color_mode",
     "input_norm",
     "classes",
@@ -585,8 +587,11 @@ def train(
         fn_col=config.fn_col,
         label_col=config.label_col,
         keep_aspect_ratio=config.keep_aspect_ratio,
+        label_delim=config.label_delim,
+        multi_label=config.label_mode == "multi",
     )
     check_class_names(data, config.data)
+    config = multilabel.resolve_label_mode(config, data)  # several labels a row: multi
     if config.label_mode == "binary" and data.num_classes != 2:
         raise AugtrainError(
             f"--label-mode binary needs 2 classes; the data has {data.num_classes} "
@@ -939,6 +944,10 @@ def final_evaluation(
     model and --use-ema the figures are the EMA's (`weights: ema`), with the trained
     weights' accuracy beside them; without --use-ema the other way round."""
     precision = precision or DevicePolicy.for_run(device, config.to_dict())
+    if config.label_mode == "multi":
+        return multilabel.final_evaluation(
+            model, data, device, run_dir, history, config, precision, ema
+        )
     split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
     metrics: dict[str, Any] = {}
     other = None
