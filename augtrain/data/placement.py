@@ -18,6 +18,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +90,8 @@ def place_splits(
     announce: bool = True,
     placement: str = "auto",
     cache_root: str | os.PathLike | None = None,
-    device_memory=None,
-    host_memory=None,
+    device_memory: Callable[[torch.device], tuple[int, int] | None] | None = None,
+    host_memory: Callable[[], tuple[int, int] | None] | None = None,
 ) -> dict[str, DeviceSplit | None]:
     """Each split where `placement` puts it (auto: on `device` when it fits beside the
     headroom, else in host memory, else memory-mapped; see `device.plan_placement`), said
