@@ -233,3 +233,18 @@ def test_bad_settings_are_one_line(tmp_path, capsys):
     assert "--threshold 1.5: must be a number > 0 and < 1" in err and len(err.splitlines()) == 1
     with pytest.raises(AugtrainError, match="--label-delim takes a string"):
         augtrain.train(labels=str(path), label_delim=3, verbose=0)
+
+
+def test_augmentation_preview_of_multi_label_data(run):
+    """No one class per image: the preview takes the first images, unlabelled."""
+    from augtrain.report import grids
+    from augtrain.report.html import augmentation_section
+    from augtrain.training.checkpoint import load_model
+
+    root, path = run
+    _, ckpt = load_model(path)
+    ckpt = {**ckpt, "config": {**ckpt["config"], "augment": "crop-flip"}}
+    data = load_data(labels=str(root / "tags.csv"))
+    assert grids.class_spread_indices(data.train.y, 4).tolist() == [0, 1, 2, 3]
+    section = augmentation_section(ckpt, data, rows=3, epochs=2)
+    assert "data:image/png;base64," in section

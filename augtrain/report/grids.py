@@ -53,6 +53,8 @@ def class_spread_indices(labels: np.ndarray, k: int) -> np.ndarray:
     the second of each, ... (training folders are sorted by class, so the first k images
     are often all one class); the same images every time."""
     labels = np.asarray(labels)
+    if labels.ndim == 2:  # multi-label rows: no one class per image to take turns over
+        return np.arange(min(k, len(labels)), dtype=np.int64)
     by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     picked: list[int] = []
     for rank in range(max((len(b) for b in by_class), default=0)):
