@@ -328,6 +328,9 @@ class Placement:
 
     kinds: tuple[str, ...]
     message: str | None = None
+    # per split: whether a host split may take a pinned copy (CUDA copies it without
+    # blocking); not for one already in memory when the host has no room for a second copy
+    pinned: tuple[bool, ...] | None = None
 
     @property
     def on_device(self) -> tuple[bool, ...]:
@@ -356,7 +359,7 @@ def plan_placement(
     resident = list(resident) if resident is not None else [True] * len(sizes)
     if placement != "auto":
         kinds = tuple(placement for _ in sizes)
-        message = None
+        message = None  # forced: host splits are pinned (plain memory if pinning fails)
         if placement != "device" and sizes:
             message = f"data: --placement {placement}: " + _where(names, sizes, kinds, device)
         return Placement(kinds, message)
@@ -377,21 +380,24 @@ def plan_placement(
             MIN_HOST_HEADROOM_BYTES, int(HOST_HEADROOM_FRACTION * host_total)
         )
     on_cpu = memory is None  # no device memory to go by: the data stays where it is
-    kinds_list = []
+    kinds_list, pinned = [], []
     for size, in_ram in zip(sizes, resident):
+        pin = False
         if on_cpu and in_ram:
             kind = "device"
         elif not on_cpu and size <= budget:
             kind, budget = "device", budget - size
-        elif in_ram or size <= host_budget:
+        elif size <= host_budget:  # read into memory (or pinned beside the copy there)
+            kind, pin, host_budget = "device" if on_cpu else "host", True, host_budget - size
+        elif in_ram:  # in memory already, no room for a pinned second copy: used as it is
             kind = "device" if on_cpu else "host"
-            host_budget -= 0 if in_ram else size
         else:
             kind = "mmap"
         kinds_list.append(kind)
+        pinned.append(pin)
     kinds = tuple(kinds_list)
     if all(kind == "device" for kind in kinds):
-        return Placement(kinds)
+        return Placement(kinds, pinned=tuple(pinned))
     if memory is not None:
         room = f"{device}'s {_gib(memory[0])} of free memory beside the model's headroom"
     else:
@@ -404,7 +410,7 @@ def plan_placement(
     message = f"data: {listed} {verb} not fit in {room}: " + _kept(
         [n for n, _, k in off if k == "host"], [n for n, _, k in off if k == "mmap"]
     )
-    return Placement(kinds, message)
+    return Placement(kinds, message, tuple(pinned))
 
 
 def _where(names: Sequence[str], sizes: Sequence[int], kinds: Sequence[str], device) -> str:

@@ -146,9 +146,13 @@ def test_auto_picks_device_then_host_then_mmap_by_free_memory():
     assert plan.kinds == ("host", "mmap")
     assert "\n" not in plan.message and "nor the host's 4.00 GiB available" in plan.message
     assert "train kept in host memory" in plan.message and "val memory-mapped" in plan.message
-    # nothing fits anywhere: both mapped; a split already in memory stays there
+    assert plan.pinned == (True, False)  # read into (pinned) memory; mapped
+    # nothing fits anywhere: both mapped; a split already in memory stays there, unpinned
+    # (no room for a pinned second copy)
     plan = plan_placement(sizes, CPU, names, "auto", [False, True], small, small)
-    assert plan.kinds == ("mmap", "host")
+    assert plan.kinds == ("mmap", "host") and plan.pinned == (False, False)
+    plan = plan_placement(sizes, CPU, names, "auto", [True, True], small, big)
+    assert plan.kinds == ("host", "host") and plan.pinned == (True, True)
     # a plain CPU (no device figure): in-memory data stays as it is; a mapped split too
     # large for the host's memory stays mapped
     plan = plan_placement(sizes, CPU, names, "auto", [True, False], None, small)

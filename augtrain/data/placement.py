@@ -49,15 +49,16 @@ class DeviceSplit:
         on_host: bool = False,
         placement: str | None = None,
         spill_dir: str | os.PathLike | None = None,
+        pin: bool = True,
     ) -> DeviceSplit:
         """The split placed as `placement` says (device, host or mmap; `on_host` is the
-        older spelling of host)."""
+        older spelling of host); a host split pinned for CUDA unless `pin` is False."""
         placement = placement or ("host" if on_host else "device")
         y = torch.from_numpy(np.ascontiguousarray(arrays.y)).to(device)  # small: on the device
         if placement == "device":
             return cls(torch.from_numpy(arrays.x).to(device), y)
         if placement == "host":
-            return cls(host_tensor(arrays.x, pin=device.type == "cuda"), y, device)
+            return cls(host_tensor(arrays.x, pin=pin and device.type == "cuda"), y, device)
         mapped = memory_mapped(arrays.x, spill_dir)
         return cls(torch.from_numpy(mapped), y, device, mapped=True)
 
@@ -106,9 +107,10 @@ def place_splits(
     if plan.message and announce:
         print(plan.message, flush=True)
     spill_dir = cache.cache_dir(cache_root)
+    pinned = plan.pinned or tuple(True for _ in plan.kinds)
     placed = {
-        name: DeviceSplit.from_arrays(a, device, placement=kind, spill_dir=spill_dir)
-        for (name, a), kind in zip(present.items(), plan.kinds)
+        name: DeviceSplit.from_arrays(a, device, placement=kind, spill_dir=spill_dir, pin=pin)
+        for (name, a), kind, pin in zip(present.items(), plan.kinds, pinned)
     }
     return {name: placed.get(name) for name in splits}
 
