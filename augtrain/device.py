@@ -16,23 +16,28 @@ how uint8 images become model input, and whether a data split lives on the devic
              float32 instead of failing (a run trained on a GPU can still be evaluated).
     memory   channels_last auto = on for CUDA (cuDNN's fast convolutions want NHWC), off
              elsewhere; on / off force it.
-    data     a split goes to the GPU when its bytes fit in the free memory less a headroom
-             for the model's activations, gradients and optimizer state; otherwise it stays
-             in host memory and each batch is gathered into pinned memory and copied over
-             (non_blocking), which `place_splits` says in one line.
+    data     --placement auto: a split goes to the GPU when its bytes fit in the free memory
+             less a headroom for the model's activations, gradients and optimizer state;
+             otherwise it stays in host memory (pinned for CUDA) and each batch is gathered
+             into pinned memory and copied over (non_blocking); a split that fits neither
+             stays memory-mapped from its cache file, each batch read by sorted index.
+             device / host / mmap force one place. `data.placement.place_splits` says in
+             one line where the splits went when not all are on the device.
 
 AUGTRAIN_TEST_ACCELERATOR=1 makes the CPU count as an accelerator in every decision here
 (bf16 autocast, channels_last, the placement check, the torch route of the augmentation
 kernels), so the CPU tests run the branches that otherwise only a GPU takes;
-AUGTRAIN_TEST_FREE_BYTES=N is then the free device memory the placement check sees.
+AUGTRAIN_TEST_FREE_BYTES=N is then the free device memory the placement check sees, and
+AUGTRAIN_TEST_HOST_FREE_BYTES=N the available host memory (with or without the switch).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -289,35 +294,142 @@ def free_memory(device: torch.device) -> tuple[int, int] | None:
     return None
 
 
+PLACEMENTS = ("auto", "device", "host", "mmap")
+TEST_HOST_FREE_BYTES_ENV = "AUGTRAIN_TEST_HOST_FREE_BYTES"
+# Host memory kept free beside a split read into it (the rest of the process, the OS).
+MIN_HOST_HEADROOM_BYTES = 1 << 30
+HOST_HEADROOM_FRACTION = 0.1
+
+
+def host_free_memory() -> tuple[int, int] | None:
+    """(available, total) bytes of host memory: Linux's MemAvailable (free memory plus the
+    page cache it can drop), else free pages; AUGTRAIN_TEST_HOST_FREE_BYTES fakes it."""
+    if os.environ.get(TEST_HOST_FREE_BYTES_ENV):
+        free = int(os.environ[TEST_HOST_FREE_BYTES_ENV])
+        return free, free
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if ":" in line}
+        return info["MemAvailable"], info["MemTotal"]
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page
+    except (AttributeError, OSError, ValueError):
+        return None  # no figure (Windows): the host is taken to have room
+
+
 @dataclass(frozen=True)
 class Placement:
-    """Which splits go on the device (the others stay in host memory), and why."""
+    """Where each split lives, and why: "device" (resident there), "host" (host memory,
+    each batch copied over) or "mmap" (memory-mapped from a file, each batch read by
+    index); `message` is the one line that says so when not every split is on the device."""
 
-    on_device: tuple[bool, ...]
-    message: str | None = None  # one line when a split stays on the host
+    kinds: tuple[str, ...]
+    message: str | None = None
+    # per split: whether a host split may take a pinned copy (CUDA copies it without
+    # blocking); not for one already in memory when the host has no room for a second copy
+    pinned: tuple[bool, ...] | None = None
+
+    @property
+    def on_device(self) -> tuple[bool, ...]:
+        return tuple(kind == "device" for kind in self.kinds)
 
 
-def plan_placement(sizes: Sequence[int], device: torch.device, names: Sequence[str]) -> Placement:
-    """Whether each split (its byte size, in order of need) fits on `device` beside the
-    headroom; the ones that do not stay in host memory."""
-    memory = free_memory(device) if is_accelerator(device) else None
-    if memory is None:
-        return Placement(tuple(True for _ in sizes))
-    free, total = memory
-    budget = free - max(MIN_HEADROOM_BYTES, int(HEADROOM_FRACTION * total))
-    fits = []
-    for size in sizes:
-        fits.append(size <= budget)
-        budget -= size if fits[-1] else 0
-    if all(fits):
-        return Placement(tuple(fits))
-    host = [f"{name} ({_gib(size)})" for name, size, ok in zip(names, sizes, fits) if not ok]
-    verb = "does" if len(host) == 1 else "do"
-    message = (
-        f"data: {' and '.join(host)} {verb} not fit in {device}'s {_gib(free)} of free memory "
-        "beside the model's headroom: kept in host memory, each batch copied over"
+def plan_placement(
+    sizes: Sequence[int],
+    device: torch.device,
+    names: Sequence[str],
+    placement: str = "auto",
+    resident: Sequence[bool] | None = None,
+    device_memory: Callable[[torch.device], tuple[int, int] | None] | None = None,
+    host_memory: Callable[[], tuple[int, int] | None] | None = None,
+) -> Placement:
+    """Where each split (its byte size, in order of need) goes.
+
+    auto: on `device` when it fits beside the headroom; else in host memory when it is
+    there already (`resident`: not memory-mapped) or fits the host's available memory
+    beside its headroom; else memory-mapped from disk. On a plain CPU the device is the
+    host: a split stays as it is unless it is neither resident nor fits, then mmap.
+    device / host / mmap force that place for every split. The probes (free device memory,
+    available host memory) can be given, for tests and callers that know better."""
+    if placement not in PLACEMENTS:
+        raise AugtrainError(f"--placement {placement!r}: choose from {', '.join(PLACEMENTS)}")
+    resident = list(resident) if resident is not None else [True] * len(sizes)
+    if placement != "auto":
+        kinds = tuple(placement for _ in sizes)
+        message = None  # forced: host splits are pinned (plain memory if pinning fails)
+        if placement != "device" and sizes:
+            message = f"data: --placement {placement}: " + _where(names, sizes, kinds, device)
+        return Placement(kinds, message)
+    # a probe given is asked whatever the device (tests on a CPU); the default only for GPUs
+    if device_memory is not None:
+        memory = device_memory(device)
+    else:
+        memory = free_memory(device) if is_accelerator(device) else None
+    budget: float = math.inf
+    if memory is not None:
+        free, total = memory
+        budget = free - max(MIN_HEADROOM_BYTES, int(HEADROOM_FRACTION * total))
+    host = (host_memory or host_free_memory)()
+    host_budget: float = math.inf
+    if host is not None:
+        host_free, host_total = host
+        host_budget = host_free - max(
+            MIN_HOST_HEADROOM_BYTES, int(HOST_HEADROOM_FRACTION * host_total)
+        )
+    on_cpu = memory is None  # no device memory to go by: the data stays where it is
+    kinds_list, pinned = [], []
+    for size, in_ram in zip(sizes, resident):
+        pin = False
+        if on_cpu and in_ram:
+            kind = "device"
+        elif not on_cpu and size <= budget:
+            kind, budget = "device", budget - size
+        elif size <= host_budget:  # read into memory (or pinned beside the copy there)
+            kind, pin, host_budget = "device" if on_cpu else "host", True, host_budget - size
+        elif in_ram:  # in memory already, no room for a pinned second copy: used as it is
+            kind = "device" if on_cpu else "host"
+        else:
+            kind = "mmap"
+        kinds_list.append(kind)
+        pinned.append(pin)
+    kinds = tuple(kinds_list)
+    if all(kind == "device" for kind in kinds):
+        return Placement(kinds, pinned=tuple(pinned))
+    if memory is not None:
+        room = f"{device}'s {_gib(memory[0])} of free memory beside the model's headroom"
+    else:
+        room = f"{device}"
+    if "mmap" in kinds and host is not None:
+        room += f" (nor the host's {_gib(host[0])} available)"
+    off = [(n, s, k) for n, s, k in zip(names, sizes, kinds) if k != "device"]
+    listed = " and ".join(f"{n} ({_gib(s)})" for n, s, _ in off)
+    verb = "does" if len(off) == 1 else "do"
+    message = f"data: {listed} {verb} not fit in {room}: " + _kept(
+        [n for n, _, k in off if k == "host"], [n for n, _, k in off if k == "mmap"]
     )
-    return Placement(tuple(fits), message)
+    return Placement(kinds, message, tuple(pinned))
+
+
+def _where(names: Sequence[str], sizes: Sequence[int], kinds: Sequence[str], device) -> str:
+    listed = " and ".join(f"{n} ({_gib(s)})" for n, s in zip(names, sizes))
+    host = [n for n, k in zip(names, kinds) if k == "host"]
+    mapped = [n for n, k in zip(names, kinds) if k == "mmap"]
+    return f"{listed} for {device}: " + _kept(host, mapped)
+
+
+def _kept(host: Sequence[str], mapped: Sequence[str]) -> str:
+    """The clause that says where the splits off the device are and how batches travel."""
+    parts = []
+    if host:
+        parts.append("kept in host memory, each batch copied over")
+    if mapped:
+        parts.append("memory-mapped from disk, each batch read by index")
+    if host and mapped:
+        parts = [f"{' and '.join(host)} {parts[0]}", f"{' and '.join(mapped)} {parts[1]}"]
+    return "; ".join(parts)
 
 
 def _gib(n: int) -> str:

@@ -88,3 +88,32 @@ def test_training_on_a_csv_evaluates_with_file_names(tmp_path, capsys):
     assert all(labels[r["file"]] == r["true"] for r in rows)
     evaluation = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert evaluation["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def test_each_split_is_its_own_cache_entry_read_back_memory_mapped(tmp_path):
+    """Data larger than memory: a validation split is not copied out of one big entry."""
+    from augtrain.data.placement import is_memory_mapped
+
+    path, x, y = write_csv_data(tmp_path)
+    first = load_data(labels=str(path), cache=tmp_path / "c", validation_split=0.25)
+    assert len(list((tmp_path / "c").glob("csv-*.npz"))) == 2
+    again = load_data(labels=str(path), cache=tmp_path / "c", validation_split=0.25)
+    assert is_memory_mapped(again.train.x) and is_memory_mapped(again.val.x)
+    np.testing.assert_array_equal(again.train.x, first.train.x)
+    np.testing.assert_array_equal(again.val.x, first.val.x)
+    assert again.train.fingerprint != again.val.fingerprint
+    assert again.source["fingerprint"] == first.source["fingerprint"]
+
+
+def test_keep_aspect_ratio_applies_to_csv_images(tmp_path):
+    from augtrain.data import load_image
+
+    path, x, y = write_csv_data(tmp_path, n=6)
+    wide = load_data(labels=str(path), target_size=(6, 12), cache=tmp_path / "c")
+    kept = load_data(
+        labels=str(path), target_size=(6, 12), cache=tmp_path / "c", keep_aspect_ratio=True
+    )
+    want = load_image(tmp_path / "images" / "000.png", (6, 12), keep_aspect_ratio=True)
+    at = kept.train.filenames.index("images/000.png")
+    np.testing.assert_array_equal(kept.train.x[at], want)
+    assert not np.array_equal(kept.train.x, wide.train.x)

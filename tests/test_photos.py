@@ -168,3 +168,108 @@ def test_cache_size_needs_a_target_and_a_folder(tmp_path, capsys):
             verbose=0,
             runs_dir=str(tmp_path),
         )
+
+
+# ------------------------------------------------------------------- --keep-aspect-ratio
+def wide_photo(path, w=30, h=10):
+    """Red left and right thirds, a green centre: stretched, the red shows; the centre
+    crop to a square keeps only the green."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : w // 3, 0] = 255
+    img[:, w // 3 : 2 * w // 3, 1] = 255
+    img[:, 2 * w // 3 :, 0] = 255
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_keep_aspect_ratio_crops_the_centre_as_keras_load_img(tmp_path):
+    from augtrain.data import load_image
+    from augtrain.data.folder import aspect_crop_box
+
+    path = wide_photo(tmp_path / "wide.png")
+    stretched = load_image(path, (8, 8))
+    kept = load_image(path, (8, 8), keep_aspect_ratio=True)
+    assert stretched[:, 0, 0].min() > 200 and stretched[:, -1, 0].min() > 200  # red sides
+    # the green centre only (PIL's filter reaches a little past the box, as in Keras)
+    assert kept[:, 1:-1, 0].max() == 0 and kept[..., 0].max() < 40 and kept[..., 1].min() > 200
+    # Keras' box: the largest centred window of the target's ratio, floor division
+    assert aspect_crop_box((30, 10), (8, 8)) == (10, 0, 20, 10)
+    assert aspect_crop_box((30, 10), (4, 12)) == (0, 0, 30, 10)  # already 3:1
+    assert aspect_crop_box((10, 31), (10, 20)) == (0, 13, 10, 18)  # tall: rows cropped
+    with Image.open(path) as img:
+        want = np.asarray(img.convert("RGB").resize((8, 8), Image.BILINEAR, box=(10, 0, 20, 10)))
+    np.testing.assert_array_equal(kept, want)
+    # an image already of the target's size is never cropped
+    assert load_image(path, (10, 30), keep_aspect_ratio=True).shape == (10, 30, 3)
+
+
+def wide_folder(root, per_class=4):
+    for c, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            img = np.full((10, 30, 3), 40 * i, np.uint8)
+            img[:, 10:20, c] = 250  # the class in the centre
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return root
+
+
+def test_keep_aspect_ratio_is_part_of_the_cache_key_and_default_stretches(tmp_path):
+    root = wide_folder(tmp_path / "photos")
+    cache = tmp_path / "cache"
+    stretched = load_data(str(root), (8, 8), cache=cache)
+    assert len(list(cache.glob("folder-*.npz"))) == 1
+    kept = load_data(str(root), (8, 8), cache=cache, keep_aspect_ratio=True)
+    assert len(list(cache.glob("folder-*.npz"))) == 2  # its own entry, the old one kept
+    assert not np.array_equal(stretched.train.x, kept.train.x)
+    assert kept.source["keep_aspect_ratio"] is True and "keep_aspect_ratio" not in stretched.source
+    again = load_data(str(root), (8, 8), cache=cache, keep_aspect_ratio=True)
+    np.testing.assert_array_equal(again.train.x, kept.train.x)
+    assert len(list(cache.glob("folder-*.npz"))) == 2
+    want = np.stack([load_image_keep(f) for f in sorted((root / "cat").iterdir())])
+    np.testing.assert_array_equal(kept.train.x[kept.train.y == 0], want)
+
+
+def load_image_keep(path):
+    from augtrain.data import load_image
+
+    return load_image(path, (8, 8), keep_aspect_ratio=True)
+
+
+def test_keep_aspect_ratio_trains_and_predict_reads_files_the_same_way(tmp_path, capsys):
+    root = wide_folder(tmp_path / "photos")
+    args = ["train", "--data", str(root), "--target-size", "8", "8", "--keep-aspect-ratio"]
+    args += ["--model", "cnn4", "--epochs", "1", "--batch-size", "4", "--augment", "none"]
+    args += ["--runs-dir", str(tmp_path / "runs"), "--name", "k", "--verbose", "0"]
+    assert main(args) == 0
+    run = tmp_path / "runs" / "k"
+    assert json.loads((run / "config.json").read_text())["config"]["keep_aspect_ratio"] is True
+    from augtrain.report.metrics import predict_logits
+    from augtrain.training.checkpoint import load_model
+
+    model, _ = load_model(run)
+    files = sorted((root / "dog").iterdir())
+    x = np.stack([load_image_keep(f) for f in files])
+    want = torch.softmax(predict_logits(model, x), 1).numpy()
+    capsys.readouterr()
+    assert main(["predict", str(run), *map(str, files), "--format", "json", "--top-k", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = [{t["class"]: t["probability"] for t in r["top"]}["dog"] for r in rows]
+    np.testing.assert_allclose(got, want[:, 1], atol=1e-5)
+    # the Python API's predict too
+    probs = np.stack([r["probs"] for r in augtrain.load_run(run).predict(files, device="cpu")])
+    np.testing.assert_allclose(probs, want, atol=1e-5)
+
+
+def test_keep_aspect_ratio_needs_a_target_and_image_files(tmp_path, capsys):
+    assert main(["train", "--keep-aspect-ratio", "--epochs", "1"]) == 2
+    assert "--keep-aspect-ratio needs --target-size" in capsys.readouterr().err
+    with pytest.raises(AugtrainError, match="--keep-aspect-ratio applies to image files"):
+        augtrain.train(
+            data=(np.zeros((8, 8, 8, 3), np.uint8), np.arange(8) % 2),
+            target_size=(4, 4),
+            keep_aspect_ratio=True,
+            verbose=0,
+            runs_dir=str(tmp_path),
+        )
+    with pytest.raises(AugtrainError, match="--keep-aspect-ratio takes true or false"):
+        augtrain.train(keep_aspect_ratio="yes", target_size=(4, 4), verbose=0)

@@ -165,3 +165,47 @@ def test_fifo_and_self_linked_folder_neither_hang_nor_repeat(run, tmp_path, caps
     out, err = capsys.readouterr()
     assert code == 1 and "pipe.png: not a regular file" in err
     assert len(out.splitlines()) == 1 + 3  # header and each image once
+
+
+def test_evaluation_names_each_file_in_predictions_and_the_wrong_grid(run, monkeypatch):
+    """The run's own folder data: predictions.csv gives each image's file (relative to its
+    split's folder, as the folder lists it); the most-confidently-wrong grid captions it."""
+    from augtrain.report import evaluation, grids
+
+    root, path = run
+    captions = {}
+    real = grids.prediction_grid
+
+    def spy(images, probs, labels, classes, indices, title="", *a, **kw):
+        fig = real(images, probs, labels, classes, indices, title, *a, **kw)
+        captions[title] = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        return fig
+
+    monkeypatch.setattr(grids, "prediction_grid", spy)
+    ev = evaluation.evaluate_run(path, device="cpu")
+    # every prediction made wrong, so that the grid holds every image
+    wrong_class = torch.from_numpy((ev.labels + 1) % len(ev.classes))
+    ev.logits = torch.nn.functional.one_hot(wrong_class, len(ev.classes)).float() * 3.0
+    evaluation.write_evaluation(ev, path / "ev", grid_size=32)
+    rows = list(csv.DictReader((path / "ev" / "predictions.csv").open()))
+    listed = sorted(
+        str(p.relative_to(root / "ds" / "test")) for p in (root / "ds" / "test").rglob("*.png")
+    )
+    assert [r["file"] for r in rows] == listed
+    assert all(r["file"].split("/")[0] == r["true"] for r in rows)
+    wrong = captions["most confidently wrong: pred / score / true / file"]
+    assert len(wrong) == len(rows)
+    assert sorted(c.splitlines()[-1] for c in wrong) == sorted(Path(f).name for f in listed)
+    # the sample grid keeps its two-line captions
+    assert all(
+        len(c.splitlines()) == 2 for c in captions["sample predictions: pred / score / true"]
+    )
+
+
+def test_file_captions_keep_the_end_of_long_names():
+    from augtrain.report.grids import _file_caption
+
+    assert _file_caption("cat/0001.jpg") == "0001.jpg"
+    assert _file_caption("a\\b\\photo.png") == "photo.png"
+    long = _file_caption("dir/a_very_long_photo_name_000123.jpeg")
+    assert long.startswith("…") and long.endswith("000123.jpeg") and len(long) == 18

@@ -39,6 +39,12 @@ def register(sub: Any) -> None:
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders")
     p.add_argument("--top-k", type=int, default=3, help="classes shown per image (default 3)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="multi-label runs: list every label whose probability exceeds this (default: "
+        "the run's --threshold)",
+    )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--checkpoint", default=LAST, help="last.pt (default) or best.pt")
     p.add_argument("--batch-size", type=int, default=128)
@@ -52,14 +58,19 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import AugtrainError
     from ..models.saved import load_run_model
     from ..report.evaluation import color_mode_for
-    from ..report.predict import expand_inputs, predict_files
+    from ..report.multilabel import is_multilabel, labels_above
+    from ..report.predict import decode_options, expand_inputs, predict_files
 
     if args.top_k < 1:
         raise AugtrainError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
         raise AugtrainError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise AugtrainError(f"--threshold must lie in (0, 1), got {args.threshold}")
     device = resolve_device(args.device)  # an unusable device fails before any loading
     model, ckpt = load_run_model(args.run, args.checkpoint)
+    multi = is_multilabel(ckpt["model"])  # every label above the threshold, not a top k
+    threshold = args.threshold or float(ckpt["config"].get("threshold", 0.5))
     classes = list(ckpt["classes"])
     size = tuple(ckpt["model"]["input_size"])
     color_mode = color_mode_for(ckpt["config"], ckpt["model"]["in_channels"])
@@ -67,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(args.inputs)
     policy = DevicePolicy.for_run(device, ckpt["config"])  # the run's amp
     k = min(args.top_k, len(classes))
-    out = Writer(args.format, k, max(len(str(f)) for f in files))
+    out = Writer(args.format, k, max(len(str(f)) for f in files), multi)
     failed = done = 0
     for pred in predict_files(
         model.to(device),
@@ -79,14 +90,17 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.workers,
         policy,
-        cache_size=ckpt["config"].get("cache_size"),
+        **decode_options(ckpt["config"]),
     ):
         if pred.probs is None:
             failed += 1
             print(f"augtrain predict: {pred.error}", file=sys.stderr, flush=True)
             continue
-        top = pred.probs.argsort()[::-1][:k]
-        out.row(pred.file, [(classes[i], float(pred.probs[i])) for i in top])
+        if multi:
+            out.row(pred.file, labels_above(pred.probs, classes, threshold))
+        else:
+            top = pred.probs.argsort()[::-1][:k]
+            out.row(pred.file, [(classes[i], float(pred.probs[i])) for i in top])
         done += 1
     out.close()
     if done == 0:
@@ -102,14 +116,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 class Writer:
-    """Streams rows to stdout as a table, CSV or one JSON array; nothing if no rows."""
+    """Streams rows to stdout as a table, CSV or one JSON array; nothing if no rows.
+    `multi` (multi-label): each row lists the labels above the threshold, however many:
+    CSV columns file, labels, probabilities (space-separated, most probable first)."""
 
-    def __init__(self, fmt: str, k: int, file_width: int) -> None:
+    def __init__(self, fmt: str, k: int, file_width: int, multi: bool = False) -> None:
         self.fmt, self.k, self.width, self.rows = fmt, k, min(file_width, 60), 0
+        self.multi = multi
         self.csv = csv.writer(sys.stdout, lineterminator="\n")
 
     def header(self) -> None:
-        if self.fmt == "csv":
+        if self.multi and self.fmt != "json":
+            if self.fmt == "csv":
+                self.csv.writerow(["file", "labels", "probabilities"])
+            else:
+                print(f"{'file':<{self.width}s}  labels above the threshold")
+        elif self.fmt == "csv":
             cells = ["file"]
             for r in range(1, self.k + 1):
                 cells += [f"class_{r}", f"probability_{r}"]
@@ -123,7 +145,13 @@ class Writer:
     def row(self, file: str, top: list[tuple[str, float]]) -> None:
         if not self.rows:
             self.header()
-        if self.fmt == "csv":
+        if self.multi and self.fmt == "csv":
+            names = " ".join(name for name, _ in top)
+            self.csv.writerow([file, names, " ".join(f"{p:.6f}" for _, p in top)])
+        elif self.multi and self.fmt == "table":
+            cols = "  ".join(f"{name[:14]} {p:.2%}" for name, p in top) or "-"
+            print(f"{file:<{self.width}s}  {cols}")
+        elif self.fmt == "csv":
             cells = [file]
             for name, p in top:
                 cells += [name, f"{p:.6f}"]
@@ -132,7 +160,8 @@ class Writer:
             cols = "  ".join(f"{name[:14]:<14s} {p:7.2%}" for name, p in top)
             print(f"{file:<{self.width}s}  {cols}")
         else:
-            item = {"file": file, "top": [{"class": n, "probability": p} for n, p in top]}
+            key = "labels" if self.multi else "top"
+            item = {"file": file, key: [{"class": n, "probability": p} for n, p in top]}
             sys.stdout.write(("\n  " if not self.rows else ",\n  ") + json.dumps(item))
         self.rows += 1
 

@@ -35,6 +35,9 @@ def load_data(
     labels: str | Path | None = None,
     fn_col: str | int = 0,
     label_col: str | int = 1,
+    keep_aspect_ratio: bool = False,
+    label_delim: str | None = " ",
+    multi_label: bool = False,
 ) -> Dataset:
     """Load any supported source into a Dataset; see the module docstring.
 
@@ -44,7 +47,14 @@ def load_data(
     cropped to `target_size`, as torchvision's eval `Resize + CenterCrop`.
 
     `labels` (a CSV, see `labels_csv`): the images and classes it lists, files relative
-    to `data` when that is a folder, else to the CSV's folder."""
+    to `data` when that is a folder, else to the CSV's folder.
+
+    `keep_aspect_ratio` (Keras' `crop_to_aspect_ratio`): files resized to `target_size`
+    (or `cache_size`) have their centre cropped to its aspect ratio first, not stretched.
+
+    `label_delim`, `multi_label`: a CSV's cells of several labels (see `labels_csv`)."""
+    if keep_aspect_ratio and target_size is None:
+        raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
     if cache_size is not None:
         if target_size is None:
             raise AugtrainError("--cache-size needs --target-size (the size the model takes)")
@@ -58,7 +68,8 @@ def load_data(
             raise AugtrainError("--cache-size applies to image folders (--data DIR)")
         dataset = load_data(
             data, cache_size, color_mode, interpolation, classes, validation_split, cache,
-            use_cache,
+            use_cache, keep_aspect_ratio=keep_aspect_ratio, labels=labels, fn_col=fn_col,
+            label_col=label_col, label_delim=label_delim, multi_label=multi_label,
         )
         for split in ("val", "test"):
             arrays = getattr(dataset, split)
@@ -89,7 +100,16 @@ def load_data(
             fn_col,
             label_col,
             use_cache,
+            keep_aspect_ratio,
+            label_delim,
+            multi_label,
         )
+    if keep_aspect_ratio:
+        path = Path(str(data)).expanduser() if isinstance(data, (str, Path)) else None
+        if path is None or not path.is_dir() or is_cifar_path(path):
+            raise AugtrainError(
+                "--keep-aspect-ratio applies to image files (--data DIR or --labels FILE.csv)"
+            )
     if isinstance(data, Dataset):
         dataset = data
     elif isinstance(data, tuple):
@@ -118,6 +138,7 @@ def load_data(
                 validation_split,
                 cache_root,
                 use_cache=use_cache,
+                keep_aspect_ratio=keep_aspect_ratio,
             )
         else:
             raise AugtrainError(f"--data {data}: not a folder, .npz or CIFAR-10 tarball")

@@ -12,7 +12,8 @@ from ..errors import AugtrainError, require
 
 @dataclass
 class ImageArrays:
-    """One split: images (N, H, W, C) uint8 and labels (N,) int64."""
+    """One split: images (N, H, W, C) uint8 and labels (N,) int64, or multi-hot rows
+    (N, labels) float32 for multi-label data."""
 
     x: np.ndarray
     y: np.ndarray
@@ -50,6 +51,11 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def multi_label(self) -> bool:
+        """Several labels per image: multi-hot label rows (report/multilabel.py)."""
+        return self.train.y.ndim == 2
 
     def summary(self) -> str:
         parts = [f"train {len(self.train)}"]

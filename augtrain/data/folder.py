@@ -151,10 +151,14 @@ def load_image(
     target_size: tuple[int, int] | None = None,
     color_mode: str = "rgb",
     interpolation: str = "bilinear",
+    keep_aspect_ratio: bool = False,
 ) -> np.ndarray:
     """Decode one file to (H, W, C) uint8, resized with PIL to target_size (h, w).
 
-    16-bit images are scaled to 8 bits (PIL's own conversion clips them to white)."""
+    keep_aspect_ratio (Keras' `load_img(keep_aspect_ratio=True)`, `crop_to_aspect_ratio`):
+    the largest centred window of the target's aspect ratio is resized, instead of the
+    whole image stretched to it. 16-bit images are scaled to 8 bits (PIL's own conversion
+    clips them to white)."""
     from PIL import Image
 
     pil_mode, _ = COLOR_MODES[color_mode]
@@ -165,11 +169,25 @@ def load_image(
             img = img.convert(pil_mode)
             if target_size is not None and img.size != (target_size[1], target_size[0]):
                 resample = getattr(Image.Resampling, interpolation.upper())
-                img = img.resize((target_size[1], target_size[0]), resample)
+                box = aspect_crop_box(img.size, target_size) if keep_aspect_ratio else None
+                img = img.resize((target_size[1], target_size[0]), resample, box=box)
             arr = np.asarray(img, dtype=np.uint8)
     except Exception as e:  # PIL raises many types for bad files
         raise AugtrainError(f"cannot read image {path}: {_short(e)}") from None
     return arr[..., None] if arr.ndim == 2 else arr
+
+
+def aspect_crop_box(
+    size: tuple[int, int], target_size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """PIL's (left, top, right, bottom) of the largest centred window of an image of
+    `size` (w, h) with the aspect ratio of `target_size` (h, w), as Keras' load_img."""
+    width, height = size
+    target_h, target_w = target_size
+    crop_h = min(height, (width * target_h) // target_w)
+    crop_w = min(width, (height * target_w) // target_h)
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    return left, top, left + crop_w, top + crop_h
 
 
 def _open_regular(path: str | os.PathLike) -> BinaryIO:
@@ -207,9 +225,11 @@ def _short(e: Exception) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
-def _decode_chunk(args: tuple[list[str], tuple[int, int] | None, str, str]) -> list[np.ndarray]:
-    paths, target_size, color_mode, interpolation = args
-    return [load_image(p, target_size, color_mode, interpolation) for p in paths]
+def _decode_chunk(
+    args: tuple[list[str], tuple[int, int] | None, str, str, bool],
+) -> list[np.ndarray]:
+    paths, target_size, color_mode, interpolation, keep_aspect = args
+    return [load_image(p, target_size, color_mode, interpolation, keep_aspect) for p in paths]
 
 
 def decode_images(
@@ -219,6 +239,7 @@ def decode_images(
     interpolation: str,
     workers: int | None = None,
     desc: str = "decoding",
+    keep_aspect_ratio: bool = False,
 ) -> np.ndarray:
     """Decode files in parallel on all cores (with a progress bar) into (N, H, W, C) uint8."""
     from ..progress import progress_bar
@@ -226,7 +247,13 @@ def decode_images(
     workers = workers or os.cpu_count() or 1
     chunk = 256
     jobs = [
-        ([str(p) for p in files[i : i + chunk]], target_size, color_mode, interpolation)
+        (
+            [str(p) for p in files[i : i + chunk]],
+            target_size,
+            color_mode,
+            interpolation,
+            keep_aspect_ratio,
+        )
         for i in range(0, len(files), chunk)
     ]
     images: list[np.ndarray] = []
@@ -273,24 +300,27 @@ def decode_cached(
     cache_root: Path,
     use_cache: bool,
     desc: str,
+    keep_aspect_ratio: bool = False,
 ) -> tuple[np.ndarray, str]:
     """The images of `files`, decoded once: read from the cache entry `KIND-KEY.npz`, the
     key covering `source` (where the list came from), each file's name, size and mtime, and
     the decode settings; else decoded and saved there. Returns (images, key)."""
-    key = cache.content_key(
-        {
-            **source,
-            "files": _fingerprint(files, names),
-            "target_size": target_size,
-            "color_mode": color_mode,
-            "interpolation": interpolation,
-        }
-    )
+    settings = {
+        "target_size": target_size,
+        "color_mode": color_mode,
+        "interpolation": interpolation,
+    }
+    if keep_aspect_ratio and target_size is not None:  # only then: the old keys stay valid
+        settings["keep_aspect_ratio"] = True
+    key = cache.content_key({**source, "files": _fingerprint(files, names), **settings})
     entry = cache_root / f"{kind}-{key}.npz"
     cached = cache.load(entry) if use_cache else None
     if cached is not None:
         return cached["x"], key
-    x = decode_images(files, target_size, color_mode, interpolation, desc=desc)
+    x = decode_images(
+        files, target_size, color_mode, interpolation, desc=desc,
+        keep_aspect_ratio=keep_aspect_ratio,
+    )  # fmt: skip
     if use_cache:
         cache.save(entry, {"x": x, "y": labels})
     return x, key
@@ -307,6 +337,7 @@ def read_split(
     follow_links: bool = False,
     use_cache: bool = True,
     every_class: bool = False,
+    keep_aspect_ratio: bool = False,
 ) -> ImageArrays:
     """Decode (or read from the cache) one split of a class-folder tree; with every_class,
     a class folder without images is an error (training on a class it never sees)."""
@@ -330,7 +361,7 @@ def read_split(
     source = {"root": str(root.resolve()), "classes": classes}
     x, key = decode_cached(
         files, names, labels, source, "folder", target_size, color_mode, interpolation,
-        cache_root, use_cache, desc=f"decoding {root.name}",
+        cache_root, use_cache, desc=f"decoding {root.name}", keep_aspect_ratio=keep_aspect_ratio,
     )  # fmt: skip
     return ImageArrays(x, labels, names, key)
 
@@ -375,6 +406,7 @@ def load_folder(
     cache_root: Path | None = None,
     follow_links: bool = False,
     use_cache: bool = True,
+    keep_aspect_ratio: bool = False,
 ) -> Dataset:
     """A Dataset from a folder of class subfolders (or train/ + test/ or val/ of them)."""
     if not root.exists():
@@ -423,6 +455,7 @@ def load_folder(
             follow_links,
             use_cache,
             every_class,
+            keep_aspect_ratio,
         )
 
     if validation_split and "val" not in layout:
@@ -444,6 +477,7 @@ def load_folder(
         "target_size": target_size,
         "color_mode": color_mode,
         "interpolation": interpolation,
+        **({"keep_aspect_ratio": True} if keep_aspect_ratio else {}),
         "fingerprint": cache.content_key(
             [s.fingerprint for s in (train, val, test) if s is not None]
         ),

@@ -2,7 +2,10 @@
 Keras' `flow_from_dataframe`): one row per image, a column with its file and one with
 its class name. File paths are relative to `root` (--data DIR, else the CSV's folder).
 
-Single-label only: a label is the whole cell, stripped.
+Several labels in one cell, split at `label_delim` (a space by default, fastai's
+`label_delim`), make the data multi-label: multi-hot rows of float32 (N, labels), one
+column per label in sorted order (report/multilabel.py). `label_delim` "" (or None)
+reads each cell whole, as one label.
 """
 
 from __future__ import annotations
@@ -82,15 +85,29 @@ def load_labels_csv(
     fn_col: str | int = 0,
     label_col: str | int = 1,
     use_cache: bool = True,
+    keep_aspect_ratio: bool = False,
+    label_delim: str | None = " ",
+    multi_label: bool = False,
 ) -> Dataset:
     """A Dataset of the CSV's rows; `validation_split` holds out the first fraction of
-    each class's rows, as a class-folder tree's split does."""
+    each class's rows, as a class-folder tree's split does (multi-label: of all rows).
+    Multi-label when a row holds several labels or `multi_label` asks for it."""
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise AugtrainError(f"--labels {csv_path}: no such file")
     base = Path(root).expanduser() if root is not None else csv_path.parent
     paths, names, labels = read_labels(csv_path, base, fn_col, label_col)
-    found = sorted(set(labels))
+    lists = [
+        tuple(dict.fromkeys(p.strip() for p in label.split(label_delim) if p.strip()))
+        if label_delim
+        else (label,)
+        for label in labels
+    ]
+    multi = multi_label or any(len(row) > 1 for row in lists)
+    if multi:
+        found = sorted({label for row in lists for label in row})
+    else:
+        found = sorted(set(labels))
     if classes is not None:
         unknown = sorted(set(found) - set(classes))
         if unknown:
@@ -101,14 +118,15 @@ def load_labels_csv(
     if len(found) < 2:
         raise AugtrainError(f"{csv_path}: only one label ({found[0]!r}); a classifier needs two")
     index = {c: i for i, c in enumerate(found)}
-    y = np.asarray([index[label] for label in labels], dtype=np.int64)
+    if multi:
+        y = multi_hot(lists, found)
+    else:
+        y = np.asarray([index[label] for label in labels], dtype=np.int64)
     source = {"labels": str(csv_path.resolve()), "root": str(base.resolve())}
-    x, key = decode_cached(
-        paths, names, y, source, "csv", target_size, color_mode, interpolation,
-        cache_root, use_cache, desc="decoding",
-    )  # fmt: skip
     val_rows = np.zeros(len(y), dtype=bool)
-    if validation_split:
+    if validation_split and multi:  # no class to stratify by: the first rows
+        val_rows[: int(len(y) * validation_split)] = True
+    elif validation_split:
         for c in range(len(found)):
             rows = np.flatnonzero(y == c)
             val_rows[rows[: int(len(rows) * validation_split)]] = True
@@ -117,15 +135,27 @@ def load_labels_csv(
                 f"--validation-split {validation_split} holds out no row of {csv_path}; "
                 "use a larger split"
             )
+    keys = []
 
     def part(mask: np.ndarray) -> ImageArrays:
+        # each split its own cache entry: read back memory-mapped, never copied out of a
+        # larger one (data larger than memory; see data/placement.py)
         rows = np.flatnonzero(mask)
-        return ImageArrays(x[rows], y[rows], [names[i] for i in rows])
+        part_names = [names[i] for i in rows]
+        x, key = decode_cached(
+            [paths[i] for i in rows], part_names, y[rows], source, "csv", target_size,
+            color_mode, interpolation, cache_root, use_cache, desc="decoding",
+            keep_aspect_ratio=keep_aspect_ratio,
+        )  # fmt: skip
+        keys.append(key)
+        return ImageArrays(x, y[rows], part_names, key)
 
+    train = part(~val_rows)
+    val = part(val_rows) if validation_split else None
     return Dataset(
         found,
-        part(~val_rows),
-        part(val_rows) if validation_split else None,
+        train,
+        val,
         None,
         {
             "kind": "labels-csv",
@@ -134,6 +164,17 @@ def load_labels_csv(
             "target_size": target_size,
             "color_mode": color_mode,
             "interpolation": interpolation,
-            "fingerprint": key,
+            **({"keep_aspect_ratio": True} if keep_aspect_ratio else {}),
+            **({"label_mode": "multi", "label_delim": label_delim} if multi else {}),
+            "fingerprint": keys[0] if len(keys) == 1 else cache.content_key(keys),
         },
     )
+
+
+def multi_hot(label_lists: list[tuple[str, ...]], classes: list[str]) -> np.ndarray:
+    """(N, len(classes)) float32 rows with a 1 at each of an image's labels."""
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.zeros((len(label_lists), len(classes)), np.float32)
+    for row, labels in enumerate(label_lists):
+        y[row, [index[label] for label in labels]] = 1.0
+    return y

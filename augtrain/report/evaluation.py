@@ -25,6 +25,7 @@ from ..io import make_folder, write_json, write_text
 from ..models.saved import load_run_model as load_run_model  # re-exported: older callers
 from ..runfolder import CHECKPOINTS as CHECKPOINTS
 from ..runfolder import check_run_dir as check_run_dir
+from . import multilabel
 from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
 from .tta import predict_tta, tta_views
 
@@ -126,6 +127,12 @@ def evaluate_dataset(
     # metrics.json is reproduced.
     policy = DevicePolicy.for_run(dev, ckpt["config"])
     model = policy.prepare_model(model)
+    if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
+        if tta != "none":
+            raise AugtrainError("--tta works with one label per image; not with multi-label")
+        return multilabel.evaluate(
+            run, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
+        )
     logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)
@@ -179,6 +186,8 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     predictions.csv and the two image grids; returns the files written."""
     from . import grids, plots
 
+    if isinstance(ev, multilabel.MultiLabelEvaluation):
+        return multilabel.write_evaluation(ev, out_dir, grid_size)
     make_folder(out_dir)
     cm = np.asarray(ev.metrics["confusion_matrix"])
     probs = ev.probs
@@ -232,8 +241,9 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
             ev.labels,
             ev.classes,
             wrong,
-            "most confidently wrong: pred / score / true",
+            "most confidently wrong: pred / score / true" + (" / file" if ev.filenames else ""),
             empty="no wrong predictions",
+            filenames=ev.filenames,
         ),
         out(runfolder.WRONG_PREDICTIONS),
     )
@@ -242,6 +252,8 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
 
 def format_metrics(ev: Evaluation) -> str:
     """The evaluation as printed by `augtrain evaluate`."""
+    if isinstance(ev, multilabel.MultiLabelEvaluation):
+        return multilabel.format_metrics(ev)
     m = ev.metrics
     lines = [
         f"{ev.split}: loss {m['loss']:.4f} - accuracy {m['accuracy']:.4f}"

@@ -25,6 +25,13 @@ def _short(name: str, n: int = 12) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
+def _file_caption(path: str, n: int = 18) -> str:
+    """A file's name for a caption: its last part, its end kept when long (the number
+    or extension that tells files apart)."""
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return name if len(name) <= n else "…" + name[-(n - 1) :]
+
+
 def _show(ax: Any, image: np.ndarray) -> None:
     """uint8 HWC: grey for one channel, RGB(A) otherwise; no ticks."""
     if image.shape[-1] == 1:
@@ -47,6 +54,8 @@ def class_spread_indices(labels: np.ndarray, k: int) -> np.ndarray:
     the second of each, ... (training folders are sorted by class, so the first k images
     are often all one class); the same images every time."""
     labels = np.asarray(labels)
+    if labels.ndim == 2:  # multi-label rows: no one class per image to take turns over
+        return np.arange(min(k, len(labels)), dtype=np.int64)
     by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     picked: list[int] = []
     for rank in range(max((len(b) for b in by_class), default=0)):
@@ -78,14 +87,17 @@ def prediction_grid(
     title: str = "",
     cols: int = 8,
     empty: str = "none",
+    filenames: list[str] | None = None,
 ) -> Any:
-    """Images with 'pred / score / true' above each; wrong ones in red with a red frame.
-    No indices: one tile saying there is nothing to show."""
+    """Images with 'pred / score / true' above each (and the image's file name, given
+    `filenames` of every image); wrong ones in red with a red frame. No indices: one
+    tile saying there is nothing to show."""
     n = max(len(indices), 1)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     width = max(2.1 * cols, _title_width(title) if title else 0.0, 3.0)
-    fig = new_figure(figsize=(width, 2.6 * rows + (0.5 if title else 0.1)))
+    tile = 2.6 + (0.25 if filenames else 0.0)
+    fig = new_figure(figsize=(width, tile * rows + (0.5 if title else 0.1)))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -95,9 +107,14 @@ def prediction_grid(
         pred = int(probs[i].argmax())
         ok = pred == int(labels[i])
         color = RIGHT if ok else WRONG
-        ax.set_title(
+        caption = (
             f"{_short(classes[pred])} / {probs[i, pred]:.2f}\n"
-            f"{'' if ok else '✗ '}true {_short(classes[int(labels[i])])}",
+            f"{'' if ok else '✗ '}true {_short(classes[int(labels[i])])}"
+        )
+        if filenames:
+            caption += "\n" + _file_caption(filenames[i])
+        ax.set_title(
+            caption,
             fontsize=CAPTION_PT,
             color=color,
         )

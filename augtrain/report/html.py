@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import runfolder
 from ..errors import AugtrainError
-from . import grids, plots
+from . import grids, multilabel, plots
 from .evaluation import Evaluation, read_run_summary
 
 STYLE = """
@@ -127,14 +127,19 @@ def augmentation_section(
     described = "; ".join(repr(op) for op in pipeline) or "none (images are used as they are)"
     if not len(pipeline):
         return f"<p>Pipeline: {esc(described)}</p>"
-    index = grids.class_spread_indices(dataset.train.y, rows)
+    multi = multilabel.is_multilabel(dataset)  # no one class to name or spread over
+    index = (
+        np.arange(min(rows, len(dataset.train)))
+        if multi
+        else grids.class_spread_indices(dataset.train.y, rows)
+    )
     fig = grids.augmentation_grid(
         dataset.train.x[index],
         index,
         pipeline,
         epochs,
         len(classes),
-        labels=dataset.train.y[index],
+        labels=None if multi else dataset.train.y[index],
         classes=list(classes),
     )
     return (
@@ -208,6 +213,15 @@ def render_report(
         parts.append(note("No history.csv in this run folder."))
 
     parts.append("<h2>Test metrics</h2>")
+    if isinstance(ev, multilabel.MultiLabelEvaluation) or (
+        ev is None and metrics.get("label_mode") == multilabel.MODE
+    ):
+        if ev is not None:
+            parts.append(multilabel.html_section(ev, grid_size))
+        else:
+            parts.append(note(f"From metrics.json only ({eval_problem})."))
+            parts.append(f"<p>{esc(multilabel.summary_line(metrics))}</p>")
+        return page(run, parts)
     if ev is not None:
         m = ev.metrics
         top5 = f", top-5 accuracy {m['top5_accuracy']:.4f}" if "top5_accuracy" in m else ""
@@ -257,16 +271,25 @@ def render_report(
         parts.append("<h2>Most confidently wrong</h2>")
         wrong = grids.most_confident_wrong(probs, ev.labels, grid_size)
         if len(wrong):
-            fig = grids.prediction_grid(ev.images, probs, ev.labels, classes, wrong)
+            fig = grids.prediction_grid(
+                ev.images, probs, ev.labels, classes, wrong, filenames=ev.filenames
+            )
             parts.append(img(plots.png_bytes(fig), "most confidently wrong predictions"))
         else:
             parts.append("<p>No wrong predictions.</p>")
     else:
         parts.append(note(f"Skipped: {eval_problem}"))
 
-    parts.append(
-        f"<footer>augtrain report of {esc(run.resolve())}, written {time.strftime('%Y-%m-%d %H:%M')}</footer>"
-    )
+    return page(run, parts)
+
+
+def page(run: Path, parts: list[str]) -> str:
+    """The report's sections as one HTML page, with its footer."""
+    parts = [
+        *parts,
+        f"<footer>augtrain report of {esc(run.resolve())}, written "
+        f"{time.strftime('%Y-%m-%d %H:%M')}</footer>",
+    ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(run.name)} · augtrain report</title><style>{STYLE}</style></head>"

@@ -112,3 +112,50 @@ def confusion_matrix_csv(cm: np.ndarray, classes: list[str], normalize: bool = F
     for name, row in zip(classes, shown):
         w.writerow([name, *(f"{v:.6f}" if normalize else str(int(v)) for v in row)])
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------- multi-label figures
+def multilabel_scores(predicted: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+    """Precision, recall and F1 of (N, K) 0/1 predictions against 0/1 targets: micro
+    (every (image, label) pair pooled) and macro (the mean over labels); 0 where undefined,
+    as scikit-learn's zero_division=0. Also per label, for the report."""
+    predicted, targets = np.asarray(predicted, bool), np.asarray(targets, bool)
+    tp = (predicted & targets).sum(0).astype(np.float64)
+    fp = (predicted & ~targets).sum(0).astype(np.float64)
+    fn = (~predicted & targets).sum(0).astype(np.float64)
+
+    def prf(tp: Any, fp: Any, fn: Any) -> tuple[Any, Any, Any]:
+        precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
+        recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
+        total = precision + recall
+        f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(tp), where=total > 0)
+        return precision, recall, f1
+
+    p, r, f = prf(tp, fp, fn)
+    mp, mr, mf = prf(np.array([tp.sum()]), np.array([fp.sum()]), np.array([fn.sum()]))
+    return {
+        "micro": {"precision": float(mp[0]), "recall": float(mr[0]), "f1": float(mf[0])},
+        "macro": {"precision": float(p.mean()), "recall": float(r.mean()), "f1": float(f.mean())},
+        "per_label": {"precision": p, "recall": r, "f1": f, "support": targets.sum(0)},
+    }
+
+
+def average_precision(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Average precision of each label (column): the area under its precision-recall
+    curve as scikit-learn's average_precision_score computes it (precision at each
+    positive, ranked by score, ties together); NaN for a label with no positive image."""
+    from sklearn.metrics import average_precision_score
+
+    scores, targets = np.asarray(scores, np.float64), np.asarray(targets) > 0.5
+    out = np.full(scores.shape[1], np.nan)
+    for k in range(scores.shape[1]):
+        if targets[:, k].any():
+            out[k] = average_precision_score(targets[:, k], scores[:, k])
+    return out
+
+
+def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
+    """mAP: the mean of `average_precision` over the labels that have a positive image
+    (the others have none to rank); NaN when none has."""
+    ap = average_precision(scores, targets)
+    return float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")

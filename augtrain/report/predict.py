@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ import torch
 from ..device import DevicePolicy
 from ..errors import AugtrainError
 from .inference import predict_batches
+from .multilabel import is_multilabel
 
 CHUNK = 256  # files per decoding job
 
@@ -29,7 +31,9 @@ CHUNK = 256  # files per decoding job
 @dataclass
 class Prediction:
     file: str
-    probs: np.ndarray | None  # (classes,) float32; None when the file could not be read
+    # (classes,) float32: softmax, or each label's sigmoid for a multi-label model; None
+    # when the file could not be read
+    probs: np.ndarray | None
     error: str | None = None
 
 
@@ -56,17 +60,26 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
+def decode_options(config: dict[str, Any]) -> dict[str, Any]:
+    """How a run's training read its files beyond size, colour and interpolation: the
+    keywords of `predict_files` that make a file predict as training saw it."""
+    return {
+        "cache_size": config.get("cache_size"),
+        "keep_aspect_ratio": bool(config.get("keep_aspect_ratio", False)),
+    }
+
+
 def _decode_chunk(
-    job: tuple[list[str], tuple[int, int], str, str],
+    job: tuple[list[str], tuple[int, int], str, str, bool],
 ) -> list[np.ndarray | str]:
     """Decode a chunk; each entry is the image, or the error message for that file."""
     from ..data.folder import load_image
 
-    paths, size, color_mode, interpolation = job
+    paths, size, color_mode, interpolation, keep_aspect = job
     out: list[np.ndarray | str] = []
     for p in paths:
         try:
-            out.append(load_image(p, size, color_mode, interpolation))
+            out.append(load_image(p, size, color_mode, interpolation, keep_aspect))
         except AugtrainError as e:
             out.append(str(e))
     return out
@@ -78,11 +91,12 @@ def decode_stream(
     color_mode: str,
     interpolation: str,
     workers: int | None = None,
+    keep_aspect_ratio: bool = False,
 ) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
     """Chunks of (files, decoded images or error strings), in order, decoded in parallel."""
     workers = workers or os.cpu_count() or 1
     jobs = [
-        ([str(p) for p in files[i : i + CHUNK]], size, color_mode, interpolation)
+        ([str(p) for p in files[i : i + CHUNK]], size, color_mode, interpolation, keep_aspect_ratio)
         for i in range(0, len(files), CHUNK)
     ]
     chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
@@ -107,28 +121,37 @@ def predict_files(
     workers: int | None = None,
     policy: DevicePolicy | None = None,
     cache_size: tuple[int, int] | None = None,
+    keep_aspect_ratio: bool = False,
 ) -> Iterator[Prediction]:
-    """Softmax probabilities of each file, in order (errors as Predictions with `error`).
+    """Softmax probabilities of each file (a multi-label model's: each label's sigmoid), in
+    order (errors as Predictions with `error`).
 
     `policy`: the run's precision (`DevicePolicy.for_run`); by default amp 'auto'.
     `cache_size`: a run trained with --cache-size sees files as its evaluation did:
-    resized to that size, then centre cropped to `size`."""
+    resized to that size, then centre cropped to `size`. `keep_aspect_ratio`: a run
+    trained with it crops each file's centre to the aspect ratio before resizing.
+    `decode_options(config)` gives both from a run's config."""
     from dataclasses import replace
 
+    multi = is_multilabel(model)  # each label's own probability
     # NHWC uint8 permuted to NCHW is already channels_last in memory; with the weights in
     # that format too, oneDNN's convolutions run faster on the CPU (BENCHMARKS.md).
     policy = replace(policy or DevicePolicy.for_run(device, None), channels_last=True)
     model = policy.prepare_model(model)
     size = (int(size[0]), int(size[1]))
     decode_size = (int(cache_size[0]), int(cache_size[1])) if cache_size else size
-    for chunk, decoded in decode_stream(files, decode_size, color_mode, interpolation, workers):
+    stream = decode_stream(
+        files, decode_size, color_mode, interpolation, workers, keep_aspect_ratio
+    )
+    for chunk, decoded in stream:
         ok = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
         parts = [ok[s : s + batch_size] for s in range(0, len(ok), batch_size)]
         batches = (_batch(decoded, part, size, decode_size) for part in parts)
         probs: dict[int, np.ndarray] = {}
         # a binary model's [1 - p, p]: the positive class's probability second
         for part, logits in zip(parts, predict_batches(model, batches, policy)):
-            probs.update(zip(part, torch.softmax(logits, 1).cpu().numpy()))
+            p = torch.sigmoid(logits) if multi else torch.softmax(logits, 1)
+            probs.update(zip(part, p.cpu().numpy()))
         for i, f in enumerate(chunk):
             d = decoded[i]
             yield (

@@ -427,6 +427,30 @@ class TrainConfig:
         type=str,
         path=True,
     )
+    # data as users have it (data/placement.py, data/labels_csv.py)
+    placement: str = setting(
+        "auto",
+        DATA,
+        "where each split lives while training: auto = on the device when it fits its free "
+        "memory, else host memory (batches copied over), else memory-mapped from the cache "
+        "file on disk (batches read by index)",
+        choices=("auto", "device", "host", "mmap"),
+    )
+    keep_aspect_ratio: bool = setting(
+        False,
+        DATA,
+        "crop each file's centre to the --target-size (or --cache-size) aspect ratio "
+        "before resizing, instead of stretching it (Keras' crop_to_aspect_ratio)",
+    )
+    # such rows make the run multi-label (report/multilabel.py)
+    label_delim: str | None = setting(
+        " ",
+        DATA,
+        "what separates several labels in a --labels cell (default a space, fastai's "
+        "label_delim); '' reads each cell whole",
+        type=str,
+        metavar="DELIM",
+    )
     # ------------------------------------------------------------------ model
     model: str = setting(
         "cnn4",
@@ -450,13 +474,22 @@ class TrainConfig:
         "standardize: per-channel mean/std of the training data; rescale: x/255 only",
         choices=("standardize", "rescale"),
     )
-    # binary is Keras' class_mode="binary" (report/metrics.py)
+    # binary is Keras' class_mode="binary" (report/metrics.py); multi: report/multilabel.py
     label_mode: str = setting(
         "categorical",
         MODEL,
         "binary (2 classes): one sigmoid output and binary cross-entropy, as Keras' "
-        "class_mode='binary'; categorical (default): softmax over the classes",
-        choices=("categorical", "binary"),
+        "class_mode='binary'; multi: several labels per image (a --labels CSV whose cells "
+        "hold several, which choose it themselves), a sigmoid per label; categorical "
+        "(default): softmax over the classes",
+        choices=("categorical", "binary", "multi"),
+    )
+    threshold: float = setting(
+        0.5,
+        MODEL,
+        "multi-label: a label is predicted when its probability exceeds this",
+        above=0.0,
+        below=1.0,
     )
     # ------------------------------------------------------------------ transfer learning
     # (models/transfer.py, models/pretrained.py)
@@ -795,6 +828,8 @@ class TrainConfig:
                     f"--cache-size {size[0]} {size[1]} must be at least --target-size "
                     f"{target[0]} {target[1]}"
                 )
+        if self.keep_aspect_ratio and self.target_size is None:
+            raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
         if self.pretrained and self.init_from:
             raise AugtrainError(
                 "--pretrained and --init-from both give starting weights; pass one of them"

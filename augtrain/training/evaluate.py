@@ -61,6 +61,11 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
             labels=config.labels if data is None else None,
             fn_col=config.fn_col,
             label_col=config.label_col,
+            # files read again as training read them; other data (an .npz) has no files
+            keep_aspect_ratio=config.keep_aspect_ratio
+            and (data is None or Path(str(data)).expanduser().is_dir()),
+            label_delim=config.label_delim,
+            multi_label=config.label_mode == "multi" and data is None,
         ),
         source,
     )

@@ -53,67 +53,18 @@ import torch.nn.functional as F
 from ..augment import Compose, cpu_kernels, epoch_order
 from ..augment.random import hash_ints
 from ..data import ImageArrays, cache
-from ..device import DevicePolicy, gather_to_device, plan_placement
+from ..data.placement import DeviceSplit, place_splits  # noqa: F401  (their old home)
+from ..device import DevicePolicy
 from ..device import resolve_device as resolve_device  # re-exported: its old home
 from ..errors import AugtrainError
 from ..progress import progress_bar
+from ..report import multilabel
 from ..report.metrics import class_logits
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
 from .ema import ModelEma
 from .optim import build_momentum_schedule, build_optimizer, build_schedule
-
-
-@dataclass
-class DeviceSplit:
-    """A split as uint8 NHWC images and int64 labels, resident on the device; or, with
-    `host_device` set, images kept in host memory and each batch copied to that device
-    (a split too large for the GPU's free memory, see `device.plan_placement`)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    host_device: torch.device | None = None  # where batches of a host-resident split go
-
-    @classmethod
-    def from_arrays(
-        cls, arrays: ImageArrays, device: torch.device, on_host: bool = False
-    ) -> DeviceSplit:
-        y = torch.from_numpy(arrays.y).to(device)  # labels are small: always on the device
-        if on_host:
-            return cls(torch.from_numpy(arrays.x), y, device)
-        return cls(torch.from_numpy(arrays.x).to(device), y)
-
-    @property
-    def on_host(self) -> bool:
-        return self.host_device is not None
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images as an NCHW view (channels_last in memory) and labels."""
-        if self.host_device is not None:
-            x = gather_to_device(self.x, index, self.host_device)
-            return x.permute(0, 3, 1, 2), self.y[index.to(self.y.device)]
-        return self.x[index].permute(0, 3, 1, 2), self.y[index]
-
-
-def place_splits(
-    splits: dict[str, ImageArrays | None], device: torch.device, announce: bool = True
-) -> dict[str, DeviceSplit | None]:
-    """Each split on `device` when it fits in the free memory beside the headroom, else in
-    host memory with per-batch copies (said in one line when `announce`)."""
-    present = {name: a for name, a in splits.items() if a is not None}
-    sizes = [a.x.nbytes + a.y.nbytes for a in present.values()]
-    plan = plan_placement(sizes, device, list(present))
-    if plan.message and announce:
-        print(plan.message, flush=True)
-    placed = {
-        name: DeviceSplit.from_arrays(a, device, on_host=not fits)
-        for (name, a), fits in zip(present.items(), plan.on_device)
-    }
-    return {name: placed.get(name) for name in splits}
 
 
 def channel_stats(
@@ -255,7 +206,9 @@ class DeviceSource(BatchSource):
     def load(self, index: torch.Tensor, epoch: int) -> Batch:
         images, labels = self.split.batch(index)
         if self.pipeline.mixes_labels:
-            targets = F.one_hot(labels, self.num_classes).float()
+            # multi-label data comes multi-hot already (report/multilabel.py)
+            multi = labels.ndim == 2
+            targets = labels.float() if multi else F.one_hot(labels, self.num_classes).float()
             images, targets = self.pipeline(images, index, epoch, targets)
             hard = targets.argmax(1)
         else:
@@ -297,6 +250,32 @@ class ClassifierLoss:
         logits = class_logits(outputs.float(), self.binary)
         loss = F.cross_entropy(logits, batch.targets, reduction="sum")
         return loss, (logits.argmax(1) == batch.labels).sum(), batch.size
+
+
+class MultiLabelLoss:
+    """--label-mode multi's loss (report/multilabel.py): binary cross-entropy per label on
+    multi-hot targets; an image counts as correct when every label is right at
+    --threshold (scikit-learn's multi-label accuracy, exact match)."""
+
+    def __init__(self, label_smoothing: float = 0.0, threshold: float = 0.5) -> None:
+        self.bce, self.threshold = multilabel.criterion(label_smoothing), threshold
+
+    def train(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
+        outputs = outputs.float()
+        correct = multilabel.correct(outputs, batch.targets, self.threshold)
+        return self.bce(outputs, batch.targets), correct, batch.size
+
+    def evaluate(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
+        outputs = outputs.float()
+        loss = multilabel.loss_sum(outputs, batch.targets)
+        return loss, multilabel.correct(outputs, batch.targets, self.threshold), batch.size
+
+
+def default_loss(config: Any) -> ClassifierLoss | MultiLabelLoss:
+    """The loss a config asks for: its --label-mode."""
+    if config.label_mode == "multi":
+        return MultiLabelLoss(config.label_smoothing, config.threshold)
+    return ClassifierLoss(config.label_smoothing, config.label_mode == "binary")
 
 
 @torch.no_grad()
@@ -419,7 +398,7 @@ class Trainer:
         # --label-mode binary: one logit, as two-class logits whose cross-entropy is the
         # binary cross-entropy (report.metrics.class_logits)
         self.binary = config.label_mode == "binary"
-        self.criterion = criterion or ClassifierLoss(config.label_smoothing, self.binary)
+        self.criterion = criterion or default_loss(config)
         self.forward_model: nn.Module = model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None

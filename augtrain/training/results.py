@@ -182,7 +182,7 @@ class Run:
         file could not be read: then class, probability and probs are None)."""
         from ..device import DevicePolicy, resolve_device
         from ..report.evaluation import color_mode_for
-        from ..report.predict import as_model_images, expand_inputs, predict_files
+        from ..report.predict import as_model_images, decode_options, expand_inputs, predict_files
         from ..report.tta import predict_tta
 
         if not isinstance(top_k, int) or top_k < 1:
@@ -218,13 +218,23 @@ class Run:
             items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
             files = expand_inputs(items)
             preds = predict_files(
-                model, files, size, color_mode, interpolation, dev, batch_size, workers, policy
+                model,
+                files,
+                size,
+                color_mode,
+                interpolation,
+                dev,
+                batch_size,
+                workers,
+                policy,
+                **decode_options(meta["config"]),
             )
             return [row(i, p.file, p.probs, p.error) for i, p in enumerate(preds)]
         x = np.concatenate([as_model_images(a, size, color_mode, interpolation) for a in arrays])
         logits = predict_tta(model, x, dev, "none", batch_size, policy=policy)
-        probs = torch.softmax(logits.float(), 1).numpy()
-        return [row(i, None, p, None) for i, p in enumerate(probs)]
+        multi = getattr(model, "label_mode", None) == "multi"  # each label's own sigmoid
+        probs = (torch.sigmoid if multi else lambda z: torch.softmax(z, 1))(logits.float())
+        return [row(i, None, p, None) for i, p in enumerate(probs.numpy())]
 
     def export(
         self, format: str, path: str | os.PathLike | None = None, checkpoint: str = LAST

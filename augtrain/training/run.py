@@ -24,6 +24,7 @@ from ..data import Dataset, load_data
 from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
 from ..io import write_text
+from ..report import multilabel
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from ..runfolder import RunDirClaim
@@ -106,7 +107,9 @@ FIXED_ON_RESUME = (
     "accumulate",
     "target_size",
     "cache_size",
+    "keep_aspect_ratio",
     "labels",
+    "label_delim",
     "color_mode",
     "input_norm",
     "classes",
@@ -402,8 +405,12 @@ def train(
         labels=config.labels,
         fn_col=config.fn_col,
         label_col=config.label_col,
+        keep_aspect_ratio=config.keep_aspect_ratio,
+        label_delim=config.label_delim,
+        multi_label=config.label_mode == "multi",
     )
     check_class_names(data, config.data)
+    config = multilabel.resolve_label_mode(config, data)  # several labels a row: multi
     if config.label_mode == "binary" and data.num_classes != 2:
         raise AugtrainError(
             f"--label-mode binary needs 2 classes; the data has {data.num_classes} "
@@ -482,7 +489,13 @@ def train(
     all_callbacks += callbacks or []
     all_callbacks += [folder]
     announce = bool(dist_info.is_main and config.verbose)
-    placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
+    placed = place_splits(
+        {"train": data.train, val_name or "val": val_arrays},
+        device,
+        announce,
+        config.placement,
+        config.cache_dir,
+    )
     train_split, val_split = placed["train"], placed[val_name or "val"]
     if ckpt is None and not config.init_from and weights_cfg is None:
         init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
@@ -725,6 +738,10 @@ def final_evaluation(
     model and --use-ema the figures are the EMA's (`weights: ema`), with the trained
     weights' accuracy beside them; without --use-ema the other way round."""
     precision = precision or DevicePolicy.for_run(device, config.to_dict())
+    if config.label_mode == "multi":
+        return multilabel.final_evaluation(
+            model, data, device, run_dir, history, config, precision, ema
+        )
     split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
     metrics: dict[str, Any] = {}
     other = None

@@ -1,0 +1,436 @@
+"""Multi-label classification (--label-mode multi): several labels per image, as fastai's
+`label_delim` CSVs give them (`--labels FILE.csv --label-delim ' '`).
+
+    targets   multi-hot rows (N, labels) of 0/1, float32 (data.labels_csv)
+    model     one logit per label; probability = sigmoid(logit), each label on its own
+    loss      binary cross-entropy with logits, the mean over labels and images (Keras'
+              binary_crossentropy; --label-smoothing pulls targets toward 0.5 as Keras does)
+    predicted every label whose probability exceeds --threshold (0.5)
+    accuracy  exact match: all of an image's labels right (scikit-learn's accuracy_score
+              for multi-label data); the per-(image, label) rate is hamming_accuracy
+              (fastai's accuracy_multi)
+    metrics   micro and macro precision / recall / F1 at the threshold, and mAP (the mean
+              over labels of average precision, threshold-free), with each label's figures
+
+Everything multi-label lives here; training, evaluation, predict and the report call in
+through small hooks (`is_multilabel`, `criterion`, `correct`, `loss_sum`, `evaluate`, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import runfolder
+from ..errors import AugtrainError
+from .metrics import average_precision, multilabel_scores
+
+MODE = "multi"
+
+
+def is_multilabel(what: Any) -> bool:
+    """A model, model spec, config (dict or TrainConfig) or Dataset of --label-mode multi."""
+    if isinstance(what, dict):
+        return what.get("label_mode") == MODE
+    if hasattr(what, "train") and hasattr(what, "classes"):  # a Dataset
+        return np.ndim(what.train.y) == 2
+    return getattr(what, "label_mode", None) == MODE
+
+
+# --------------------------------------------------------------------------- the data
+def resolve_label_mode(config: Any, data: Any) -> Any:
+    """The config's label mode for this data: multi-label data makes the default
+    categorical mode multi (said in one line); binary cannot hold several labels; multi on
+    single-label data turns its labels into one-hot rows. TTA averages softmax views,
+    which multi-label has none of yet."""
+    if is_multilabel(data):
+        if config.label_mode == "binary":
+            raise AugtrainError(
+                "--label-mode binary takes one label per image; these rows have several "
+                "(use --label-mode multi)"
+            )
+        if config.label_mode != MODE:
+            if config.verbose:
+                print(
+                    f"note: --labels rows hold several labels (split at {config.label_delim!r}):"
+                    " training multi-label (--label-mode multi); --label-delim '' reads each "
+                    "cell as one label",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            config = config.replace(label_mode=MODE)
+    elif config.label_mode == MODE:
+        to_multi_hot(data)
+    if config.label_mode == MODE and config.tta != "none":
+        raise AugtrainError("--tta works with one label per image; not with --label-mode multi")
+    return config
+
+
+def to_multi_hot(data: Any) -> None:
+    """A single-label Dataset's labels as one-hot rows (multi-label training on it)."""
+    k = len(data.classes)
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        if split is not None and np.ndim(split.y) == 1:
+            split.y = np.eye(k, dtype=np.float32)[np.asarray(split.y, np.int64)]
+
+
+# --------------------------------------------------------------------------- training
+class MultiLabelLoss(nn.Module):
+    """Binary cross-entropy of each label's logit, the mean over labels and images."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = targets.to(logits.dtype)
+        if self.label_smoothing:
+            targets = targets * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def criterion(label_smoothing: float = 0.0) -> nn.Module:
+    return MultiLabelLoss(label_smoothing)
+
+
+def loss_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The sum over images of each image's mean binary cross-entropy (an evaluation sum)."""
+    loss = F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), reduction="sum")
+    return loss / max(logits.shape[1], 1)
+
+
+def _logit(threshold: float) -> float:
+    return math.log(threshold / (1.0 - threshold))
+
+
+def correct(logits: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """How many images have every label right (probability > threshold iff a label)."""
+    predicted = logits > _logit(threshold)  # sigmoid(z) > t  <=>  z > logit(t)
+    return (predicted == (targets > 0.5)).all(1).sum()
+
+
+# ------------------------------------------------------------------------------ figures
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None  # JSON has no NaN
+
+
+def multilabel_metrics(
+    logits: torch.Tensor, targets: np.ndarray, classes: list[str], threshold: float = 0.5
+) -> dict[str, Any]:
+    """metrics.json of a multi-label split (see the module docstring)."""
+    logits = torch.as_tensor(logits).float()
+    targets = np.asarray(targets, np.float32)
+    probs = torch.sigmoid(logits).numpy()
+    predicted = probs > threshold
+    truth = targets > 0.5
+    scores = multilabel_scores(predicted, truth)
+    ap = average_precision(probs, truth)
+    per_label = scores["per_label"]
+    per_class = [
+        {
+            "class": name,
+            "precision": float(per_label["precision"][k]),
+            "recall": float(per_label["recall"][k]),
+            "f1": float(per_label["f1"][k]),
+            "average_precision": _finite(ap[k]),
+            "support": int(per_label["support"][k]),
+        }
+        for k, name in enumerate(classes)
+    ]
+    return {
+        "label_mode": MODE,
+        "threshold": threshold,
+        "loss": float(loss_sum(logits, torch.from_numpy(targets)) / max(len(targets), 1)),
+        "accuracy": float((predicted == truth).all(1).mean()) if len(truth) else 0.0,
+        "hamming_accuracy": float((predicted == truth).mean()) if truth.size else 0.0,
+        "micro_f1": scores["micro"]["f1"],
+        "macro_f1": scores["macro"]["f1"],
+        "micro_precision": scores["micro"]["precision"],
+        "micro_recall": scores["micro"]["recall"],
+        "macro_precision": scores["macro"]["precision"],
+        "macro_recall": scores["macro"]["recall"],
+        "mAP": _finite(float(np.nanmean(ap))) if np.isfinite(ap).any() else None,
+        "samples": int(len(truth)),
+        "per_class": per_class,
+    }
+
+
+def labels_above(
+    probs: np.ndarray, classes: list[str], threshold: float
+) -> list[tuple[str, float]]:
+    """(label, probability) of every label above the threshold, most probable first."""
+    order = np.argsort(-probs, kind="stable")
+    return [(classes[k], float(probs[k])) for k in order if probs[k] > threshold]
+
+
+def final_evaluation(
+    model: nn.Module,
+    data: Any,
+    device: torch.device,
+    run_dir: Path | None,
+    history: list[dict[str, Any]],
+    config: Any,
+    precision: Any = None,
+    ema: nn.Module | None = None,
+) -> dict[str, Any]:
+    """training.run.final_evaluation for a multi-label run: metrics.json (the EMA's
+    figures with --ema and --use-ema, as there) and the learning curves."""
+    from .metrics import predict_logits
+    from .plots import learning_curves
+
+    split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
+    metrics: dict[str, Any] = {}
+    if ema is not None and config.use_ema:
+        model = ema
+    if split is not None:
+        logits = predict_logits(model, split.x, device, policy=precision)
+        metrics = {
+            "split": split_name,
+            "checkpoint": runfolder.LAST,
+            **multilabel_metrics(logits, split.y, data.classes, config.threshold),
+        }
+        if ema is not None:
+            metrics["weights"] = "ema" if config.use_ema else "trained"
+        if config.verbose:
+            print(f"{split_name}: {summary_line(metrics)}", flush=True)
+    if run_dir is not None:
+        runfolder.write_metrics(run_dir, metrics)
+        if history:
+            learning_curves(history, run_dir / runfolder.LEARNING_CURVES, title=run_dir.name)
+    return metrics
+
+
+def summary_line(m: dict[str, Any]) -> str:
+    mean_ap = _shown(m.get("mAP"))
+    return (
+        f"loss {m['loss']:.4f} - exact-match accuracy {m['accuracy']:.4f} - micro F1 "
+        f"{m['micro_f1']:.4f} - macro F1 {m['macro_f1']:.4f} - mAP {mean_ap} "
+        f"(threshold {m['threshold']:g})"
+    )
+
+
+# --------------------------------------------------------------------------- evaluate
+@dataclass
+class MultiLabelEvaluation:
+    """What `augtrain evaluate` computes of a multi-label run (see report.evaluation)."""
+
+    run: Path | None
+    checkpoint: str
+    tta: str
+    split: str
+    data: str
+    classes: list[str]
+    images: np.ndarray
+    labels: np.ndarray  # (N, labels) multi-hot
+    logits: torch.Tensor
+    threshold: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    filenames: list[str] | None = None
+
+    @property
+    def probs(self) -> np.ndarray:
+        return torch.sigmoid(self.logits.float()).numpy()
+
+    @property
+    def pred(self) -> np.ndarray:
+        """(N, labels) bool: each label above the threshold."""
+        return self.probs > self.threshold
+
+
+def evaluate(
+    run: str | Path,
+    ckpt: dict[str, Any],
+    model: nn.Module,
+    arrays: Any,
+    split: str,
+    label: str,
+    checkpoint: str,
+    device: torch.device,
+    batch_size: int,
+    policy: Any,
+) -> MultiLabelEvaluation:
+    """report.evaluation.evaluate_run for a multi-label run."""
+    from .metrics import predict_logits
+
+    threshold = float(ckpt["config"].get("threshold", 0.5))
+    classes = list(ckpt["classes"])
+    if np.ndim(arrays.y) == 1:  # single-label data evaluated by a multi-label model
+        arrays.y = np.eye(len(classes), dtype=np.float32)[np.asarray(arrays.y, np.int64)]
+    logits = predict_logits(model, arrays.x, device, batch_size, policy=policy)
+    metrics = {
+        "split": split,
+        "data": label,
+        "checkpoint": checkpoint if Path(run).is_dir() else str(run),
+        "tta": "none",
+        **multilabel_metrics(logits, arrays.y, classes, threshold),
+    }
+    return MultiLabelEvaluation(
+        Path(run) if Path(run).is_dir() else None,
+        checkpoint,
+        "none",
+        split,
+        label,
+        classes,
+        arrays.x,
+        arrays.y,
+        logits,
+        threshold,
+        metrics,
+        getattr(arrays, "filenames", None),
+    )
+
+
+def format_metrics(ev: MultiLabelEvaluation) -> str:
+    """The evaluation as `augtrain evaluate` prints it."""
+    m = ev.metrics
+    lines = [f"{ev.split}: {summary_line(m)} ({m['samples']} images, {ev.checkpoint})"]
+    width = max([len(c) for c in ev.classes] + [12])
+    lines.append(f"  {'label':>{width}s}  precision  recall      f1      AP  support")
+    for r in m["per_class"]:
+        ap = f"{_shown(r['average_precision']):>6s}"
+        lines.append(
+            f"  {r['class']:>{width}s}  {r['precision']:9.4f}  {r['recall']:6.4f}  "
+            f"{r['f1']:6.4f}  {ap}  {r['support']:7d}"
+        )
+    return "\n".join(lines)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def prediction_rows(ev: MultiLabelEvaluation, delim: str = " ") -> list[dict[str, Any]]:
+    """predictions.csv: each image's true labels, every label predicted above the
+    threshold (most probable first) with its probability, and whether all are right."""
+    probs, truth = ev.probs, ev.labels > 0.5
+    rows = []
+    for i in range(len(probs)):
+        above = labels_above(probs[i], ev.classes, ev.threshold)
+        rows.append(
+            {
+                "index": i,
+                **({"file": ev.filenames[i]} if ev.filenames else {}),
+                "true": delim.join(c for c, t in zip(ev.classes, truth[i]) if t),
+                "predicted": delim.join(name for name, _ in above),
+                "probabilities": delim.join(f"{p:.6f}" for _, p in above),
+                "correct": int(((probs[i] > ev.threshold) == truth[i]).all()),
+            }
+        )
+    return rows
+
+
+def write_evaluation(ev: MultiLabelEvaluation, out_dir: Path, grid_size: int = 32) -> list[Path]:
+    """evaluation.json, per_class.csv, predictions.csv and the sample and wrong grids."""
+    from ..io import make_folder, write_json, write_text
+    from . import plots
+
+    make_folder(out_dir)
+    written = [out_dir / n for n in (runfolder.EVALUATION, runfolder.PER_CLASS)]
+    write_json(written[0], ev.metrics)
+    write_text(written[1], _csv(ev.metrics["per_class"]))
+    rows = prediction_rows(ev)
+    if rows:
+        written.append(out_dir / runfolder.PREDICTIONS)
+        write_text(written[-1], _csv(rows))
+    for name, fig in grid_figures(ev, grid_size).items():
+        written.append(out_dir / f"{name}.png")
+        plots.save(fig, written[-1])
+    return written
+
+
+def wrong_indices(ev: MultiLabelEvaluation, k: int) -> np.ndarray:
+    """Images with a label wrong, the most wrong labels first (then the surest mistakes)."""
+    probs, truth = ev.probs, ev.labels > 0.5
+    wrong = ((probs > ev.threshold) != truth).sum(1)
+    confidence = np.abs(probs - 0.5).max(1)
+    order = np.lexsort((-confidence, -wrong))
+    return np.asarray([i for i in order if wrong[i]][:k], dtype=np.int64)
+
+
+def grid_figures(ev: MultiLabelEvaluation, grid_size: int) -> dict[str, Any]:
+    """sample_predictions and wrong_predictions: predicted labels above true ones, wrong
+    images in red, the file name last when the data came from files."""
+    from . import grids
+
+    probs, truth = ev.probs, ev.labels > 0.5
+
+    def caption(i: int) -> str:
+        pred = " ".join(
+            grids._short(c, 8) for c, _ in labels_above(probs[i], ev.classes, ev.threshold)
+        )
+        true = " ".join(grids._short(c, 8) for c, t in zip(ev.classes, truth[i]) if t)
+        text = f"{pred or '-'}\ntrue {true or '-'}"
+        return text + ("\n" + grids._file_caption(ev.filenames[i]) if ev.filenames else "")
+
+    def figure(index: np.ndarray, title: str) -> Any:
+        ok = [bool(((probs[i] > ev.threshold) == truth[i]).all()) for i in index]
+        colors = [grids.RIGHT if good else grids.WRONG for good in ok]
+        return grids.image_grid(ev.images[index], [caption(i) for i in index], title, colors=colors)
+
+    sample = grids.sample_indices(len(probs), grid_size)
+    return {
+        "sample_predictions": figure(sample, "sample predictions: labels above threshold / true"),
+        "wrong_predictions": figure(
+            wrong_indices(ev, grid_size), "most wrong labels: predicted / true"
+        ),
+    }
+
+
+def html_section(ev: MultiLabelEvaluation, grid_size: int = 32) -> str:
+    """The report's test section for a multi-label run: the figures, a per-label table
+    (precision, recall, F1, AP, support) and the two grids."""
+    from html import escape
+
+    from . import plots
+
+    m = ev.metrics
+    mean_ap = _shown(m.get("mAP"))
+    rows = "".join(
+        f'<tr><td class="l">{escape(str(r["class"]))}</td><td>{r["precision"]:.4f}</td>'
+        f"<td>{r['recall']:.4f}</td><td>{r['f1']:.4f}</td>"
+        f"<td>{_shown(r['average_precision'])}</td><td>{r['support']}</td></tr>"
+        for r in m["per_class"]
+    )
+    parts = [
+        f"<p>{escape(ev.split)} split ({m['samples']} images, {escape(ev.checkpoint)}), "
+        f"multi-label at threshold {m['threshold']:g}: loss {m['loss']:.4f}, exact-match "
+        f"accuracy {m['accuracy']:.4f}, per-label accuracy {m['hamming_accuracy']:.4f}, "
+        f"micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, mAP {mean_ap}.</p>",
+        "<h2>Per-label results</h2>",
+        '<table><tr><th class="l">label</th><th>precision</th><th>recall</th><th>F1</th>'
+        f"<th>AP</th><th>support</th></tr>{rows}"
+        f'<tr><th class="l">micro</th><th>{m["micro_precision"]:.4f}</th>'
+        f"<th>{m['micro_recall']:.4f}</th><th>{m['micro_f1']:.4f}</th><th></th><th></th></tr>"
+        f'<tr><th class="l">macro</th><th>{m["macro_precision"]:.4f}</th>'
+        f"<th>{m['macro_recall']:.4f}</th><th>{m['macro_f1']:.4f}</th><th>{mean_ap}</th>"
+        "<th></th></tr></table>",
+    ]
+    figures = grid_figures(ev, grid_size)
+    for name, title in (
+        ("sample_predictions", "Sample predictions"),
+        ("wrong_predictions", "Most wrong labels"),
+    ):
+        png = base64.b64encode(plots.png_bytes(figures[name])).decode()
+        parts.append(f"<h2>{title}</h2>")
+        parts.append(f'<img src="data:image/png;base64,{png}" alt="{title}">')
+    return "\n".join(parts)
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
