@@ -150,6 +150,13 @@ def register(sub: Any) -> None:
         "CUDA), speed-cpu, speed95, speed96",
     )
     g.add_argument(
+        "--time-budget",
+        metavar="DURATION",
+        help="the whole command's wall time (90s, 10m, 1h): a short calibration on this "
+        "machine fits the recipe's scale to it; with no --model or --preset, the default job "
+        "(--preset general); on a CPU --preset speed has 10m",
+    )
+    g.add_argument(
         "--lookahead",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -343,6 +350,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             out[key] = int(out[key])
     if isinstance(out.get("save_freq"), str) and out["save_freq"].isdigit():
         out["save_freq"] = int(out["save_freq"])
+    if "time_budget" in out:  # '10m' -> 600.0: a bad duration is one line before anything
+        from ..training.budget import parse_duration
+
+        out["time_budget"] = parse_duration(out["time_budget"])
     if getattr(args, "model_option", None):
         from ..models.transfer import parse_options
 
@@ -402,8 +413,10 @@ def overrides_with_file(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..device import resolve_device
+    from ..training.budget import mark_command_start
     from ..training.run import train
 
+    mark_command_start()  # --time-budget counts the whole command, imports included
     if args.device is not None:
         resolve_device(args.device)  # unknown / unavailable: one line before anything starts
     if getattr(args, "gpus", None) is not None:

@@ -158,6 +158,11 @@ class TrainConfig:
     # named recipe whose values fill what was not given (training/presets.py); the resolved name
     preset: str | None = None
     tta: str = "none"  # test-time augmentation of the final evaluation: none, flip, flip-translate
+    # --time-budget (training/budget.py): the whole command's seconds ('10m' from Python too);
+    # a calibration fits the recipe's scale to it and records itself in budget_choice, and
+    # a config with a budget_choice (--resume, --config) is never calibrated again
+    time_budget: float | str | None = None
+    budget_choice: dict[str, Any] | None = None
     # checkpoints and monitoring
     # auto: val_accuracy (val_accuracy_ema with --ema) when a validation split is evaluated
     # each epoch, else accuracy; never a test_* figure (that would select on the test set)
@@ -256,6 +261,9 @@ class TrainConfig:
             )
         self._check_numbers()
         self._check_optimizer()
+        from .budget import check_config
+
+        check_config(self.time_budget, self.budget_choice)
         from .loggers import check_logger_names
 
         check_logger_names(self.loggers)

@@ -36,6 +36,7 @@ from ..io import read_json, write_error, write_json, write_text
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from . import checkpoint, distributed
+from .budget import command_start, fit_to_budget, given_settings
 from .callbacks import Callback, History
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
@@ -534,6 +535,8 @@ def train(
                 "module-level function or 'module:function'"
             )
         overrides["model"] = reference
+    started = command_start(time.monotonic())  # --time-budget's clock (budget.py)
+    given = given_settings(config, overrides)
     if resume is not None:
         run_dir, ckpt, config = resume_run(Path(resume), overrides)
         if network is None and ckpt is not None:
@@ -613,6 +616,12 @@ def train(
         "std": std,
         "label_mode": config.label_mode,
     }
+    if config.time_budget is not None and config.budget_choice is None and not resumed:
+        # the recipe's scale for the budget, from a calibration on this data and machine
+        # (rank 0's under torchrun: every rank must train the same recipe)
+        fitted = fit_to_budget(config, given, data, model_spec, device, started)
+        config = distributed.broadcast_object(fitted if dist_info.is_main else None, dist_info)
+        model_spec["options"] = config.model_options
     if weights_cfg is not None:  # the layout the weights belong to; what they are
         model_spec["options"] = {**weights_cfg["options"], **config.model_options}
         model_spec["pretrained"] = weights_cfg
