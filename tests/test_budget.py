@@ -102,9 +102,27 @@ def test_choose_falls_back_to_the_narrowest_and_says_whether_it_fits():
     short = plans_for([0.02, 0.04], 100.0)  # 20 s an epoch: 4 fit
     chosen, ok = choose(short)
     assert chosen.measured.candidate == CANDIDATES[0] and chosen.epochs == 4 and ok
-    none = plans_for([0.2, 0.4], 100.0)  # 200 s an epoch: none fits
-    chosen, ok = choose(none)
-    assert chosen.epochs == 1 and not ok
+    none = plans_for([0.2, 0.4], 100.0)  # 200 s an epoch: half of one fits
+    chosen, ok = choose(none, n_train=1000)
+    assert chosen.epochs == 1 and chosen.measured.candidate == CANDIDATES[0]
+    # one pass over the images that fit: (100 x 0.97 - 100 x 7 x 0.2/3) / 0.2 s each
+    assert chosen.train_images == int((97 - 700 * 0.2 / 3) / 0.2) and ok
+    hopeless = plans_for([5.0], 100.0)  # not even MIN_TRAIN_SHARE of the data fits
+    chosen, ok = choose(hopeless, n_train=1000)
+    assert chosen.train_images == 50 and not ok
+
+
+def test_training_subset_is_an_even_spread_and_only_when_chosen():
+    from augtrain.data import load_data
+
+    data = load_data(arrays(n=90))
+    config = TrainConfig(budget_choice={"chosen": {"train_images": 30}})
+    cut = budget.training_subset(config, data)
+    assert len(cut.train.y) == 30 and len(data.train.y) == 90
+    assert np.array_equal(cut.train.x[0], data.train.x[0])
+    assert np.array_equal(cut.train.x[-1], data.train.x[-1])
+    assert sorted(set(cut.train.y.tolist())) == [0, 1, 2]
+    assert budget.training_subset(TrainConfig(), data) is data
 
 
 def test_choose_with_fixed_epochs_takes_the_widest_whose_epochs_fit():

@@ -38,10 +38,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import AugtrainError
@@ -113,6 +114,8 @@ class Plan:
     epoch_s: float
     eval_s: float
     predicted_s: float
+    usable_s: float = 0.0  # seconds left for the epochs themselves
+    train_images: int | None = None  # a budget short of one epoch: one pass over this many
 
 
 # ------------------------------------------------------------------ durations
@@ -206,12 +209,16 @@ def plan(
     usable = left_s * (1 - SAFETY_SHARE) - eval_s - warm_s
     fit = max(0, math.floor(usable / epoch_s)) if epoch_s > 0 else MAX_EPOCHS
     chosen = epochs if epochs is not None else min(fit, MAX_EPOCHS)
-    return Plan(measured, chosen, fit, epoch_s, eval_s, warm_s + chosen * epoch_s + eval_s)
+    total = warm_s + chosen * epoch_s + eval_s
+    return Plan(measured, chosen, fit, epoch_s, eval_s, total, usable_s=usable)
 
 
-def choose(plans: Sequence[Plan], fixed_epochs: bool = False) -> tuple[Plan, bool]:
+def choose(
+    plans: Sequence[Plan], fixed_epochs: bool = False, n_train: int = 0
+) -> tuple[Plan, bool]:
     """The rule: the widest plan with at least MIN_EPOCHS (with --epochs given: the widest
-    whose epochs fit), else the narrowest, with at least one epoch; and whether it fits.
+    whose epochs fit), else the narrowest with the epochs that fit, or, short of one, one
+    pass over a part of the `n_train` images; and whether it fits.
     `plans` are narrowest first, each from `plan` with the same time left."""
     if not plans:
         raise AugtrainError("--time-budget: nothing was calibrated")
@@ -224,8 +231,24 @@ def choose(plans: Sequence[Plan], fixed_epochs: bool = False) -> tuple[Plan, boo
     first = plans[0]
     if fixed_epochs or first.epochs >= 1:
         return first, first.epochs <= first.fit
-    one = first.predicted_s + first.epoch_s  # one epoch more than the none that fit
-    return Plan(first.measured, 1, 0, first.epoch_s, first.eval_s, one), False
+    return short_of_an_epoch(first, n_train)
+
+
+# A pass shorter than this share of the data trains too little to be worth a run's start.
+MIN_TRAIN_SHARE = 0.05
+
+
+def short_of_an_epoch(p: Plan, n_train: int) -> tuple[Plan, bool]:
+    """Not one epoch fits: one pass over as many distinct training images as fit (evenly
+    spread over the set, see `training_subset`), at least MIN_TRAIN_SHARE of them."""
+    per_image = p.measured.train_s_per_image
+    images = int(p.usable_s / per_image) if per_image > 0 else n_train
+    floor = max(1, math.ceil(MIN_TRAIN_SHARE * n_train))
+    images = min(n_train, max(floor, images))
+    total = p.predicted_s + images * per_image
+    return replace(p, epochs=1, train_images=images, predicted_s=total), images * per_image <= max(
+        p.usable_s, 0.0
+    )
 
 
 # ------------------------------------------------------------------ calibration
@@ -391,7 +414,7 @@ def fit_to_budget(
     left = budget_s - (now() - started) - TAIL_SECONDS
     epochs = config.epochs if fixed_epochs else None
     final = [plan(m, left, n_train, n_eval, views, epochs) for m in measured_list]
-    chosen, fits = choose(final, fixed_epochs)
+    chosen, fits = choose(final, fixed_epochs, n_train)
     elapsed = now() - started
     changes: dict[str, Any] = {"epochs": chosen.epochs, "batch_size": batch}
     lr_per_1024 = None
@@ -409,6 +432,7 @@ def fit_to_budget(
         "elapsed_before_training_s": round(elapsed, 2),
         "calibration_s": round(calibration_s, 2),
         "calibration_images": cal_n,
+        "train_images_all": n_train,
         "device": str(device),
         "rates": [
             {
@@ -445,6 +469,22 @@ def fit_to_budget(
     return out
 
 
+def training_subset(config: Any, data: Any) -> Any:
+    """`data` with the training split cut to the images a budget short of one epoch chose
+    (budget_choice's train_images), evenly spread over it: a class-sorted folder keeps
+    every class. The same cut on every rerun from config.json."""
+    choice = getattr(config, "budget_choice", None) or {}
+    images = (choice.get("chosen") or {}).get("train_images")
+    n = len(data.train.y)
+    if not images or images >= n:
+        return data
+    pick = np.linspace(0, n - 1, int(images)).round().astype(np.int64)
+    train = replace(data.train, x=data.train.x[pick], y=data.train.y[pick], fingerprint=None)
+    if data.train.filenames is not None:
+        train.filenames = [data.train.filenames[i] for i in pick]
+    return replace(data, train=train)
+
+
 def asdict_config(config: Any) -> dict[str, Any]:
     """A config's fields, shallow: in-memory arrays are not copied."""
     return {f.name: getattr(config, f.name) for f in fields(config)}
@@ -454,13 +494,15 @@ def describe(record: dict[str, Any]) -> str:
     """The choice and the measured rates in one line."""
     chosen = record["chosen"]
     scale = f"speednet {chosen['widths']}, " if chosen["widths"] else ""
+    n = chosen.get("train_images")
+    part = f" over {n} training images" if n and n < record.get("train_images_all", n + 1) else ""
     rates = ", ".join(
         (f"{r['widths']} " if r["widths"] else "")
         + f"{r['train_img_per_s']:.0f} img/s ({r['epochs_fit']} ep fit)"
         for r in record["rates"]
     )
     return (
-        f"time budget {format_duration(record['budget_s'])}: {scale}{chosen['epochs']} epochs, "
+        f"time budget {format_duration(record['budget_s'])}: {scale}{chosen['epochs']} epochs{part}, "
         f"batch {chosen['batch_size']}; predicted {format_duration(record['predicted_total_s'])} "
         f"(calibration {record['calibration_s']:.1f} s on {record['device']}: {rates})"
     )
