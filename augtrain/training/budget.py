@@ -399,10 +399,22 @@ def fit_to_budget(
     calibration_cap = CALIBRATION_SHARE * budget_s
     measured_list: list[Measured] = []
     rng_state = torch.get_rng_state()
-    for candidate in candidates_for(config, given):
+    threads = torch.get_num_threads()
+    for i, candidate in enumerate(candidates_for(config, given)):
         measured = measure(
             candidate, config, spec, train_x, train_y, eval_x, device, batch, clock=clock
         )
+        if i == 0 and device.type == "cpu" and threads > 1:
+            # On cores shared with other work, torch's threads wait on each other at every
+            # op's barrier whenever one is descheduled; one thread can then be faster.
+            torch.set_num_threads(1)
+            single = measure(
+                candidate, config, spec, train_x, train_y, eval_x, device, batch, clock=clock
+            )
+            if single.train_s_per_image < measured.train_s_per_image:
+                measured, threads = single, 1
+            else:
+                torch.set_num_threads(threads)
         measured_list.append(measured)
         left = budget_s - (now() - started) - TAIL_SECONDS
         fit = plan(measured, left, n_train, n_eval, views).fit
@@ -432,6 +444,7 @@ def fit_to_budget(
         "elapsed_before_training_s": round(elapsed, 2),
         "calibration_s": round(calibration_s, 2),
         "calibration_images": cal_n,
+        "threads": threads,
         "train_images_all": n_train,
         "device": str(device),
         "rates": [
@@ -450,6 +463,7 @@ def fit_to_budget(
             else chosen.measured.candidate.label,
             "epochs": chosen.epochs,
             "batch_size": batch,
+            "train_images": chosen.train_images or n_train,
         },
         "predicted_total_s": round(elapsed + chosen.predicted_s + TAIL_SECONDS, 1),
         "fits": fits,
@@ -467,6 +481,15 @@ def fit_to_budget(
                 flush=True,
             )
     return out
+
+
+def apply_choice(config: Any, data: Any) -> Any:
+    """What a budget_choice sets beyond the config's fields, on its first run and on every
+    rerun from config.json: torch's CPU threads and the training images (`training_subset`)."""
+    choice = getattr(config, "budget_choice", None) or {}
+    if choice.get("threads") and choice.get("device") == "cpu":
+        torch.set_num_threads(int(choice["threads"]))
+    return training_subset(config, data)
 
 
 def training_subset(config: Any, data: Any) -> Any:
@@ -496,6 +519,7 @@ def describe(record: dict[str, Any]) -> str:
     scale = f"speednet {chosen['widths']}, " if chosen["widths"] else ""
     n = chosen.get("train_images")
     part = f" over {n} training images" if n and n < record.get("train_images_all", n + 1) else ""
+    threads = f", {record['threads']} thread" if record.get("threads") == 1 else ""
     rates = ", ".join(
         (f"{r['widths']} " if r["widths"] else "")
         + f"{r['train_img_per_s']:.0f} img/s ({r['epochs_fit']} ep fit)"
@@ -504,5 +528,5 @@ def describe(record: dict[str, Any]) -> str:
     return (
         f"time budget {format_duration(record['budget_s'])}: {scale}{chosen['epochs']} epochs{part}, "
         f"batch {chosen['batch_size']}; predicted {format_duration(record['predicted_total_s'])} "
-        f"(calibration {record['calibration_s']:.1f} s on {record['device']}: {rates})"
+        f"(calibration {record['calibration_s']:.1f} s on {record['device']}{threads}: {rates})"
     )

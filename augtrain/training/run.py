@@ -36,7 +36,7 @@ from ..io import read_json, write_error, write_json, write_text
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from . import checkpoint, distributed
-from .budget import command_start, fit_to_budget, given_settings, training_subset
+from .budget import apply_choice, command_start, fit_to_budget, given_settings
 from .callbacks import Callback, History
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
@@ -622,7 +622,7 @@ def train(
         fitted = fit_to_budget(config, given, data, model_spec, device, started)
         config = distributed.broadcast_object(fitted if dist_info.is_main else None, dist_info)
         model_spec["options"] = config.model_options
-    data = training_subset(config, data)  # a budget short of one epoch: part of the data
+    data = apply_choice(config, data)  # the budget's threads; short of an epoch: part of the data
     if weights_cfg is not None:  # the layout the weights belong to; what they are
         model_spec["options"] = {**weights_cfg["options"], **config.model_options}
         model_spec["pretrained"] = weights_cfg
