@@ -211,6 +211,49 @@ def test_calibration_on_tiny_data_with_an_injected_clock(monkeypatch):
     assert out.warmup_epochs == pytest.approx(0.23 * MAX_EPOCHS)
 
 
+def test_a_short_budget_drops_tta_it_cannot_afford_and_takes_smaller_batches(monkeypatch):
+    from augtrain.data import load_data
+
+    data = load_data(arrays(n=96))
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    spec = {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [12, 12],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+    }
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
+    monkeypatch.setattr(budget, "EVAL_SHARE", 0.03)  # 0.9 s of the 30
+    monkeypatch.setattr(budget, "MIN_STEPS", 10_000)
+    clock = fake_clock(0.01)  # the timed inference of 24 images: 0.01 s; x 7 views: 0.07 s
+    monkeypatch.setattr(budget, "sync", lambda d: None)
+    out = budget.fit_to_budget(
+        config, {"time_budget"}, data, spec, torch.device("cpu"), 0.0, clock=clock, now=clock
+    )
+    assert out.tta == out.budget_choice["chosen"]["tta"] == "flip-translate"  # 0.07 s: affordable
+    assert out.batch_size == 16  # never larger than the small-data batch
+    monkeypatch.setattr(budget, "EVAL_SHARE", 1e-4)
+    out = budget.fit_to_budget(
+        config, {"time_budget"}, data, spec, torch.device("cpu"), 0.0, clock=clock, now=clock
+    )
+    assert out.tta == "none"
+    given = {"time_budget", "tta"}
+    out = budget.fit_to_budget(
+        config.replace(tta="flip"),
+        given,
+        data,
+        spec,
+        torch.device("cpu"),
+        0.0,
+        clock=clock,
+        now=clock,
+    )
+    assert out.tta == "flip"  # the user's TTA stays
+
+
 def test_budget_run_records_its_choice_and_reruns_exactly(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:2])
     calls = []

@@ -60,7 +60,12 @@ TAIL_SECONDS = 4.0
 TIMED_STEPS = 3  # after one untimed step
 # Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
 # few hundred, and a full 1024-image step of a wide net would cost seconds per candidate.
-CPU_CALIBRATION_IMAGES = 256
+CPU_CALIBRATION_IMAGES = 128
+# The final evaluation (plain, then each TTA view) may take at most this share of the
+# budget: past it the time buys more as training; TTA steps down flip-translate -> flip -> none.
+EVAL_SHARE = 0.12
+# A run with fewer optimizer steps than this gets a smaller batch (airbench94 takes ~490).
+MIN_STEPS = 100
 # A command older than this when the budget starts is no fresh process (a notebook or test
 # harness calling the CLI's main): its budget counts from the train() call.
 FRESH_PROCESS_SECONDS = 120.0
@@ -348,7 +353,7 @@ def measure(
     step_s = statistics.median(times)
     from ..report.metrics import predict_logits
 
-    predict_logits(classifier, eval_x[:64], device, policy=precision)  # untimed warm-up
+    predict_logits(classifier, eval_x, device, policy=precision)  # untimed: same shapes
     t0 = clock()
     predict_logits(classifier, eval_x, device, policy=precision)
     sync(device)
@@ -382,7 +387,10 @@ def fit_to_budget(
     n_train = len(data.train.y)
     split = data.test if data.test is not None else data.val
     n_eval = 0 if split is None else len(split.y)
-    views = 0 if split is None else 1 + (len(tta_views(config.tta)) if config.tta != "none" else 0)
+
+    def views_of(tta: str) -> int:
+        return 0 if split is None else 1 + (len(tta_views(tta)) if tta != "none" else 0)
+
     batch = config.batch_size
     if "batch_size" not in given and config.preset:
         batch = batch_for(n_train, config.batch_size)
@@ -417,18 +425,30 @@ def fit_to_budget(
                 torch.set_num_threads(threads)
         measured_list.append(measured)
         left = budget_s - (now() - started) - TAIL_SECONDS
-        fit = plan(measured, left, n_train, n_eval, views).fit
+        least = views_of(config.tta if "tta" in given else "none")  # TTA is chosen below
+        fit = plan(measured, left, n_train, n_eval, least).fit
         if fit < MIN_EPOCHS or now() - cal_start > calibration_cap:
             break  # wider candidates are slower still, or calibration has had its share
     torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
     calibration_s = now() - cal_start
     # Every candidate is planned with the time left now: the later ones saw less left.
     left = budget_s - (now() - started) - TAIL_SECONDS
+    tta = config.tta
+    if "tta" not in given:  # the TTA whose evaluation the budget can afford
+        for tta in dict.fromkeys((config.tta, "flip", "none")):
+            eval_s = n_eval * views_of(tta) * measured_list[0].eval_s_per_image
+            if eval_s <= EVAL_SHARE * budget_s:
+                break
+    views = views_of(tta)
     epochs = config.epochs if fixed_epochs else None
     final = [plan(m, left, n_train, n_eval, views, epochs) for m in measured_list]
     chosen, fits = choose(final, fixed_epochs, n_train)
+    trained = chosen.epochs * (chosen.train_images or n_train)
+    if "batch_size" not in given and config.preset and trained < MIN_STEPS * batch:
+        # a short run: more, smaller steps (the lr follows the batch, derive_recipe_values)
+        batch = min(batch, max(32, 2 ** int(math.log2(max(trained / MIN_STEPS, 1)))))
     elapsed = now() - started
-    changes: dict[str, Any] = {"epochs": chosen.epochs, "batch_size": batch}
+    changes: dict[str, Any] = {"epochs": chosen.epochs, "batch_size": batch, "tta": tta}
     lr_per_1024 = None
     if chosen.measured.candidate is not None:
         changes["model_options"] = {
@@ -464,6 +484,7 @@ def fit_to_budget(
             "epochs": chosen.epochs,
             "batch_size": batch,
             "train_images": chosen.train_images or n_train,
+            "tta": tta,
         },
         "predicted_total_s": round(elapsed + chosen.predicted_s + TAIL_SECONDS, 1),
         "fits": fits,
