@@ -427,7 +427,8 @@ def fit_to_budget(
         left = budget_s - (now() - started) - TAIL_SECONDS
         least = views_of(config.tta if "tta" in given else "none")  # TTA is chosen below
         fit = plan(measured, left, n_train, n_eval, least).fit
-        if fit < MIN_EPOCHS or now() - cal_start > calibration_cap:
+        needed = config.epochs if fixed_epochs else MIN_EPOCHS
+        if fit < needed or now() - cal_start > calibration_cap:
             break  # wider candidates are slower still, or calibration has had its share
     torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
     calibration_s = now() - cal_start
@@ -541,13 +542,14 @@ def describe(record: dict[str, Any]) -> str:
     n = chosen.get("train_images")
     part = f" over {n} training images" if n and n < record.get("train_images_all", n + 1) else ""
     threads = f", {record['threads']} thread" if record.get("threads") == 1 else ""
+    epochs = f"{chosen['epochs']} epoch" + ("s" if chosen["epochs"] != 1 else "")
     rates = ", ".join(
         (f"{r['widths']} " if r["widths"] else "")
         + f"{r['train_img_per_s']:.0f} img/s ({r['epochs_fit']} ep fit)"
         for r in record["rates"]
     )
     return (
-        f"time budget {format_duration(record['budget_s'])}: {scale}{chosen['epochs']} epochs{part}, "
+        f"time budget {format_duration(record['budget_s'])}: {scale}{epochs}{part}, "
         f"batch {chosen['batch_size']}; predicted {format_duration(record['predicted_total_s'])} "
         f"(calibration {record['calibration_s']:.1f} s on {record['device']}{threads}: {rates})"
     )
