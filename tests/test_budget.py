@@ -305,3 +305,46 @@ def test_resume_never_recalibrates(tmp_path, monkeypatch):
     more = augtrain.train(resume=run.path, data=arrays(), epochs=run.config.epochs + 1, verbose=0)
     assert not calls and more.config.budget_choice == run.config.budget_choice
     assert len(more.history) == run.config.epochs + 1
+
+
+def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatch):
+    from augtrain.data import load_data
+
+    threads = torch.get_num_threads()
+    if threads < 2:
+        pytest.skip("one CPU thread only: nothing to compare")
+    data = load_data(arrays())
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    spec = {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [12, 12],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+    }
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
+    elapsed = [0.0]
+
+    def contended_clock():  # each read costs more with more threads: one thread wins
+        elapsed[0] += 0.01 * torch.get_num_threads()
+        return elapsed[0]
+
+    try:
+        out = budget.fit_to_budget(
+            config,
+            {"time_budget"},
+            data,
+            spec,
+            torch.device("cpu"),
+            0.0,
+            clock=contended_clock,
+            now=fake_clock(0.001),
+        )
+        assert out.budget_choice["threads"] == 1 and torch.get_num_threads() == 1
+        torch.set_num_threads(threads)
+        budget.apply_choice(out, data)  # a rerun from config.json sets it again
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
