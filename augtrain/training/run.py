@@ -619,8 +619,12 @@ def train(
     if config.time_budget is not None and config.budget_choice is None and not resumed:
         # the recipe's scale for the budget, from a calibration on this data and machine
         # (rank 0's under torchrun: every rank must train the same recipe)
-        fitted = fit_to_budget(config, given, data, model_spec, device, started)
-        config = distributed.broadcast_object(fitted if dist_info.is_main else None, dist_info)
+        fitted = (
+            fit_to_budget(config, given, data, model_spec, device, started)
+            if dist_info.is_main
+            else None
+        )
+        config = distributed.broadcast_object(fitted, dist_info)
         model_spec["options"] = config.model_options
     data = apply_choice(config, data)  # the budget's threads; short of an epoch: part of the data
     if weights_cfg is not None:  # the layout the weights belong to; what they are
