@@ -309,6 +309,16 @@ def stage_smoke(c: Check, limit: float) -> dict:
             lambda s: files_exist(speed_run / "metrics.json", speed_run / "last.pt"),
         ),
         (
+            # the budget's calibration and choice end to end: the whole command in ~5 s
+            "train --time-budget 5s",
+            c.augtrain("train", "--preset", "speed", "--time-budget", "5s", *common)
+            + ["--name", "budget"],
+            lambda s: (
+                files_exist(runs / "budget" / "metrics.json")
+                or (None if "time budget 5s:" in s["output"] else "no budget line in the output")
+            ),
+        ),
+        (
             "train --augment strong",
             c.plan(
                 c.augtrain("train", "--model", "resnet18", "--amp", "bf16", "--augment", "strong")
@@ -411,6 +421,15 @@ def stage_speed(c: Check, limit: float) -> dict:
     report["status"] = "ok" if step["rc"] == 0 else failure(step, "speed.py")
     if step["rc"] != 0:
         report["output"] = tail(step["output"])
+    # --time-budget 5s on the whole tree: calibration, choice and the wall time against it
+    budget_json = c.work / "speed_budget.json"
+    budget = c.python(str(HERE / "speed.py"), "--time-budget", "5s", "--runs", "1")
+    budget += ["--data", str(data), "--json", str(budget_json)]
+    step = c.run("speed --time-budget 5s", budget, min(25.0, c.left()))
+    if budget_json.exists():
+        report["budget_5s"] = json.loads(budget_json.read_text()).get("runs")
+    if step["rc"] != 0:
+        report["budget_5s_status"] = failure(step, "speed.py --time-budget 5s")
     return report
 
 

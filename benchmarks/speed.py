@@ -23,6 +23,17 @@ Run it beside ../shared/bench/peer_airbench.py in the same device call:
     python3 .peer/peer_airbench.py --data .peer/cifar10-jpeg --variant 94 --runs 10
     CIFAR_JPEG=.peer/cifar10-jpeg python3 benchmarks/speed.py --runs 10
 
+Budget mode (`--time-budget 3m 10m ...`, any device): the whole command
+`augtrain train --preset PRESET --time-budget T` N times per budget, each its own process,
+with a warm cache (AUGTRAIN_CACHE as set) or with `--cold` a fresh empty cache per run (the
+JPEGs decoded inside the budget). Per run: the wall time against the budget (the check:
+within T + 3%), the calibration's predicted total against it, the chosen scale and rates
+(config.json's budget_choice), and the test accuracy.
+
+Grid mode (`--grid W:E ...`, e.g. `--grid 16:10 24:10 32:13`): fixed speednet recipes
+(width W/4W/4W, E epochs) as whole commands, for the best-choice check: the budget's
+pick against the best of the hand-run grid at the same wall time.
+
 The last lines are a Markdown table for BENCHMARKS.md.
 """
 
@@ -76,6 +87,97 @@ def cpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         f"| augtrain --preset {args.preset} ({config['preset']}) | {acc:.4f} ± {acc_sd:.4f} "
         f"| {plain_s} | {wall / 60:.1f} ± {wall_sd / 60:.1f} min |"
     )
+
+
+def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
+    from augtrain.training.budget import format_duration
+    from augtrain.training.config import parse_duration
+
+    report = {"machine": machine(), "date": today(), "preset": args.preset, "runs": []}
+    report["cold_cache"] = bool(args.cold)
+    out = Path(args.json or Path(__file__).parent / "results" / "speed_budget.json")
+    for text in args.time_budget:
+        budget = parse_duration(text)
+        for i in range(args.runs):
+            name = f"budget-{text}-{i}"
+            env = {}
+            if args.cold:
+                env["AUGTRAIN_CACHE"] = tempfile.mkdtemp(prefix="cold-cache-")
+            cmd = ["train", "--data", args.data, "--preset", args.preset, "--seed", str(i)]
+            cmd += ["--time-budget", text, "--runs-dir", str(runs_dir), "--name", name]
+            cmd += ["--verbose", "1", *args.extra]
+            seconds, stdout = run_cli(cmd, env)
+            choice_line = next((x for x in stdout.splitlines() if x.startswith("time budget")), "")
+            metrics = json.loads((runs_dir / name / "metrics.json").read_text())
+            config = json.loads((runs_dir / name / "config.json").read_text())["config"]
+            choice = config.get("budget_choice") or {}
+            row = {
+                "budget": text,
+                "budget_s": budget,
+                "seed": i,
+                "wall_s": round(seconds, 1),
+                "over_budget": round(seconds / budget - 1, 4),
+                "predicted_total_s": choice.get("predicted_total_s"),
+                "calibration_s": choice.get("calibration_s"),
+                "elapsed_before_training_s": choice.get("elapsed_before_training_s"),
+                "chosen": choice.get("chosen"),
+                "rates": choice.get("rates"),
+                "accuracy": metrics["accuracy"],
+                "accuracy_without_tta": metrics.get("accuracy_without_tta"),
+                "epoch_seconds": [
+                    float(r["seconds"])
+                    for r in csv_rows(runs_dir / name / "history.csv")
+                    if r.get("seconds")
+                ],
+                "choice_line": choice_line,
+                "load_average": os.getloadavg()[0],
+            }
+            report["runs"].append(row)
+            write_json(out, report)
+            print(
+                f"budget {text} run {i}: wall {seconds:.1f} s ({row['over_budget']:+.1%}), "
+                f"predicted {row['predicted_total_s']} s, acc {row['accuracy']:.4f}, "
+                f"chosen {row['chosen']}\n  {choice_line}",
+                flush=True,
+            )
+    print(f"\n{today()} - {machine()} - --preset {args.preset}, JPEG CIFAR-10")
+    print("| budget | run | chosen | predicted | whole command | vs budget | accuracy (TTA) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in report["runs"]:
+        c = r["chosen"] or {}
+        print(
+            f"| {format_duration(r['budget_s'])} | {r['seed']} | {c.get('widths')} x "
+            f"{c.get('epochs')} ep, batch {c.get('batch_size')} | {r['predicted_total_s']} s "
+            f"| {r['wall_s']} s | {r['over_budget']:+.1%} | {r['accuracy']:.4f} |"
+        )
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def grid_mode(args: argparse.Namespace, runs_dir: Path) -> None:
+    report = {"machine": machine(), "date": today(), "runs": []}
+    out = Path(args.json or Path(__file__).parent / "results" / "speed_grid.json")
+    for item in args.grid:
+        width, epochs = (int(v) for v in item.split(":"))
+        widths = f"[{width},{4 * width},{4 * width}]"
+        name = f"grid-{width}-{epochs}"
+        cmd = ["train", "--data", args.data, "--preset", "speed-cpu", "--epochs", str(epochs)]
+        cmd += ["--model-option", f"widths={widths}", "--runs-dir", str(runs_dir)]
+        cmd += ["--name", name, "--verbose", "0", *args.extra]
+        seconds, _ = run_cli(cmd)
+        metrics = json.loads((runs_dir / name / "metrics.json").read_text())
+        row = {"width": width, "epochs": epochs, "wall_s": round(seconds, 1)}
+        row["accuracy"] = metrics["accuracy"]
+        report["runs"].append(row)
+        write_json(out, report)
+        print(
+            f"grid {widths} x {epochs}: {seconds:.1f} s, acc {metrics['accuracy']:.4f}", flush=True
+        )
 
 
 def gpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
@@ -177,16 +279,26 @@ def main() -> None:
     ap.add_argument("--api-overrides", help="GPU mode: JSON of augtrain.train keyword overrides")
     ap.add_argument("--json", help="GPU mode: also write the figures to this JSON file")
     ap.add_argument("--no-warmup", action="store_true", help="GPU mode: time the first run too")
+    ap.add_argument(
+        "--time-budget", nargs="+", metavar="T", help="budget mode: these budgets (3m 10m 30m)"
+    )
+    ap.add_argument("--cold", action="store_true", help="budget mode: a fresh cache per run")
+    ap.add_argument("--grid", nargs="+", metavar="W:E", help="grid mode: fixed (width, epochs)")
     ap.add_argument("extra", nargs="*", help="more `augtrain train` flags (after --)")
     args = ap.parse_args()
     import torch
 
     gpu = torch.cuda.is_available() if args.mode == "auto" else args.mode == "gpu"
-    args.runs = args.runs or (10 if gpu else 3)
+    args.runs = args.runs or (3 if args.time_budget or not gpu else 10)
     if "AUGTRAIN_CACHE" not in os.environ:
         print("note: AUGTRAIN_CACHE is not set; the default cache is used", file=sys.stderr)
     runs_dir = Path(tempfile.mkdtemp(prefix="speed-runs-"))
-    (gpu_mode if gpu else cpu_mode)(args, runs_dir)
+    if args.time_budget:
+        budget_mode(args, runs_dir)
+    elif args.grid:
+        grid_mode(args, runs_dir)
+    else:
+        (gpu_mode if gpu else cpu_mode)(args, runs_dir)
 
 
 if __name__ == "__main__":

@@ -255,6 +255,8 @@ def test_cli_placement_flag_and_its_error(tmp_path, capsys):
     assert json.loads((runs / "r" / "config.json").read_text())["config"]["placement"] == "mmap"
     assert main([*args, "--placement", "disk", "--name", "bad"]) == 2
     assert "--placement" in capsys.readouterr().err
-    with pytest.raises(AugtrainError, match="--placement .gpu.: must be one of auto, device, host, mmap"):
+    with pytest.raises(
+        AugtrainError, match="--placement .gpu.: must be one of auto, device, host, mmap"
+    ):
         train_small(tmp_path, "bad", placement="gpu")
     assert os.listdir(runs) == ["r"]

@@ -50,6 +50,9 @@ def test_every_field_is_a_declared_setting_with_help_and_a_flag():
         assert isinstance(meta, Setting), f"{key} is a bare field; declare it with setting()"
         assert meta.help.strip(), f"{key} has no help"
         assert meta.group in GROUPS, key
+        if meta.recorded:  # what a run resolved (config.json), never typed
+            assert flag(key) not in actions, key
+            continue
         assert flag(key) in actions, f"{key}: no {flag(key)} flag on `augtrain train`"
         action = actions[flag(key)]
         assert action.dest == key, (key, action.dest)

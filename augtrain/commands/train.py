@@ -146,8 +146,10 @@ def overrides_with_file(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..device import resolve_device
+    from ..training.budget import mark_command_start
     from ..training.run import train
 
+    mark_command_start()  # --time-budget counts the whole command, imports included
     if args.device is not None:
         resolve_device(args.device)  # unknown / unavailable: one line before anything starts
     if getattr(args, "gpus", None) is not None:

@@ -27,6 +27,8 @@ and choices with one-line errors naming the flag. `setting(default, group, help,
     from_flag         the parsed flag -> the field's value (--logger a,b -> ["a", "b"])
     cli=False         the flag comes from elsewhere (--augment: commands/_augment_flags.py)
     by_hand=True      not checked generically: `_check_by_hand` does it (data, augment)
+    recorded=True     what a run resolved, kept in config.json for an exact rerun (the
+                      budget's choice): no flag, checked by hand
 
 A check that relates settings to one another (--unfreeze-after needs --freeze base) goes
 in `_check_relations`.
@@ -42,6 +44,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +90,7 @@ class Setting:
     from_flag: Callable[[Any], Any] | None = None
     cli: bool = True
     by_hand: bool = False
+    recorded: bool = False  # written by augtrain into config.json, never given: no flag
     optional: bool = False  # None is allowed: the default is None
 
     def is_list(self) -> bool:
@@ -121,6 +125,8 @@ def setting(
     (the keywords: this module's docstring)."""
     if type is None and default is not None and not isinstance(default, (list, dict)):
         type = default.__class__
+    if options.get("recorded"):
+        options.update(cli=False, by_hand=True)
     meta = Setting(
         help=help,
         group=group,
@@ -149,6 +155,29 @@ def _word_or(kind: type | None, words: tuple[str, ...]) -> Callable[[str], Any]:
 
     parse.__name__ = getattr(kind, "__name__", "value")
     return parse
+
+
+DURATION = re.compile(r"^(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s)?$")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds of '90s', '10m', '1h', '1h30m', '2.5m'; a number is seconds already."""
+    if isinstance(text, bool):
+        raise AugtrainError(f"--time-budget {text!r}: give a duration such as 90s, 10m or 1h")
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        match = DURATION.match(str(text).strip().lower())
+        if not str(text).strip() or match is None or not any(match.groups()):
+            raise AugtrainError(
+                f"--time-budget {text!r}: give a duration with its unit, such as 90s, 10m, "
+                "1h or 1h30m"
+            )
+        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise AugtrainError(f"--time-budget {text!r}: must be a positive duration")
+    return seconds
 
 
 def column(text: str) -> str | int:
@@ -668,6 +697,22 @@ class TrainConfig:
         "test-time augmentation of the final evaluation (flip-translate in the speed presets)",
         choices=("none", "flip", "flip-translate"),
     )
+    # training/budget.py: a calibration fits the recipe's scale to the budget and records
+    # itself in budget_choice; a config with a budget_choice (--resume, --config) is never
+    # calibrated again
+    time_budget: float | None = setting(
+        None,
+        MODEL,
+        "the whole command's wall time (90s, 10m, 1h): a short calibration on this machine "
+        "fits the recipe's scale to it; with no --model or --preset, the default job "
+        "(--preset general); on a CPU --preset speed has 10m",
+        type=str,  # parsed by validate: '10m' -> 600.0, a bad one a one-line error
+        metavar="DURATION",
+        by_hand=True,
+    )
+    budget_choice: dict[str, Any] | None = setting(
+        None, MODEL, "the recipe --time-budget chose and the rates it measured", recorded=True
+    )
     # ------------------------------------------------------------------ checkpoints
     # auto never picks a test_* figure: that would select on the test set
     monitor: str = setting(
@@ -782,6 +827,12 @@ class TrainConfig:
 
     def _check_by_hand(self) -> None:
         """What the declarations cannot say: the forms only a Python caller can pass."""
+        if self.time_budget is not None:
+            self.time_budget = parse_duration(self.time_budget)  # '10m' from Python too
+        if self.budget_choice is not None and not isinstance(self.budget_choice, dict):
+            raise AugtrainError(
+                f"budget_choice must be a dict (as config.json has it), got {self.budget_choice!r}"
+            )
         from ..data.arrays import Dataset
 
         data = self.data

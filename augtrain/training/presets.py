@@ -9,6 +9,16 @@ the user did not give: every explicit flag or keyword wins over the preset.
     speed95     airbench95's: wider (128/384/384), 15 epochs
     speed96     airbench96's: wider (128/512/512), 3 convs per block with a residual,
                 translate 4 + cutout 12, 40 epochs
+    general     the default job of `--time-budget` on any folder (no --model, no --preset):
+                the speed recipe, its scale chosen for the budget (training/budget.py)
+    tutorial    the plain recipe of the tutorial and of `augtrain train` without a preset:
+                cnn4, Adam, batch 32, random crop + flip, 10 epochs
+
+--time-budget DURATION fits a speed recipe's scale (widths, epochs, batch) to the budget on
+the machine that runs it (training/budget.py). On a CPU `--preset speed` without a budget,
+--epochs, --batch-size or --model-option has a budget of 10 minutes (DEFAULT_CPU_BUDGET):
+its fixed recipe was tuned on one CPU and takes five times that on another. `speed-cpu`
+stays that fixed recipe; on a GPU `speed` is airbench94's, unchanged.
 
 The recipes' numbers are airbench's (Keller Jordan, 2024), restated for augtrain's
 mean-reduced loss (airbench sums the loss over the batch):
@@ -43,6 +53,11 @@ from .callbacks import Callback
 MOMENTUM = 0.85
 WEIGHT_DECAY_PER_1024 = 0.0153
 WARMUP_FRACTION = 0.23  # fraction of training spent warming the lr up (airbench)
+# `--preset speed` on a CPU: the budget it was sized for on the CPU it was tuned on.
+DEFAULT_CPU_BUDGET = 600.0
+# Settings that fix the recipe's scale: given any of them, the speed preset's implicit
+# CPU budget does not apply (the user has sized the run).
+SCALE_SETTINGS = ("epochs", "batch_size", "model_options")
 
 
 def speed_recipe(
@@ -108,6 +123,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     "speed96": speed_recipe(
         (128, 512, 512), 40, 9.0, translate=4, cutout=12, depth=3, description="airbench96"
     ),
+    # The default job of a budget: speed-cpu's recipe as the start; the budget sets its scale.
+    "general": speed_recipe(
+        (32, 128, 128), 13, 11.5, description="default job of --time-budget on any folder"
+    ),
+    # TrainConfig's own defaults, named: the tutorial's plain recipe.
+    "tutorial": {
+        "description": "cnn4, Adam, batch 32, crop + flip, 10 epochs (the tutorial's)",
+        "lr_per_1024": None,
+        "values": {
+            "model": "cnn4",
+            "model_options": {},
+            "epochs": 10,
+            "batch_size": 32,
+            "optimizer": "adam",
+            "augment": "crop-flip",
+        },
+    },
 }
 
 
@@ -131,8 +163,11 @@ def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, A
     resolved = resolve_name(name, cuda)
     recipe = PRESETS[resolved]
     values = dict(recipe["values"])
-    if not cuda and device.cpu_has_fast_bf16():
+    speed = recipe["lr_per_1024"] is not None
+    if speed and not cuda and device.cpu_has_fast_bf16():
         values.update(amp="bf16", channels_last="on")  # oneDNN's bf16 convs want NHWC
+    if name == "speed" and not cuda and not any(k in explicit for k in SCALE_SETTINGS):
+        values["time_budget"] = DEFAULT_CPU_BUDGET
     out = {**values, **explicit, "preset": resolved}
     if out["model"] == recipe["values"]["model"]:
         out["model_options"] = {
@@ -141,10 +176,27 @@ def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, A
         }
     elif "model_options" not in explicit:
         out["model_options"] = {}
-    if explicit.get("lr") is None:
+    if not speed:
+        return out
+    given = {k for k, v in explicit.items() if v is not None}
+    return derive_recipe_values(out, given, recipe["lr_per_1024"])
+
+
+def derive_recipe_values(
+    values: dict[str, Any], given: set[str], lr_per_1024: float | None
+) -> dict[str, Any]:
+    """A speed recipe's lr, weight decay and warm-up from its batch size, momentum and
+    epochs (see the module docstring), each unless the user gave it; `lr_per_1024` None
+    keeps the weight decay and derives the lr only where it was derived before."""
+    out = dict(values)
+    if lr_per_1024 is None:
+        return out
+    if "lr" not in given:
         momentum = out["momentum"]
-        out["lr"] = recipe["lr_per_1024"] * out["batch_size"] / 1024 / (1 + 1 / (1 - momentum))
-    if explicit.get("warmup_epochs") is None:
+        out["lr"] = lr_per_1024 * out["batch_size"] / 1024 / (1 + 1 / (1 - momentum))
+    if "weight_decay" not in given:
+        out["weight_decay"] = WEIGHT_DECAY_PER_1024 / lr_per_1024
+    if "warmup_epochs" not in given:
         out["warmup_epochs"] = WARMUP_FRACTION * out["epochs"]
     return out
 
@@ -166,6 +218,12 @@ def with_preset(
     from .config import TrainConfig
 
     name = overrides.get("preset") or (config.preset if config is not None else None)
+    budget = overrides.get("time_budget") or (config.time_budget if config is not None else None)
+    model_given = "model" in overrides or (
+        config is not None and config.model != TrainConfig().model
+    )
+    if not name and budget is not None and not model_given:
+        name = "general"  # a budget and no model: the default job (budget.py fits it)
     if not name:
         return overrides
     explicit: dict[str, Any] = {}

@@ -29,6 +29,7 @@ from ..report.metrics import classification_metrics, confusion_matrix_csv, predi
 from ..report.plots import confusion_matrix_plot, learning_curves
 from ..runfolder import RunDirClaim
 from . import checkpoint, distributed
+from .budget import apply_choice, command_start, fit_to_budget, given_settings
 from .callbacks import Callback, History, MonitorCallback
 from .callbacks import from_config as config_callbacks
 from .config import TrainConfig, unknown_keywords
@@ -356,6 +357,8 @@ def train(
                 "module-level function or 'module:function'"
             )
         overrides["model"] = reference
+    started = command_start(time.monotonic())  # --time-budget's clock (budget.py)
+    given = given_settings(config, overrides)
     if resume is not None:
         run_dir, ckpt, config = resume_run(Path(resume), overrides)
         if network is None and ckpt is not None:
@@ -439,6 +442,17 @@ def train(
         "std": std,
         "label_mode": config.label_mode,
     }
+    if config.time_budget is not None and config.budget_choice is None and not resumed:
+        # the recipe's scale for the budget, from a calibration on this data and machine
+        # (rank 0's under torchrun: every rank must train the same recipe)
+        fitted = (
+            fit_to_budget(config, given, data, model_spec, device, started)
+            if dist_info.is_main
+            else None
+        )
+        config = distributed.broadcast_object(fitted, dist_info)
+        model_spec["options"] = config.model_options
+    data = apply_choice(config, data)  # the budget's threads; short of an epoch: part of the data
     if weights_cfg is not None:  # the layout the weights belong to; what they are
         model_spec["options"] = {**weights_cfg["options"], **config.model_options}
         model_spec["pretrained"] = weights_cfg

@@ -1,0 +1,524 @@
+"""--time-budget: the best recipe that fits a stated wall time on the machine that runs it.
+
+    augtrain train --preset speed --time-budget 10m     (also 90s, 1h, 1h30m)
+
+The budget is the whole command, start to metrics.json: start-up and data loading, this
+calibration, training, the final evaluation with TTA and the run folder's files.
+
+1. Calibration (`calibrate`): for each candidate scale in `CANDIDATES`, narrowest first,
+   a few timed optimizer steps on real training images through the run's augmentation,
+   precision and memory format (the Trainer's own `train_step`), and one timed inference
+   batch. A step's first call is not timed: it creates oneDNN/cuDNN primitives once.
+   It stops at the first candidate that cannot reach `MIN_EPOCHS` (every wider one is
+   slower), or when it has spent `CALIBRATION_SHARE` of the budget.
+2. The overhead model (`plan`): what the run still spends besides its epochs, from what
+   was measured: the time already gone, model set-up, the final evaluation (plain plus
+   every TTA view over the evaluated split) and a fixed tail for checkpoint and plots.
+   What is left, less a safety share, divided by the seconds of one epoch, is the number
+   of whole epochs that fit.
+3. The choice rule (`choose`, a pure function): the widest candidate that fits at least
+   `MIN_EPOCHS`, with as many epochs as fit up to `MAX_EPOCHS`; if none does, the
+   narrowest with as many as fit (at least one, with a note that the budget is short).
+   airbench's recipes train 10 epochs at their width (airbench94) and gain more from
+   width than from epochs beyond that; speed-cpu's tuned 13 epochs at half width sit on
+   the same side of the rule.
+
+The choice is printed in one line and kept in config.json as `budget_choice` beside the
+chosen values (widths, epochs, batch size, lr), so `--resume` and `--config config.json`
+rerun it exactly: a config with a `budget_choice` is never calibrated again. Schedules
+run over the chosen epochs' steps as any run's do, so the run is deterministic given it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import AugtrainError
+from .config import parse_duration
+
+# Fewer epochs than this at a width: a narrower net with more epochs does better (see above).
+MIN_EPOCHS = 10
+MAX_EPOCHS = 40  # airbench96's count; beyond it the schedule gains nothing worth the time
+# Calibration may spend at most this share of the budget (it is part of the budget).
+CALIBRATION_SHARE = 0.05
+# Planned share of what is left, kept back for noise (other processes, thermal, the cache).
+SAFETY_SHARE = 0.03
+# Checkpoint, history, plots, metrics.json and interpreter exit after the evaluation;
+# matplotlib's import and two figures dominate it on a CPU.
+TAIL_SECONDS = 4.0
+TIMED_STEPS = 3  # after one untimed step
+# Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
+# few hundred, and a full 1024-image step of a wide net would cost seconds per candidate.
+CPU_CALIBRATION_IMAGES = 128
+# The final evaluation (plain, then each TTA view) may take at most this share of the
+# budget: past it the time buys more as training; TTA steps down flip-translate -> flip -> none.
+EVAL_SHARE = 0.12
+# A run with fewer optimizer steps than this gets a smaller batch (airbench94 takes ~490).
+MIN_STEPS = 100
+# A command older than this when the budget starts is no fresh process (a notebook or test
+# harness calling the CLI's main): its budget counts from the train() call.
+FRESH_PROCESS_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scale of the speednet recipe: block widths and airbench's lr for that width."""
+
+    widths: tuple[int, int, int]
+    lr_per_1024: float = 11.5
+
+    @property
+    def label(self) -> str:
+        return "/".join(map(str, self.widths))
+
+
+# Narrowest first. airbench94's (64, 256, 256) and airbench95's (128, 384, 384) with its
+# lr; speed-cpu's half width (32, 128, 128); the others fill the gaps at ~1.5-2x cost steps
+# (a block's cost grows with the square of its width).
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate((12, 48, 48)),
+    Candidate((16, 64, 64)),
+    Candidate((24, 96, 96)),
+    Candidate((32, 128, 128)),
+    Candidate((48, 192, 192)),
+    Candidate((64, 256, 256)),
+    Candidate((96, 320, 320), 10.5),
+    Candidate((128, 384, 384), 10.0),
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A candidate's measured rates on this machine (seconds per image)."""
+
+    candidate: Candidate | None  # None: the user's own model and options, not a speednet scale
+    train_s_per_image: float
+    eval_s_per_image: float
+    step_s: float  # one optimizer step at the run's batch size (the first epoch's warm-up)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a candidate gives in the time left: the epochs it trains (`epochs`), the whole
+    epochs that fit (`fit`), and the predicted seconds from now to the evaluation's end."""
+
+    measured: Measured
+    epochs: int
+    fit: int
+    epoch_s: float
+    eval_s: float
+    predicted_s: float
+    usable_s: float = 0.0  # seconds left for the epochs themselves
+    train_images: int | None = None  # a budget short of one epoch: one pass over this many
+
+
+# ------------------------------------------------------------------ durations
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m" if not secs else f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+# ------------------------------------------------------------------ the command's clock
+_command_start: float | None = None
+
+
+def process_age() -> float | None:
+    """Seconds since this process started, from /proc (None where it cannot be read)."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def mark_command_start() -> None:
+    """The CLI's train command: the budget counts from the process's start (Python's and
+    torch's imports are part of the command), unless the process is not a fresh one."""
+    global _command_start
+    age = process_age()
+    fresh = age is not None and age < FRESH_PROCESS_SECONDS
+    _command_start = time.monotonic() - (age if fresh else 0.0)
+
+
+def command_start(default: float) -> float:
+    """Where the budget's clock started: the CLI's mark, else `default` (the train() call)."""
+    global _command_start
+    start, _command_start = _command_start, None  # one command, one mark
+    return default if start is None else start
+
+
+# ------------------------------------------------------------------ the choice rule
+def plan(
+    measured: Measured,
+    left_s: float,
+    n_train: int,
+    n_eval: int,
+    eval_views: int,
+    epochs: int | None = None,
+) -> Plan:
+    """Whole epochs of `measured` that fit in `left_s` seconds (the budget less what is
+    spent already and the fixed tail); it trains those (at most MAX_EPOCHS) or `epochs`."""
+    epoch_s = n_train * measured.train_s_per_image
+    eval_s = n_eval * eval_views * measured.eval_s_per_image
+    warm_s = 2 * measured.step_s  # the first epoch's new shapes (full and last batch)
+    usable = left_s * (1 - SAFETY_SHARE) - eval_s - warm_s
+    fit = max(0, math.floor(usable / epoch_s)) if epoch_s > 0 else MAX_EPOCHS
+    chosen = epochs if epochs is not None else min(fit, MAX_EPOCHS)
+    total = warm_s + chosen * epoch_s + eval_s
+    return Plan(measured, chosen, fit, epoch_s, eval_s, total, usable_s=usable)
+
+
+def choose(
+    plans: Sequence[Plan], fixed_epochs: bool = False, n_train: int = 0
+) -> tuple[Plan, bool]:
+    """The rule: the widest plan with at least MIN_EPOCHS (with --epochs given: the widest
+    whose epochs fit), else the narrowest with the epochs that fit, or, short of one, one
+    pass over a part of the `n_train` images; and whether it fits.
+    `plans` are narrowest first, each from `plan` with the same time left."""
+    if not plans:
+        raise AugtrainError("--time-budget: nothing was calibrated")
+    if fixed_epochs:
+        fitting = [p for p in plans if p.epochs <= p.fit]
+    else:
+        fitting = [p for p in plans if p.epochs >= MIN_EPOCHS]
+    if fitting:
+        return fitting[-1], True
+    first = plans[0]
+    if fixed_epochs or first.epochs >= 1:
+        return first, first.epochs <= first.fit
+    return short_of_an_epoch(first, n_train)
+
+
+# A pass shorter than this share of the data trains too little to be worth a run's start.
+MIN_TRAIN_SHARE = 0.05
+
+
+def short_of_an_epoch(p: Plan, n_train: int) -> tuple[Plan, bool]:
+    """Not one epoch fits: one pass over as many distinct training images as fit (evenly
+    spread over the set, see `training_subset`), at least MIN_TRAIN_SHARE of them."""
+    per_image = p.measured.train_s_per_image
+    images = int(p.usable_s / per_image) if per_image > 0 else n_train
+    floor = max(1, math.ceil(MIN_TRAIN_SHARE * n_train))
+    images = min(n_train, max(floor, images))
+    total = p.predicted_s + images * per_image
+    return replace(p, epochs=1, train_images=images, predicted_s=total), images * per_image <= max(
+        p.usable_s, 0.0
+    )
+
+
+# ------------------------------------------------------------------ calibration
+def batch_for(n_train: int, recipe_batch: int) -> int:
+    """The recipe's batch, smaller on a small training set so an epoch has steps to take:
+    a power of two near n/16, at least 16."""
+    if n_train >= 16 * recipe_batch:
+        return recipe_batch
+    return max(16, min(recipe_batch, 2 ** int(math.log2(max(n_train / 16, 1)))))
+
+
+def given_settings(config: Any, overrides: dict[str, Any]) -> set[str]:
+    """The settings the user chose (keywords, or a passed config's non-defaults): the
+    budget never changes those."""
+    import dataclasses
+
+    from .config import TrainConfig
+
+    given = {k for k, v in overrides.items() if v is not None}
+    if config is not None:
+        default = TrainConfig()
+        for f in dataclasses.fields(TrainConfig):
+            if getattr(config, f.name) != getattr(default, f.name):
+                given.add(f.name)
+    return given
+
+
+def candidates_for(config: Any, given: set[str]) -> list[Candidate | None]:
+    """The scales to try: speednet's table unless the user fixed the widths or chose
+    another model (then only the model as given: the budget picks its epochs)."""
+    options = config.model_options or {}
+    if config.model != "speednet" or ("model_options" in given and "widths" in options):
+        return [None]
+    return list(CANDIDATES)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def measure(
+    candidate: Candidate | None,
+    config: Any,
+    spec: dict[str, Any],
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    eval_x: torch.Tensor,
+    device: torch.device,
+    batch_size: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Measured:
+    """Time TIMED_STEPS training steps (after one untimed) and one inference batch of a
+    candidate on real images (`train_x` uint8 NHWC, on the device), through the run's
+    pipeline, precision and optimizer groups."""
+    from . import checkpoint
+    from .loop import DeviceSplit, Trainer
+    from .presets import init_from_data, recipe_setup
+    from .resolved import make_pipeline
+
+    options = dict(config.model_options or {})
+    if candidate is not None:
+        options["widths"] = list(candidate.widths)
+    cal_config = config.replace(model_options=options, epochs=1, batch_size=len(train_y))
+    classifier = checkpoint.build_model({**spec, "options": options}, spec["mean"], spec["std"])
+    from ..device import DevicePolicy
+
+    precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
+    classifier = precision.prepare_model(classifier.to(device))
+    init_from_data(classifier, train_x)
+    net = getattr(classifier, "net", classifier)
+    groups, _ = recipe_setup(net, cal_config, None)
+    split = DeviceSplit(train_x, train_y)
+    trainer = Trainer(
+        classifier,
+        split,
+        None,
+        cal_config,
+        make_pipeline(cal_config),
+        [],
+        device,
+        param_groups=groups,
+        num_classes=spec["num_classes"] if spec["num_classes"] > 1 else 2,
+    )
+    index = torch.arange(len(train_y), device=device)
+    trainer.set_lr(0.5)
+    trainer.train_step(index, 0)  # untimed: primitive creation, allocator warm-up
+    sync(device)
+    times = []
+    for _ in range(TIMED_STEPS):
+        t0 = clock()
+        trainer.train_step(index, 0)
+        sync(device)
+        times.append(clock() - t0)
+    step_s = statistics.median(times)
+    from ..report.metrics import predict_logits
+
+    predict_logits(classifier, eval_x, device, policy=precision)  # untimed: same shapes
+    t0 = clock()
+    predict_logits(classifier, eval_x, device, policy=precision)
+    sync(device)
+    eval_s = clock() - t0
+    per_image = step_s / len(train_y)
+    return Measured(
+        candidate,
+        per_image,
+        eval_s / max(len(eval_x), 1),
+        per_image * batch_size,
+    )
+
+
+def fit_to_budget(
+    config: Any,
+    given: set[str],
+    data: Any,
+    spec: dict[str, Any],
+    device: torch.device,
+    started: float,
+    clock: Callable[[], float] = time.perf_counter,
+    now: Callable[[], float] = time.monotonic,
+) -> Any:
+    """The config with the chosen scale (widths, epochs, batch size and the values derived
+    from them) and `budget_choice` recording the calibration; `started` is the command's
+    start on the `now` clock."""
+    from ..report.tta import tta_views
+    from .presets import derive_recipe_values
+
+    budget_s = parse_duration(config.time_budget)
+    n_train = len(data.train.y)
+    split = data.test if data.test is not None else data.val
+    n_eval = 0 if split is None else len(split.y)
+
+    def views_of(tta: str) -> int:
+        return 0 if split is None else 1 + (len(tta_views(tta)) if tta != "none" else 0)
+
+    batch = config.batch_size
+    if "batch_size" not in given and config.preset:
+        batch = batch_for(n_train, config.batch_size)
+    cal_n = min(batch, n_train) if device.type != "cpu" else min(batch, CPU_CALIBRATION_IMAGES)
+    cal_n = max(1, min(cal_n, n_train))
+    pick = torch.linspace(0, n_train - 1, cal_n).long()  # spread: a folder is class-sorted
+    train_x = torch.from_numpy(data.train.x[pick.numpy()]).to(device)
+    train_y = torch.from_numpy(data.train.y[pick.numpy()]).to(device)
+    eval_src = split.x if split is not None else data.train.x
+    eval_x = torch.from_numpy(eval_src[: min(len(eval_src), 500)]).to(device)
+
+    fixed_epochs = "epochs" in given
+    cal_start = now()
+    calibration_cap = CALIBRATION_SHARE * budget_s
+    measured_list: list[Measured] = []
+    rng_state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    for i, candidate in enumerate(candidates_for(config, given)):
+        measured = measure(
+            candidate, config, spec, train_x, train_y, eval_x, device, batch, clock=clock
+        )
+        if i == 0 and device.type == "cpu" and threads > 1:
+            # On cores shared with other work, torch's threads wait on each other at every
+            # op's barrier whenever one is descheduled; one thread can then be faster.
+            torch.set_num_threads(1)
+            single = measure(
+                candidate, config, spec, train_x, train_y, eval_x, device, batch, clock=clock
+            )
+            if single.train_s_per_image < measured.train_s_per_image:
+                measured, threads = single, 1
+            else:
+                torch.set_num_threads(threads)
+        measured_list.append(measured)
+        left = budget_s - (now() - started) - TAIL_SECONDS
+        least = views_of(config.tta if "tta" in given else "none")  # TTA is chosen below
+        fit = plan(measured, left, n_train, n_eval, least).fit
+        needed = config.epochs if fixed_epochs else MIN_EPOCHS
+        if fit < needed or now() - cal_start > calibration_cap:
+            break  # wider candidates are slower still, or calibration has had its share
+    torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
+    calibration_s = now() - cal_start
+    # Every candidate is planned with the time left now: the later ones saw less left.
+    left = budget_s - (now() - started) - TAIL_SECONDS
+    tta = config.tta
+    if "tta" not in given:  # the TTA whose evaluation the budget can afford
+        for tta in dict.fromkeys((config.tta, "flip", "none")):
+            eval_s = n_eval * views_of(tta) * measured_list[0].eval_s_per_image
+            if eval_s <= EVAL_SHARE * budget_s:
+                break
+    views = views_of(tta)
+    epochs = config.epochs if fixed_epochs else None
+    final = [plan(m, left, n_train, n_eval, views, epochs) for m in measured_list]
+    chosen, fits = choose(final, fixed_epochs, n_train)
+    trained = chosen.epochs * (chosen.train_images or n_train)
+    if "batch_size" not in given and config.preset and trained < MIN_STEPS * batch:
+        # a short run: more, smaller steps (the lr follows the batch, derive_recipe_values)
+        batch = min(batch, max(32, 2 ** int(math.log2(max(trained / MIN_STEPS, 1)))))
+    elapsed = now() - started
+    changes: dict[str, Any] = {"epochs": chosen.epochs, "batch_size": batch, "tta": tta}
+    lr_per_1024 = None
+    if chosen.measured.candidate is not None:
+        changes["model_options"] = {
+            **(config.model_options or {}),
+            "widths": list(chosen.measured.candidate.widths),
+        }
+        lr_per_1024 = chosen.measured.candidate.lr_per_1024
+    values = {**asdict_config(config), **changes}
+    if config.preset:
+        values = derive_recipe_values(values, given, lr_per_1024)
+    record = {
+        "budget_s": budget_s,
+        "elapsed_before_training_s": round(elapsed, 2),
+        "calibration_s": round(calibration_s, 2),
+        "calibration_images": cal_n,
+        "threads": threads,
+        "train_images_all": n_train,
+        "device": str(device),
+        "rates": [
+            {
+                "widths": None if p.measured.candidate is None else p.measured.candidate.label,
+                "train_img_per_s": round(1 / p.measured.train_s_per_image, 1),
+                "eval_img_per_s": round(1 / max(p.measured.eval_s_per_image, 1e-12), 1),
+                "epoch_s": round(p.epoch_s, 2),
+                "epochs_fit": p.fit,
+            }
+            for p in final
+        ],
+        "chosen": {
+            "widths": None
+            if chosen.measured.candidate is None
+            else chosen.measured.candidate.label,
+            "epochs": chosen.epochs,
+            "batch_size": batch,
+            "train_images": chosen.train_images or n_train,
+            "tta": tta,
+        },
+        "predicted_total_s": round(elapsed + chosen.predicted_s + TAIL_SECONDS, 1),
+        "fits": fits,
+    }
+    values["budget_choice"] = record
+    values["time_budget"] = budget_s
+    out = config.replace(**values)
+    if config.verbose:
+        print(describe(record), flush=True)
+        if not fits:
+            print(
+                f"note: --time-budget {format_duration(budget_s)} is shorter than the smallest "
+                f"recipe here needs (predicted {format_duration(record['predicted_total_s'])})",
+                file=sys.stderr,
+                flush=True,
+            )
+    return out
+
+
+def apply_choice(config: Any, data: Any) -> Any:
+    """What a budget_choice sets beyond the config's fields, on its first run and on every
+    rerun from config.json: torch's CPU threads and the training images (`training_subset`)."""
+    choice = getattr(config, "budget_choice", None) or {}
+    if choice.get("threads") and choice.get("device") == "cpu":
+        torch.set_num_threads(int(choice["threads"]))
+    return training_subset(config, data)
+
+
+def training_subset(config: Any, data: Any) -> Any:
+    """`data` with the training split cut to the images a budget short of one epoch chose
+    (budget_choice's train_images), evenly spread over it: a class-sorted folder keeps
+    every class. The same cut on every rerun from config.json."""
+    choice = getattr(config, "budget_choice", None) or {}
+    images = (choice.get("chosen") or {}).get("train_images")
+    n = len(data.train.y)
+    if not images or images >= n:
+        return data
+    pick = np.linspace(0, n - 1, int(images)).round().astype(np.int64)
+    train = replace(data.train, x=data.train.x[pick], y=data.train.y[pick], fingerprint=None)
+    if data.train.filenames is not None:
+        train.filenames = [data.train.filenames[i] for i in pick]
+    return replace(data, train=train)
+
+
+def asdict_config(config: Any) -> dict[str, Any]:
+    """A config's fields, shallow: in-memory arrays are not copied."""
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+def describe(record: dict[str, Any]) -> str:
+    """The choice and the measured rates in one line."""
+    chosen = record["chosen"]
+    scale = f"speednet {chosen['widths']}, " if chosen["widths"] else ""
+    n = chosen.get("train_images")
+    part = f" over {n} training images" if n and n < record.get("train_images_all", n + 1) else ""
+    threads = f", {record['threads']} thread" if record.get("threads") == 1 else ""
+    epochs = f"{chosen['epochs']} epoch" + ("s" if chosen["epochs"] != 1 else "")
+    rates = ", ".join(
+        (f"{r['widths']} " if r["widths"] else "")
+        + f"{r['train_img_per_s']:.0f} img/s ({r['epochs_fit']} ep fit)"
+        for r in record["rates"]
+    )
+    return (
+        f"time budget {format_duration(record['budget_s'])}: {scale}{epochs}{part}, "
+        f"batch {chosen['batch_size']}; predicted {format_duration(record['predicted_total_s'])} "
+        f"(calibration {record['calibration_s']:.1f} s on {record['device']}{threads}: {rates})"
+    )

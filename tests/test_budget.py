@@ -1,0 +1,362 @@
+"""--time-budget (training/budget.py): durations, the choice rule, calibration on tiny data,
+config.json recording and exact reruns, the default job and the tutorial preset."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from fixtures import synthetic_images, write_image_folder
+
+import augtrain
+from augtrain.cli import main
+from augtrain.errors import AugtrainError
+from augtrain.training import budget
+from augtrain.training.budget import (
+    CANDIDATES,
+    MAX_EPOCHS,
+    MIN_EPOCHS,
+    Measured,
+    choose,
+    parse_duration,
+    plan,
+)
+from augtrain.training.config import TrainConfig
+from augtrain.training.presets import DEFAULT_CPU_BUDGET, apply_preset, with_preset
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """A budget's choice may set torch's threads for the process: put them back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def arrays(n=96, size=12, seed=0):
+    x, y = synthetic_images(n, size, 3, seed)
+    xt, yt = synthetic_images(24, size, 3, seed + 1)
+    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+
+
+# ------------------------------------------------------------------ durations
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("2.5m", 150), (" 5S ", 5)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["10", "", "ten minutes", "10x", "0s", "m", "-5s", "1m1h"])
+def test_bad_duration_is_one_line_error(text):
+    with pytest.raises(AugtrainError, match="--time-budget"):
+        parse_duration(text)
+
+
+def test_bad_duration_on_the_cli_exits_2_in_one_line(tmp_path, capsys):
+    code = main(["train", "--data", str(tmp_path), "--time-budget", "10 minutes"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--time-budget '10 minutes'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_number_is_seconds_from_python_and_a_bad_type_is_refused():
+    assert parse_duration(600) == 600.0
+    TrainConfig(time_budget="3m").validate()
+    with pytest.raises(AugtrainError, match="--time-budget"):
+        TrainConfig(time_budget=True).validate()
+    with pytest.raises(AugtrainError, match="budget_choice"):
+        TrainConfig(budget_choice="fast").validate()
+
+
+# ------------------------------------------------------------------ the choice rule
+def measured(i: int, train_s_per_image: float) -> Measured:
+    return Measured(CANDIDATES[i], train_s_per_image, train_s_per_image / 3, 0.0)
+
+
+def plans_for(rates: list[float], left: float, n: int = 1000, epochs=None):
+    return [
+        plan(measured(i, r), left, n_train=n, n_eval=100, eval_views=7, epochs=epochs)
+        for i, r in enumerate(rates)
+    ]
+
+
+def test_plan_counts_whole_epochs_after_evaluation_and_the_safety_share():
+    p = plan(measured(0, 0.01), 200.0, n_train=1000, n_eval=300, eval_views=7)
+    # 200 s less 3% = 194; evaluation 300 x 7 x 0.01/3 = 7 s; epoch 10 s: 18 epochs
+    assert p.epoch_s == pytest.approx(10.0) and p.eval_s == pytest.approx(7.0)
+    assert p.fit == 18 and p.epochs == 18
+    assert p.predicted_s == pytest.approx(18 * 10 + 7)
+    assert plan(measured(0, 1e-6), 1e6, 1000, 0, 0).epochs == MAX_EPOCHS  # capped
+
+
+def test_choose_takes_the_widest_that_reaches_min_epochs():
+    # each wider candidate is twice as slow; 1000 images, 250 s left
+    plans = plans_for([0.002, 0.004, 0.008, 0.016, 0.032], 250.0)
+    fits = [p.fit for p in plans]
+    assert fits == sorted(fits, reverse=True)
+    chosen, ok = choose(plans)
+    assert ok and chosen.epochs >= MIN_EPOCHS
+    wider = plans[plans.index(chosen) + 1]
+    assert wider.fit < MIN_EPOCHS  # the next one up would not have reached it
+    assert chosen.measured.candidate == CANDIDATES[plans.index(chosen)]
+
+
+def test_choose_falls_back_to_the_narrowest_and_says_whether_it_fits():
+    short = plans_for([0.02, 0.04], 100.0)  # 20 s an epoch: 4 fit
+    chosen, ok = choose(short)
+    assert chosen.measured.candidate == CANDIDATES[0] and chosen.epochs == 4 and ok
+    none = plans_for([0.2, 0.4], 100.0)  # 200 s an epoch: half of one fits
+    chosen, ok = choose(none, n_train=1000)
+    assert chosen.epochs == 1 and chosen.measured.candidate == CANDIDATES[0]
+    # one pass over the images that fit: (100 x 0.97 - 100 x 7 x 0.2/3) / 0.2 s each
+    assert chosen.train_images == int((97 - 700 * 0.2 / 3) / 0.2) and ok
+    hopeless = plans_for([5.0], 100.0)  # not even MIN_TRAIN_SHARE of the data fits
+    chosen, ok = choose(hopeless, n_train=1000)
+    assert chosen.train_images == 50 and not ok
+
+
+def test_training_subset_is_an_even_spread_and_only_when_chosen():
+    from augtrain.data import load_data
+
+    data = load_data(arrays(n=90))
+    config = TrainConfig(budget_choice={"chosen": {"train_images": 30}})
+    cut = budget.training_subset(config, data)
+    assert len(cut.train.y) == 30 and len(data.train.y) == 90
+    assert np.array_equal(cut.train.x[0], data.train.x[0])
+    assert np.array_equal(cut.train.x[-1], data.train.x[-1])
+    assert sorted(set(cut.train.y.tolist())) == [0, 1, 2]
+    assert budget.training_subset(TrainConfig(), data) is data
+
+
+def test_choose_with_fixed_epochs_takes_the_widest_whose_epochs_fit():
+    plans = plans_for([0.002, 0.004, 0.008, 0.016], 250.0, epochs=12)
+    chosen, ok = choose(plans, fixed_epochs=True)
+    assert ok and chosen.epochs == 12
+    assert all(p.epochs == 12 for p in plans)
+    index = plans.index(chosen)
+    assert plans[index].fit >= 12 and (index == len(plans) - 1 or plans[index + 1].fit < 12)
+
+
+def test_batch_shrinks_on_small_training_sets():
+    assert budget.batch_for(50_000, 1024) == 1024
+    assert budget.batch_for(1000, 1024) == 32
+    assert budget.batch_for(40, 1024) == 16
+
+
+# ------------------------------------------------------------------ presets and the default job
+def test_speed_on_a_cpu_has_a_ten_minute_budget_unless_sized_by_the_user():
+    assert apply_preset("speed", {}, cuda=False)["time_budget"] == DEFAULT_CPU_BUDGET
+    assert "time_budget" not in apply_preset("speed", {}, cuda=True)  # airbench94 unchanged
+    assert "time_budget" not in apply_preset("speed-cpu", {}, cuda=False)  # the fixed recipe
+    for sized in ({"epochs": 2}, {"batch_size": 64}, {"model_options": {"widths": [8, 8, 8]}}):
+        assert "time_budget" not in apply_preset("speed", sized, cuda=False)
+    assert apply_preset("speed", {"time_budget": 90.0}, cuda=True)["time_budget"] == 90.0
+
+
+def test_a_budget_without_model_or_preset_is_the_default_job():
+    out = with_preset(None, {"time_budget": 60.0}, lambda d: False)
+    assert out["preset"] == "general" and out["model"] == "speednet"
+    assert with_preset(None, {"time_budget": 60.0, "model": "cnn4"}, lambda d: False) == {
+        "time_budget": 60.0,
+        "model": "cnn4",
+    }
+    assert with_preset(None, {}, lambda d: False) == {}  # no budget: TrainConfig's defaults
+
+
+def test_tutorial_preset_is_the_plain_defaults():
+    out = apply_preset("tutorial", {}, cuda=False)
+    default = TrainConfig()
+    for key in ("model", "optimizer", "batch_size", "epochs", "augment"):
+        assert out[key] == getattr(default, key)
+    assert "amp" not in out and "lr" not in out  # Adam's usual lr; float32
+    TrainConfig(**out).validate()
+
+
+# ------------------------------------------------------------------ calibration end to end
+def fake_clock(step: float = 0.01):
+    """A clock that advances `step` seconds each time it is read: timings are exact."""
+    ticks = itertools.count()
+    return lambda: next(ticks) * step
+
+
+def test_calibration_on_tiny_data_with_an_injected_clock(monkeypatch):
+    from augtrain.data import load_data
+
+    data = load_data(arrays())
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    spec = {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [12, 12],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        "label_mode": "categorical",
+    }
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:3])
+    now = fake_clock(0.001)
+    state = torch.get_rng_state()
+    out = budget.fit_to_budget(
+        config, {"time_budget"}, data, spec, torch.device("cpu"), 0.0, clock=fake_clock(), now=now
+    )
+    assert torch.equal(torch.get_rng_state(), state)  # the run's randomness is untouched
+    record = out.budget_choice
+    # each timed step reads the clock twice: 0.01 s per step of 16 images (batch_for(96))
+    assert record["calibration_images"] == 16 and out.batch_size == 16
+    assert [r["train_img_per_s"] for r in record["rates"]] == [1600.0] * 3
+    assert record["chosen"]["widths"] == "24/96/96"  # equal rates: the widest
+    assert out.model_options["widths"] == [24, 96, 96]
+    assert out.epochs == record["chosen"]["epochs"] == MAX_EPOCHS
+    assert out.time_budget == 30.0
+    # the recipe's derived values follow the chosen batch and epochs
+    assert out.lr == pytest.approx(11.5 * 16 / 1024 / (1 + 1 / 0.15))
+    assert out.warmup_epochs == pytest.approx(0.23 * MAX_EPOCHS)
+
+
+def test_a_short_budget_drops_tta_it_cannot_afford_and_takes_smaller_batches(monkeypatch):
+    from augtrain.data import load_data
+
+    data = load_data(arrays(n=96))
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    spec = {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [12, 12],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+    }
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
+    monkeypatch.setattr(budget, "EVAL_SHARE", 0.03)  # 0.9 s of the 30
+    monkeypatch.setattr(budget, "MIN_STEPS", 10_000)
+    clock = fake_clock(0.01)  # the timed inference of 24 images: 0.01 s; x 7 views: 0.07 s
+    monkeypatch.setattr(budget, "sync", lambda d: None)
+    out = budget.fit_to_budget(
+        config, {"time_budget"}, data, spec, torch.device("cpu"), 0.0, clock=clock, now=clock
+    )
+    assert out.tta == out.budget_choice["chosen"]["tta"] == "flip-translate"  # 0.07 s: affordable
+    assert out.batch_size == 16  # never larger than the small-data batch
+    monkeypatch.setattr(budget, "EVAL_SHARE", 1e-4)
+    out = budget.fit_to_budget(
+        config, {"time_budget"}, data, spec, torch.device("cpu"), 0.0, clock=clock, now=clock
+    )
+    assert out.tta == "none"
+    given = {"time_budget", "tta"}
+    out = budget.fit_to_budget(
+        config.replace(tta="flip"),
+        given,
+        data,
+        spec,
+        torch.device("cpu"),
+        0.0,
+        clock=clock,
+        now=clock,
+    )
+    assert out.tta == "flip"  # the user's TTA stays
+
+
+def test_budget_run_records_its_choice_and_reruns_exactly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:2])
+    calls = []
+    real = budget.measure
+    monkeypatch.setattr(budget, "measure", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(budget, "process_age", lambda: 0.0)  # a fresh command, not pytest's age
+    folder = write_image_folder(tmp_path / "imgs", per_class=16, size=12)
+    common = ["--runs-dir", str(tmp_path / "runs"), "--verbose", "1"]
+    assert (
+        main(["train", "--data", str(folder), "--time-budget", "40s", "--name", "b", *common]) == 0
+    )
+    out = capsys.readouterr().out
+    assert calls  # it calibrated, and said what it chose in one line
+    (line,) = [x for x in out.splitlines() if x.startswith("time budget 40s:")]
+    assert "epoch" in line and "img/s" in line
+    path = tmp_path / "runs/b"
+    config = json.loads((path / "config.json").read_text())["config"]
+    choice = config["budget_choice"]
+    assert config["preset"] == "general" and config["model"] == "speednet"  # the default job
+    assert config["time_budget"] == 40.0 and choice["chosen"]["epochs"] == config["epochs"]
+    widths = [int(w) for w in choice["chosen"]["widths"].split("/")]
+    assert config["model_options"]["widths"] == widths
+    assert config["batch_size"] == choice["chosen"]["batch_size"]
+    calls.clear()
+    # --config config.json: the same recipe, no calibration, the same numbers
+    argv = ["train", "--config", str(path / "config.json"), "--name", "again", *common]
+    assert main(argv) == 0
+    assert not calls and "time budget" not in capsys.readouterr().out
+    again = json.loads((tmp_path / "runs/again/config.json").read_text())["config"]
+    assert again["budget_choice"] == choice
+    for key in ("epochs", "batch_size", "model_options", "lr", "warmup_epochs"):
+        assert again[key] == config[key]
+    first = (path / "history.csv").read_text().splitlines()[1].split(",")[:3]
+    second = (tmp_path / "runs/again/history.csv").read_text().splitlines()[1].split(",")[:3]
+    assert first == second  # epoch, loss, accuracy: deterministic given the choice
+
+
+def test_resume_never_recalibrates(tmp_path, monkeypatch):
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
+    run = augtrain.train(
+        data=arrays(),
+        preset="speed",
+        time_budget="15s",
+        runs_dir=str(tmp_path),
+        name="r",
+        verbose=0,
+    )
+    calls = []
+    monkeypatch.setattr(budget, "measure", lambda *a, **k: calls.append(1))
+    more = augtrain.train(resume=run.path, data=arrays(), epochs=run.config.epochs + 1, verbose=0)
+    assert not calls and more.config.budget_choice == run.config.budget_choice
+    assert len(more.history) == run.config.epochs + 1
+
+
+def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatch):
+    import os
+
+    from augtrain.data import load_data
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU core: nothing to compare")
+    threads = 2
+    torch.set_num_threads(threads)
+    data = load_data(arrays())
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    spec = {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [12, 12],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+    }
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
+    elapsed = [0.0]
+
+    def contended_clock():  # each read costs more with more threads: one thread wins
+        elapsed[0] += 0.01 * torch.get_num_threads()
+        return elapsed[0]
+
+    try:
+        out = budget.fit_to_budget(
+            config,
+            {"time_budget"},
+            data,
+            spec,
+            torch.device("cpu"),
+            0.0,
+            clock=contended_clock,
+            now=fake_clock(0.001),
+        )
+        assert out.budget_choice["threads"] == 1 and torch.get_num_threads() == 1
+        torch.set_num_threads(threads)
+        budget.apply_choice(out, data)  # a rerun from config.json sets it again
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
