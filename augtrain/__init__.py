@@ -5,6 +5,7 @@ run = augtrain.train(data="cifar10", model="cnn4", epochs=10)
 run.metrics["accuracy"], run.history, run.path
 run = augtrain.load_run(run.path)        # later: the same Run from its folder
 run.evaluate(tta="flip"), run.predict("cat.jpg"), run.interpret(), run.export("onnx")
+augtrain.lr_find(data="cifar10", model="cnn4").suggestion   # the range test; train(lr="auto")
 """
 
 __version__ = "0.1.0"
@@ -21,6 +22,7 @@ from .training.callbacks import (  # noqa: E402
     TerminateOnNaN,
 )
 from .training.config import TrainConfig  # noqa: E402
+from .training.lr_find import LRFinderResult, lr_find  # noqa: E402
 from .training.results import Run, load_run  # noqa: E402
 from .training.run import train  # noqa: E402
 
@@ -29,6 +31,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "History",
+    "LRFinderResult",
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
@@ -38,5 +41,6 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "load_run",
+    "lr_find",
     "train",
 ]

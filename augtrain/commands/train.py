@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ..augment.flags import add_augment_arguments, augment_from_args
-from ..training.config import TrainConfig
+from ..training.config import TrainConfig, learning_rate
 from ..training.optim import OPTIMIZERS, SCHEDULES
 
 EXAMPLES = """examples:
@@ -104,7 +104,12 @@ def register(sub: Any) -> None:
         "(an effective batch of N x --batch-size)",
     )
     g.add_argument("--optimizer", choices=OPTIMIZERS)
-    g.add_argument("--lr", type=float, help="base learning rate (default: the optimizer's usual)")
+    g.add_argument(
+        "--lr",
+        type=learning_rate,
+        help="base learning rate, or auto: run the learning-rate finder first (see "
+        "`augtrain lr-find`) and train with its suggestion (default: the optimizer's usual)",
+    )
     g.add_argument("--momentum", type=float)
     g.add_argument("--nesterov", action="store_true", default=None)
     g.add_argument("--weight-decay", type=float)

@@ -70,6 +70,13 @@ def non_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
+def learning_rate(text: str) -> float | str:
+    """--lr: a number, or "auto" (the learning-rate finder's suggestion)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return float(text)  # argparse reports a ValueError as "invalid learning_rate value"
+
+
 def unknown_keywords(names: Any, what: str = "augtrain.train()") -> None:
     """One-line error for keywords that are no TrainConfig field, naming the nearest one."""
     known = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -125,7 +132,9 @@ class TrainConfig:
     # batch_size (an effective batch of batch_size * accumulate, as fastai and timm mean it)
     accumulate: int = 1
     optimizer: str = "adam"
-    lr: float | None = None  # None: the optimizer's usual default (see optim.DEFAULT_LR)
+    # None: the optimizer's usual default (see optim.DEFAULT_LR); "auto": the learning-rate
+    # finder's suggestion (training/lr_find.py), recorded here as a number once found
+    lr: float | str | None = None
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
@@ -333,7 +342,9 @@ class TrainConfig:
                 )
         check_number("seed", self.seed, 0, MAX_SEED, integer=True)
         check_number("validation_split", self.validation_split, 0.0, 1.0, high_open=True)
-        if self.lr is not None:
+        if self.lr is not None and self.lr != "auto":
+            if isinstance(self.lr, str):
+                raise AugtrainError(f"--lr {self.lr!r}: must be a number > 0 or 'auto'")
             check_number("lr", self.lr, 0.0, low_open=True)
         check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
         check_number("weight_decay", self.weight_decay, 0.0)

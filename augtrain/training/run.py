@@ -492,29 +492,15 @@ def environment() -> dict[str, Any]:
     }
 
 
-def train(
-    config: TrainConfig | None = None,
-    callbacks: list[Callback] | None = None,
-    resume: str | Path | None = None,
-    network: torch.nn.Module | None = None,
-    network_factory: str | Any | None = None,
-    **overrides: Any,
-) -> Run:
-    """Train a classifier and write its run folder; see `TrainConfig` for the settings.
-
-    `augtrain.train(data="cifar10", model="cnn4", epochs=10)` or with a config.
-    `resume=` a run folder continues it from last.pt (overrides may raise epochs).
-    `network=` an nn.Module trains that network instead of a registered one
-    (its run folder then holds weights that only that code can rebuild).
-    The run records how to rebuild it, for `evaluate`, `predict`, `export`, `summary` and
-    `resume=`: `network_factory=` ('module:function' or an importable function, called as
-    `--model module:function` is), else the network's own class when calling it with the
-    data's `num_classes`/`in_channels`/`input_size` (where it takes them) builds the same
-    layout. Without `network=`, `network_factory=` is `model='module:function'`.
-
-    Every setting is checked before any data is read, and the run folder is made only
-    when training starts: a mistake costs no decoding and leaves no half-made folder.
-    """
+def settle_config(
+    config: TrainConfig | None,
+    resume: str | Path | None,
+    network: torch.nn.Module | None,
+    network_factory: str | Any | None,
+    overrides: dict[str, Any],
+) -> tuple[TrainConfig, Path | None, dict | None]:
+    """The validated config of `train`'s arguments (a preset filled in, or a resumed run's
+    own), with the resumed run's folder and checkpoint (None, None for a new run)."""
     if config is not None and not isinstance(config, TrainConfig):
         raise AugtrainError(
             f"augtrain.train() takes a TrainConfig or keywords, got {type(config).__name__}; "
@@ -550,17 +536,50 @@ def train(
         )
         ckpt, run_dir = None, None
     config.validate()
-    # The device and its precision are checked before anything is read or created: an
-    # unknown or unavailable --device, or bf16 on a GPU without it, is one line at once.
-    device = resolve_device(config.device)
-    precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
-    if config.head == "logistic" or config.features:  # no network: scikit-learn on features
-        from ..models.transfer import train_logistic
+    return config, run_dir, ckpt
 
-        return train_logistic(config)
+
+@dataclass
+class TrainingJob:
+    """A run set up up to its Trainer: the model built and placed, the data on the device,
+    the optimizer groups and the callbacks the model and transfer settings need. `train`
+    makes its Trainer and run folder from it; the learning-rate finder (lr_find.py) runs
+    its range test on it and leaves the model as it found it."""
+
+    config: TrainConfig
+    data: Dataset
+    device: torch.device
+    precision: DevicePolicy
+    dist_info: distributed.DistInfo
+    classifier: torch.nn.Module
+    model_spec: dict[str, Any]
+    val_name: str | None
+    val_arrays: Any
+    train_split: Any
+    val_split: Any
+    groups: list[dict] | None
+    setup_callbacks: list[Callback]  # transfer learning's and the recipe's
+    run_dir: Path | None
+    ckpt: dict | None
+    lr_finder: Any = None  # --lr auto: the range test's result (lr_find.LRFinderResult)
+
+
+def prepare_job(
+    config: TrainConfig,
+    device: torch.device,
+    precision: DevicePolicy,
+    callbacks: list[Callback] | None,
+    network: torch.nn.Module | None,
+    network_factory: str | Any | None,
+    run_dir: Path | None,
+    ckpt: dict | None,
+    claims_folder: bool = True,
+) -> TrainingJob:
+    """Read the data, build the model and place both on `device` (`train`'s set-up before
+    its Trainer). `claims_folder` False (the lr finder): the run name is not checked."""
     resumed = ckpt is not None or run_dir is not None
     weights_cfg, config = pretrained_settings(config, network, resumed)
-    check_before_data(config, network, callbacks, resumed=resumed)
+    check_before_data(config, network, callbacks, resumed=resumed or not claims_folder)
     if weights_cfg is not None and not resumed:  # a download fails before any decoding
         from ..models.pretrained import weights_file
 
@@ -641,6 +660,80 @@ def train(
         classifier = torch.nn.SyncBatchNorm.convert_sync_batchnorm(classifier)
     classifier = precision.prepare_model(classifier)
 
+    from ..models.transfer import setup as transfer_setup
+
+    groups, transfer_callbacks = transfer_setup(getattr(classifier, "net", classifier), config)
+    groups, recipe_callbacks = recipe_setup(getattr(classifier, "net", classifier), config, groups)
+    announce = bool(dist_info.is_main and config.verbose)
+    placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
+    train_split, val_split = placed["train"], placed[val_name or "val"]
+    if ckpt is None and not config.init_from and weights_cfg is None:
+        init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
+    return TrainingJob(
+        config,
+        data,
+        device,
+        precision,
+        dist_info,
+        classifier,
+        model_spec,
+        val_name,
+        val_arrays,
+        train_split,
+        val_split,
+        groups,
+        [*transfer_callbacks, *recipe_callbacks],
+        run_dir,
+        ckpt,
+    )
+
+
+def train(
+    config: TrainConfig | None = None,
+    callbacks: list[Callback] | None = None,
+    resume: str | Path | None = None,
+    network: torch.nn.Module | None = None,
+    network_factory: str | Any | None = None,
+    **overrides: Any,
+) -> Run:
+    """Train a classifier and write its run folder; see `TrainConfig` for the settings.
+
+    `augtrain.train(data="cifar10", model="cnn4", epochs=10)` or with a config.
+    `resume=` a run folder continues it from last.pt (overrides may raise epochs).
+    `network=` an nn.Module trains that network instead of a registered one
+    (its run folder then holds weights that only that code can rebuild).
+    The run records how to rebuild it, for `evaluate`, `predict`, `export`, `summary` and
+    `resume=`: `network_factory=` ('module:function' or an importable function, called as
+    `--model module:function` is), else the network's own class when calling it with the
+    data's `num_classes`/`in_channels`/`input_size` (where it takes them) builds the same
+    layout. Without `network=`, `network_factory=` is `model='module:function'`.
+
+    Every setting is checked before any data is read, and the run folder is made only
+    when training starts: a mistake costs no decoding and leaves no half-made folder.
+    """
+    config, run_dir, ckpt = settle_config(config, resume, network, network_factory, overrides)
+    if resume is not None and config.lr == "auto":
+        raise AugtrainError(
+            "--lr auto searches before training starts; a resumed run keeps its learning "
+            "rate (pass --lr NUMBER to change it)"
+        )
+    # The device and its precision are checked before anything is read or created: an
+    # unknown or unavailable --device, or bf16 on a GPU without it, is one line at once.
+    device = resolve_device(config.device)
+    precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
+    if config.head == "logistic" or config.features:  # no network: scikit-learn on features
+        from ..models.transfer import train_logistic
+
+        return train_logistic(config)
+
+    job = prepare_job(config, device, precision, callbacks, network, network_factory, run_dir, ckpt)
+    if job.config.lr == "auto":  # the range test on this model and data, then train with its lr
+        from .lr_find import resolve_auto_lr
+
+        job.config = resolve_auto_lr(job)
+    config, data, classifier, dist_info = job.config, job.data, job.classifier, job.dist_info
+    model_spec, val_name, val_arrays = job.model_spec, job.val_name, job.val_arrays
+    train_split, val_split, groups = job.train_split, job.val_split, job.groups
     monitor, mode = resolve_monitor(config, val_name)
     plateau = config.early_stopping_patience is not None or config.reduce_lr_patience is not None
     if plateau and val_name != "val" and config.monitor == "auto" and dist_info.is_main:
@@ -654,19 +747,10 @@ def train(
     flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
     history_cb = History()
     folder = RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
-    from ..models.transfer import setup as transfer_setup
-
-    groups, transfer_callbacks = transfer_setup(getattr(classifier, "net", classifier), config)
-    groups, recipe_callbacks = recipe_setup(getattr(classifier, "net", classifier), config, groups)
-    all_callbacks: list[Callback] = [history_cb, *transfer_callbacks, *recipe_callbacks]
+    all_callbacks: list[Callback] = [history_cb, *job.setup_callbacks]
     all_callbacks += flag_callbacks
     all_callbacks += callbacks or []
     all_callbacks += [folder]
-    announce = bool(dist_info.is_main and config.verbose)
-    placed = place_splits({"train": data.train, val_name or "val": val_arrays}, device, announce)
-    train_split, val_split = placed["train"], placed[val_name or "val"]
-    if ckpt is None and not config.init_from and weights_cfg is None:
-        init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
     trainer = Trainer(
         classifier,
         train_split,
@@ -705,6 +789,8 @@ def train(
     try:
         if dist_info.is_main:
             write_config(run_dir, config, data, model_spec, val_name)
+            if job.lr_finder is not None:  # --lr auto: the curve its number came from
+                job.lr_finder.save(run_dir)
         if claim is not None:
             claim.release()
         trainer.fit()

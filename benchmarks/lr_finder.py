@@ -1,0 +1,156 @@
+"""Does the learning-rate finder's suggestion train well? cnn4 on a subset of the JPEG
+CIFAR-10: the range test (`augtrain.lr_find`, valley rule) on the recipe, then the same
+short schedule trained at each lr of a fixed grid and at the suggestion, test accuracy on
+the full 10,000 test images. It passes when the grid lr nearest to the suggestion (on a
+log scale) is one of the two best of the grid.
+
+    python benchmarks/lr_finder.py                      # 10,000 train images, 2 epochs
+    python benchmarks/lr_finder.py --train-images 5000 --epochs 2 --grid 1e-4 1e-3 1e-2 1e-1
+
+Recipe: cnn4, Adam, batch 64, constant lr, crop-flip, seed 0; the training subset is the
+first N of a fixed random permutation (seed 0) of the 50,000 training images. Writes
+benchmarks/results/lr_finder.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import CIFAR_JPEG, machine, today, write_json
+
+import augtrain
+from augtrain.data import load_data
+
+HERE = Path(__file__).resolve().parent
+RECIPE = dict(
+    model="cnn4",
+    optimizer="adam",
+    batch_size=64,
+    schedule="constant",
+    augment="crop-flip",
+    validation="none",  # the test split is evaluated once, at the end
+    seed=0,
+    device="cpu",
+)
+
+
+def subset(data, n: int) -> dict:
+    keep = np.random.default_rng(0).permutation(len(data.train.y))[:n]
+    return {
+        "x": data.train.x[keep],
+        "y": data.train.y[keep],
+        "x_test": data.test.x,
+        "y_test": data.test.y,
+        "classes": data.classes,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(CIFAR_JPEG))
+    ap.add_argument("--train-images", type=int, default=10_000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--grid", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    ap.add_argument("--out", default=str(HERE / "results" / "lr_finder.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    started = time.strftime("%H:%M")
+    data = subset(load_data(args.data), args.train_images)
+    runs = Path(tempfile.mkdtemp(prefix="lr-finder-runs-"))
+
+    t0 = time.perf_counter()
+    result = augtrain.lr_find(data=data, verbose=0, **RECIPE)
+    finder_seconds = time.perf_counter() - t0
+    result.save(runs / "lr_find")
+    suggestion = float(result.suggestion)
+    print(f"{result.describe()} in {finder_seconds:.0f} s", flush=True)
+
+    rows = []
+    for lr in [*args.grid, suggestion]:
+        t0 = time.perf_counter()
+        run = augtrain.train(
+            data=data,
+            lr=lr,
+            epochs=args.epochs,
+            runs_dir=str(runs),
+            name=f"lr-{lr:.3g}",
+            verbose=0,
+            **RECIPE,
+        )
+        seconds = time.perf_counter() - t0
+        rows.append(
+            {
+                "lr": lr,
+                "suggested": lr == suggestion,
+                "test_accuracy": run.metrics["accuracy"],
+                "train_loss": run.history[-1]["loss"],
+                "seconds": seconds,
+            }
+        )
+        print(f"lr {lr:.3g}: test accuracy {run.metrics['accuracy']:.4f} ({seconds:.0f} s)")
+
+    grid = [r for r in rows if not r["suggested"]]
+    best_two = sorted(grid, key=lambda r: -r["test_accuracy"])[:2]
+    nearest = min(grid, key=lambda r: abs(math.log(r["lr"]) - math.log(suggestion)))
+    passed = nearest in best_two
+    print(
+        f"\n{today()} {started}-{time.strftime('%H:%M')} - {machine()} - cnn4, "
+        f"{args.train_images} train images, {args.epochs} epochs, Adam batch 64 constant lr"
+    )
+    print("| lr | test accuracy | final train loss | wall time |")
+    print("|---|---|---|---|")
+    for r in rows:
+        name = f"**{r['lr']:.3g}** (suggested)" if r["suggested"] else f"{r['lr']:.3g}"
+        print(
+            f"| {name} | {r['test_accuracy']:.2%} | {r['train_loss']:.3f} | {r['seconds']:.0f} s |"
+        )
+    best = ", ".join(f"{r['lr']:.3g}" for r in best_two)
+    print(
+        f"suggestion {suggestion:.3g}: nearest grid lr {nearest['lr']:.3g}; best two of the "
+        f"grid {best}: {'PASS' if passed else 'FAIL'}"
+    )
+    write_json(
+        args.out,
+        {
+            "benchmark": "lr_finder",
+            "date": today(),
+            "machine": machine(),
+            "commit": _commit(),
+            "recipe": {**RECIPE, "epochs": args.epochs, "train_images": args.train_images},
+            "finder": {
+                "suggestion": suggestion,
+                "rule": result.rule,
+                "steps_taken": len(result.lrs),
+                "steps": result.steps,
+                "diverged": result.diverged,
+                "seconds": finder_seconds,
+                "curve": [list(p) for p in zip(result.lrs, result.smoothed)],
+            },
+            "runs": rows,
+            "nearest_grid_lr": nearest["lr"],
+            "best_two": [r["lr"] for r in best_two],
+            "passed": passed,
+        },
+    )
+    print(f"wrote {args.out}; runs in {runs}")
+
+
+def _commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    main()
