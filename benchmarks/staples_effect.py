@@ -50,11 +50,12 @@ RECIPE = dict(
 
 def subset(data, n: int, n_test: int | None = None) -> dict:
     keep = np.random.default_rng(0).permutation(len(data.train.y))[:n]
+    test = np.random.default_rng(1).permutation(len(data.test.y))[:n_test]  # folders are by class
     return {
         "x": data.train.x[keep],
         "y": data.train.y[keep],
-        "x_test": data.test.x[:n_test],
-        "y_test": data.test.y[:n_test],
+        "x_test": data.test.x[np.sort(test)],
+        "y_test": data.test.y[np.sort(test)],
         "classes": data.classes,
     }
 
@@ -63,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(CIFAR_JPEG))
     ap.add_argument("--train-images", type=int, default=10_000)
+    ap.add_argument("--test-images", type=int, help="default: all 10,000")
     ap.add_argument("--timing-images", type=int, default=5_000)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--ema", type=float, default=0.99)
@@ -71,7 +73,7 @@ def main() -> None:
     torch.set_num_threads(2)
     started = time.strftime("%H:%M")
     full = load_data(args.data)
-    data = subset(full, args.train_images)
+    data = subset(full, args.train_images, args.test_images)
     runs = Path(tempfile.mkdtemp(prefix="staples-runs-"))
 
     def train(name: str, data: dict = data, **changes) -> tuple[augtrain.Run, float]:

@@ -299,6 +299,20 @@ def _bar(steps: int, verbose: int) -> Any:
     return None if bar.disable else bar
 
 
+def random_state() -> tuple[Any, ...]:
+    """torch's (CPU and CUDA) and numpy's global generators, to put back after."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return torch.get_rng_state(), cuda, np.random.get_state()
+
+
+def set_random_state(saved: tuple[Any, ...]) -> None:
+    cpu, cuda, numpy_state = saved
+    torch.set_rng_state(cpu)
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+    np.random.set_state(numpy_state)
+
+
 @dataclass
 class Snapshot:
     """What the range test changes in a model, to put back exactly."""
@@ -306,9 +320,7 @@ class Snapshot:
     state: dict[str, torch.Tensor]
     requires_grad: list[bool]
     training: list[bool]
-    rng_cpu: torch.Tensor
-    rng_cuda: list[torch.Tensor]
-    rng_numpy: Any
+    rng: tuple[Any, ...]
 
     @classmethod
     def of(cls, model: torch.nn.Module) -> Snapshot:
@@ -316,9 +328,7 @@ class Snapshot:
             {k: v.detach().clone() for k, v in model.state_dict().items()},
             [p.requires_grad for p in model.parameters()],
             [m.training for m in model.modules()],
-            torch.get_rng_state(),
-            torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            np.random.get_state(),
+            random_state(),  # the test seeds dropout per step, as training does
         )
 
     def restore(self, model: torch.nn.Module) -> None:
@@ -328,10 +338,7 @@ class Snapshot:
             p.grad = None  # the test's last gradients are no part of the model
         for m, flag in zip(model.modules(), self.training):
             m.training = flag
-        torch.set_rng_state(self.rng_cpu)
-        if self.rng_cuda:
-            torch.cuda.set_rng_state_all(self.rng_cuda)
-        np.random.set_state(self.rng_numpy)
+        set_random_state(self.rng)
 
 
 def lr_find(
@@ -367,10 +374,14 @@ def lr_find(
         raise AugtrainError("lr-find trains a network; --head logistic has no learning rate")
     device = resolve_device(config.device)
     precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
-    job = prepare_job(
-        config, device, precision, None, network, network_factory, None, None, claims_folder=False
-    )
-    return range_test(job, steps, start_lr, end_lr)
+    callers = random_state()  # the set-up seeds the generators as train() does: not the caller's
+    try:
+        job = prepare_job(
+            config, device, precision, None, network, network_factory, None, None, False
+        )
+        return range_test(job, steps, start_lr, end_lr)
+    finally:
+        set_random_state(callers)
 
 
 def resolve_auto_lr(job: Any) -> TrainConfig:
