@@ -97,6 +97,11 @@ def test_smoothing_and_valley_rule_as_fastai():
     lrs = [finder.lr_at(i, len(curve), 1e-7, 10.0) for i in range(len(curve))]
     assert lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10.0)
     assert 20 <= lrs.index(finder.suggest(lrs, curve)) <= 30
+    # fastai's other rules on the same curve, for comparison
+    result = finder.LRFinderResult(lrs, curve, curve, finder.suggest(lrs, curve), 51, 1e-7, 10, 0)
+    others = result.other_rules()
+    assert others["minimum/10"] == pytest.approx(lrs[int(np.argmin(curve))] / 10)
+    assert 9 <= lrs.index(others["steepest"]) <= 40  # the left end of the steepest step
 
 
 def test_default_steps_follow_the_data():

@@ -20,9 +20,9 @@ EXAMPLES = """examples:
   augtrain lr-find --config recipe.yaml --steps 200
   augtrain train --lr auto ...            # the same test, then training with its suggestion
 
-Flags that only concern a run folder or training's length (--epochs, --name, --schedule,
---ema, --logger, ...) are accepted, so a train command line can be reused as it is, and
-change nothing here.
+Flags that only concern a run folder, training's length or its rate (--lr, --epochs,
+--name, --schedule, --ema, --logger, ...) are accepted, so a train command line can be
+reused as it is, and change nothing here.
 """
 
 

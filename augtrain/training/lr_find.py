@@ -71,6 +71,18 @@ class LRFinderResult:
     def suggestion_index(self) -> int:
         return self.lrs.index(self.suggestion)
 
+    def other_rules(self) -> dict[str, float]:
+        """What fastai's other rules would suggest on the same curve, for comparison:
+        'steepest' (the most negative slope of the smoothed loss against log lr) and
+        'minimum/10' (a tenth of the rate at the lowest smoothed loss)."""
+        lrs, losses = judged(self.lrs, self.smoothed)
+        finite = [v if math.isfinite(v) else math.inf for v in losses]
+        out = {"minimum/10": lrs[int(np.argmin(finite))] / 10}
+        if len(lrs) > 1:
+            slopes = np.diff(finite) / np.diff(np.log(lrs))
+            out["steepest"] = lrs[int(np.nanargmin(np.where(np.isfinite(slopes), slopes, np.nan)))]
+        return out
+
     def describe(self) -> str:
         """The one line the CLI and `train --lr auto` print."""
         stop = f", stopped at step {len(self.lrs)} (diverged)" if self.diverged else ""
@@ -100,10 +112,11 @@ class LRFinderResult:
         ax.set_xscale("log")
         # the curve's interesting part: the diverging tail can be orders of magnitude higher
         finite = [v for v in self.smoothed if math.isfinite(v)]
-        if finite:
-            low, first = min(finite), finite[0]
-            top = max(first, low) + 0.25 * max(abs(first - low), 1e-3)
-            ax.set_ylim(low - 0.05 * max(top - low, 1e-3), top)
+        if finite:  # everything up to the lowest point, and a little of the climb after it
+            low = min(finite)
+            high = max(finite[: finite.index(low) + 1])
+            pad = 0.1 * max(high - low, 1e-3)
+            ax.set_ylim(low - pad, high + 2 * pad)
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel("training loss")
         ax.set_title("learning-rate range test")
@@ -187,16 +200,20 @@ def valley(losses: list[float]) -> int:
     return max(0, max_start + int(sections) + int(sections / 2))
 
 
-def suggest(lrs: list[float], smoothed: list[float]) -> float:
-    """The valley rule on the curve without its first tenth and last 5 points, as fastai
-    judges it (the start is the average warming up, the end is where it diverges); a short
-    curve is judged whole."""
+def judged(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[float]]:
+    """The part of the curve a rule judges, as fastai: without its first tenth (the
+    average warming up) and its last 5 points (where it diverges); a short curve whole."""
     skip_start, skip_end = len(lrs) // 10, 5
     if len(lrs) - skip_start - skip_end < 5:
         skip_start, skip_end = 0, 0
-    window = smoothed[skip_start : len(smoothed) - skip_end]
-    finite = [v if math.isfinite(v) else math.inf for v in window]
-    return lrs[skip_start + valley(finite)]
+    end = len(lrs) - skip_end
+    return lrs[skip_start:end], smoothed[skip_start:end]
+
+
+def suggest(lrs: list[float], smoothed: list[float]) -> float:
+    """The valley rule's rate on the judged part of the curve."""
+    window_lrs, window = judged(lrs, smoothed)
+    return window_lrs[valley([v if math.isfinite(v) else math.inf for v in window])]
 
 
 def range_test(
@@ -391,6 +408,11 @@ def resolve_auto_lr(job: Any) -> TrainConfig:
     from . import distributed
 
     dist_info = job.dist_info
+    if dist_info.enabled and job.config.sync_bn:  # SyncBatchNorm would wait for the others
+        raise AugtrainError(
+            "--lr auto with --sync-bn on several processes: run `augtrain lr-find` first "
+            "(one process) and pass its number as --lr"
+        )
     value: Any = None
     if dist_info.is_main:
         test_job = job
