@@ -2,11 +2,12 @@
 costs in time: cnn4 on a subset of the JPEG CIFAR-10, all runs in one process, one after
 the other, test accuracy on the full 10,000 test images.
 
-    python benchmarks/staples_effect.py            # 10,000 train images, 2 epochs
+    python benchmarks/staples_effect.py            # 5,000 train images, 2 epochs
 
 Recipe: cnn4, Adam lr 1e-3 (constant), batch 64, crop-flip, seed 0, no per-epoch
 validation; the training subset is the first N of a fixed random permutation (seed 0).
-- EMA: the recipe with --ema DECAY (0.99: a horizon of ~100 of the run's ~310 steps);
+The three accuracy trainings run side by side (--jobs, 1 torch thread each).
+- EMA: the recipe with --ema DECAY (0.99: a horizon of ~100 of the run's ~160 steps);
   metrics.json gives the EMA's accuracy and the trained weights' beside it, and the plain
   recipe is trained too (its accuracy should equal the latter: the EMA never touches
   training).
@@ -14,16 +15,18 @@ validation; the training subset is the first N of a fixed random permutation (se
   paper's CIFAR-10 pipeline) against the recipe's crop-flip.
 - Accumulation: time per epoch of --batch-size 64 --accumulate 4 against --batch-size 256
   (the same update to float rounding, tests/test_staples.py), alternated A B B A, 1 epoch
-  each on the first --timing-images of the subset, lr 1e-3.
+  each on --timing-images images, 2 torch threads, after the accuracy trainings.
 Writes benchmarks/results/staples_effect.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,44 +63,61 @@ def subset(data, n: int, n_test: int | None = None) -> dict:
     }
 
 
+def train(name: str, data: dict, runs: Path, threads: int, **changes) -> dict:
+    """One training of the recipe with `changes`; its metrics, history and wall time."""
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    run = augtrain.train(data=data, runs_dir=str(runs), name=name, **{**RECIPE, **changes})
+    seconds = time.perf_counter() - t0
+    print(f"{name}: test accuracy {run.metrics['accuracy']:.4f} ({seconds:.0f} s)", flush=True)
+    return {"metrics": run.metrics, "history": run.history, "seconds": seconds}
+
+
+def train_subset(name: str, args: argparse.Namespace, runs: Path, **changes) -> dict:
+    """`train` in a worker process, on its own copy of the subset."""
+    data = subset(load_data(args.data), args.train_images, args.test_images)
+    return train(name, data, runs, args.threads, epochs=args.epochs, **changes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(CIFAR_JPEG))
-    ap.add_argument("--train-images", type=int, default=10_000)
+    ap.add_argument("--train-images", type=int, default=5_000)
     ap.add_argument("--test-images", type=int, help="default: all 10,000")
-    ap.add_argument("--timing-images", type=int, default=5_000)
+    ap.add_argument("--timing-images", type=int, default=2_500)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--ema", type=float, default=0.99)
+    ap.add_argument("--jobs", type=int, default=3, help="accuracy trainings run side by side")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
     ap.add_argument("--out", default=str(HERE / "results" / "staples_effect.json"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
     started = time.strftime("%H:%M")
-    full = load_data(args.data)
-    data = subset(full, args.train_images, args.test_images)
     runs = Path(tempfile.mkdtemp(prefix="staples-runs-"))
-
-    def train(name: str, data: dict = data, **changes) -> tuple[augtrain.Run, float]:
-        t0 = time.perf_counter()
-        opts = {**RECIPE, "epochs": args.epochs, **changes}
-        run = augtrain.train(data=data, runs_dir=str(runs), name=name, **opts)
-        seconds = time.perf_counter() - t0
-        print(f"{name}: test accuracy {run.metrics['accuracy']:.4f} ({seconds:.0f} s)", flush=True)
-        return run, seconds
-
-    plain, plain_s = train("recipe")
-    ema, ema_s = train("ema", ema=args.ema)
-    rand, rand_s = train("randaugment", augment="randaugment")
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {
+            "recipe": pool.submit(train_subset, "recipe", args, runs),
+            "ema": pool.submit(train_subset, "ema", args, runs, ema=args.ema),
+            "randaugment": pool.submit(
+                train_subset, "randaugment", args, runs, augment="randaugment"
+            ),
+        }
+        done = {name: job.result() for name, job in jobs.items()}
+    plain, ema, rand = done["recipe"], done["ema"], done["randaugment"]
+    plain_s, ema_s, rand_s = plain["seconds"], ema["seconds"], rand["seconds"]
     effects = {
-        "recipe": {"test_accuracy": plain.metrics["accuracy"], "seconds": plain_s},
+        "recipe": {"test_accuracy": plain["metrics"]["accuracy"], "seconds": plain_s},
         "ema": {
             "decay": args.ema,
-            "test_accuracy_ema": ema.metrics["accuracy"],
-            "test_accuracy_trained_weights": ema.metrics["accuracy_without_ema"],
+            "test_accuracy_ema": ema["metrics"]["accuracy"],
+            "test_accuracy_trained_weights": ema["metrics"]["accuracy_without_ema"],
             "seconds": ema_s,
         },
-        "randaugment": {"test_accuracy": rand.metrics["accuracy"], "seconds": rand_s},
+        "randaugment": {"test_accuracy": rand["metrics"]["accuracy"], "seconds": rand_s},
     }
 
+    # the timings: one after the other in this process, after the others have finished
+    torch.set_num_threads(2)
+    full = load_data(args.data)
     timing_data = subset(full, args.timing_images, 1000)  # a short test pass: time is the point
     timings: dict[str, list[float]] = {"accumulate": [], "big_batch": []}
     accuracy: dict[str, list[float]] = {"accumulate": [], "big_batch": []}
@@ -106,9 +126,9 @@ def main() -> None:
         "big_batch": dict(batch_size=256),
     }
     for i, which in enumerate(["accumulate", "big_batch", "big_batch", "accumulate"]):
-        run, _ = train(f"{which}-{i}", timing_data, epochs=1, **settings[which])
-        timings[which].append(run.history[-1]["seconds"])
-        accuracy[which].append(run.metrics["accuracy"])
+        run = train(f"{which}-{i}", timing_data, runs, 2, epochs=1, **settings[which])
+        timings[which].append(run["history"][-1]["seconds"])
+        accuracy[which].append(run["metrics"]["accuracy"])
 
     print(
         f"\n{today()} {started}-{time.strftime('%H:%M')} - {machine()} (2 cores shared with "
@@ -116,19 +136,19 @@ def main() -> None:
     )
     print("| run | test accuracy | against the recipe | wall time |")
     print("|---|---|---|---|")
-    base = plain.metrics["accuracy"]
+    base = plain["metrics"]["accuracy"]
     print(f"| recipe (crop-flip) | {base:.2%} | | {plain_s:.0f} s |")
     print(
-        f"| + EMA {args.ema} (EMA weights) | {ema.metrics['accuracy']:.2%} | "
-        f"{(ema.metrics['accuracy'] - base) * 100:+.2f} pts | {ema_s:.0f} s |"
+        f"| + EMA {args.ema} (EMA weights) | {ema['metrics']['accuracy']:.2%} | "
+        f"{(ema['metrics']['accuracy'] - base) * 100:+.2f} pts | {ema_s:.0f} s |"
     )
     print(
-        f"| + EMA {args.ema} (its trained weights) | {ema.metrics['accuracy_without_ema']:.2%} | "
-        f"{(ema.metrics['accuracy_without_ema'] - base) * 100:+.2f} pts | |"
+        f"| + EMA {args.ema} (its trained weights) | {ema['metrics']['accuracy_without_ema']:.2%} | "
+        f"{(ema['metrics']['accuracy_without_ema'] - base) * 100:+.2f} pts | |"
     )
     print(
-        f"| randaugment instead of crop-flip | {rand.metrics['accuracy']:.2%} | "
-        f"{(rand.metrics['accuracy'] - base) * 100:+.2f} pts | {rand_s:.0f} s |"
+        f"| randaugment instead of crop-flip | {rand['metrics']['accuracy']:.2%} | "
+        f"{(rand['metrics']['accuracy'] - base) * 100:+.2f} pts | {rand_s:.0f} s |"
     )
     print(f"\nepoch seconds, {args.timing_images} images (A B B A):")
     for which, values in timings.items():
