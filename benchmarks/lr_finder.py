@@ -7,7 +7,8 @@ log scale) is one of the two best of the grid.
     python benchmarks/lr_finder.py            # 5,000 train images, 2 epochs, 3 trainings at once
     python benchmarks/lr_finder.py --train-images 10000 --epochs 3 --grid 1e-4 1e-3 1e-2 1e-1
 
-Recipe: cnn4, Adam, batch 64, constant lr, crop-flip, seed 0, no per-epoch validation; the
+Recipe: cnn4, Adam (--optimizer, --momentum, --nesterov), batch 64, constant lr, crop-flip,
+seed 0, no per-epoch validation; the
 training subset is the first N of a fixed random permutation (seed 0) of the 50,000
 training images. The grid's trainings run side by side (--jobs, 1 torch thread each) while
 the finder runs, then the suggestion's: the accuracies compare, the wall times do not. Writes
@@ -56,8 +57,11 @@ def subset(data, n: int, n_test: int | None = None) -> dict:
     }
 
 
-def train_at(lr: float, suggested: bool, args: argparse.Namespace, runs: Path) -> dict:
+def train_at(
+    lr: float, suggested: bool, args: argparse.Namespace, runs: Path, recipe: dict
+) -> dict:
     """One training at `lr` (in a worker process: its own copy of the data)."""
+    RECIPE.update(recipe)
     torch.set_num_threads(args.threads)
     data = subset(load_data(args.data), args.train_images, args.test_images)
     t0 = time.perf_counter()
@@ -88,16 +92,26 @@ def main() -> None:
     ap.add_argument("--test-images", type=int, help="default: all 10,000")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--grid", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    ap.add_argument("--optimizer", default="adam")
+    ap.add_argument("--momentum", type=float, default=0.0)
+    ap.add_argument("--nesterov", action="store_true")
+    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--jobs", type=int, default=3, help="trainings run side by side")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
     ap.add_argument("--out", default=str(HERE / "results" / "lr_finder.json"))
     args = ap.parse_args()
+    RECIPE.update(
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        batch_size=args.batch_size,
+    )
     torch.set_num_threads(args.threads)
     started = time.strftime("%H:%M")
     runs = Path(tempfile.mkdtemp(prefix="lr-finder-runs-"))
     pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
     # the grid trains while the finder runs here: neither depends on the other
-    grid_jobs = [pool.submit(train_at, lr, False, args, runs) for lr in args.grid]
+    grid_jobs = [pool.submit(train_at, lr, False, args, runs, RECIPE) for lr in args.grid]
 
     data = subset(load_data(args.data), args.train_images, args.test_images)
     t0 = time.perf_counter()
@@ -107,7 +121,7 @@ def main() -> None:
     suggestion = float(result.suggestion)
     others = result.other_rules()
     print(f"{result.describe()} in {finder_seconds:.0f} s; other rules: {others}", flush=True)
-    suggested_job = pool.submit(train_at, suggestion, True, args, runs)
+    suggested_job = pool.submit(train_at, suggestion, True, args, runs, RECIPE)
     rows = [job.result() for job in grid_jobs] + [suggested_job.result()]
     pool.shutdown()
 
@@ -117,7 +131,9 @@ def main() -> None:
     passed = nearest in best_two
     print(
         f"\n{today()} {started}-{time.strftime('%H:%M')} - {machine()} - cnn4, "
-        f"{args.train_images} train images, {args.epochs} epochs, Adam batch 64 constant lr"
+        f"{args.train_images} train images, {args.epochs} epochs, {args.optimizer} "
+        f"(momentum {args.momentum}{', nesterov' if args.nesterov else ''}), "
+        f"batch {args.batch_size}, constant lr"
     )
     print("| lr | test accuracy | final train loss | wall time |")
     print("|---|---|---|---|")

@@ -1,7 +1,7 @@
 """`augtrain lr-find`: the learning-rate range test on the model and data `augtrain train`
 would train with the same flags. The rate rises exponentially from --start-lr to --end-lr
 over --steps optimizer steps (stopping early when the loss diverges), the suggestion
-(fastai's valley rule) is printed in one line, and the curve is written to
+(--rule: the steepest descent of the smoothed loss by default) is printed in one line, and the curve is written to
 OUT/lr_find.png and OUT/lr_find.csv. No run folder, checkpoint or history is made:
 train afterwards with --lr NUMBER, or let `augtrain train --lr auto` do both."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AugtrainError
-from ..training.lr_find import END_LR, START_LR
+from ..training.lr_find import END_LR, RULE, RULES, START_LR
 
 EXAMPLES = """examples:
   augtrain lr-find --data ../shared/data/cifar10-jpeg --model cnn4
@@ -54,6 +54,13 @@ def register(sub: Any) -> None:
     g.add_argument("--start-lr", type=float, default=START_LR, metavar="LR")
     g.add_argument("--end-lr", type=float, default=END_LR, metavar="LR")
     g.add_argument(
+        "--rule",
+        choices=RULES,
+        default=RULE,
+        help="steepest: where the smoothed loss falls fastest; valley: the middle of its "
+        "longest fall (fastai's default); minimum/10: a tenth of the rate at its lowest",
+    )
+    g.add_argument(
         "--out",
         metavar="DIR",
         default=".",
@@ -74,12 +81,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if getattr(args, "gpus", None) is not None:
         raise AugtrainError("--gpus: lr-find runs in one process on one device")
-    check_range(args.steps, args.start_lr, args.end_lr)
+    check_range(args.steps, args.start_lr, args.end_lr, args.rule)
     if args.device is not None:
         resolve_device(args.device)
     check_finite(args)
     overrides = overrides_with_file(args) if args.config else overrides_from_args(args)
-    result = lr_find(steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, **overrides)
+    result = lr_find(
+        steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, rule=args.rule, **overrides
+    )
     png, table = result.save(Path(args.out))
     print(result.describe())
     print(f"wrote {png} and {table}")

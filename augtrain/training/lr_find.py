@@ -12,12 +12,17 @@ the model is as it was: weights, batch-norm statistics, requires_grad flags, tra
 mode and the random-number generators are put back, and the test's optimizer is thrown
 away; nothing is written but the outputs asked for.
 
-The suggestion is fastai's "valley" rule (its default since fastai 2.5): the middle of
-the longest stretch over which the smoothed loss keeps falling. The steepest-descent rule
-(the most negative slope against log lr) follows single noisy steps, and "minimum / 10" the
-end of the curve, where divergence begins; the longest descent is the most stable of the
-three on short, noisy tests, and a rate from the middle of it trains fast without being
-at the edge.
+The suggestion is the steepest-descent rule by default: the rate where the smoothed loss
+falls fastest against log lr, on the curve without its first tenth and last 5 points (as
+fastai judges it). fastai's default since 2.5, "valley" (the middle of the longest falling
+stretch), and "minimum/10" are there too (`rule=`, `--rule`; `result.other_rules()` gives
+all on the same curve). Why steepest: on a model trained from scratch at 1e-7 the loss is
+flat for half the test, and the smoothed loss drifts down through that flat part as its
+average settles; valley counts the drift as part of the descent and lands in it. Measured
+(BENCHMARKS.md, "Training staples"): on cnn4 / CIFAR-10 valley suggested 1e-4, the worst
+but one rate of a 5-point grid, where steepest gave 2.3e-3, beside the grid's best (3e-3).
+Steepest follows single noisy steps more than valley does; the smoothing (beta 0.98) is what
+keeps that in bounds, and a curve still too noisy shows in the plot.
 
 `augtrain train --lr auto` runs this before training (`resolve_auto_lr`) and trains with
 the suggestion, which config.json records as a number.
@@ -49,7 +54,8 @@ MIN_DEFAULT_STEPS = 20
 MAX_DEFAULT_PASSES = 5  # the default never passes over the training data more often
 SMOOTHING = 0.98  # fastai's beta
 DIVERGENCE = 4.0  # stop once the smoothed loss exceeds this multiple of its best
-RULE = "valley"
+RULES = ("steepest", "valley", "minimum/10")
+RULE = "steepest"
 PNG, CSV = "lr_find.png", "lr_find.csv"
 
 
@@ -69,19 +75,13 @@ class LRFinderResult:
 
     @property
     def suggestion_index(self) -> int:
-        return self.lrs.index(self.suggestion)
+        """The step whose rate is nearest the suggestion (minimum/10 lies between steps)."""
+        distance = [abs(math.log(lr / self.suggestion)) for lr in self.lrs]
+        return int(np.argmin(distance))
 
     def other_rules(self) -> dict[str, float]:
-        """What fastai's other rules would suggest on the same curve, for comparison:
-        'steepest' (the most negative slope of the smoothed loss against log lr) and
-        'minimum/10' (a tenth of the rate at the lowest smoothed loss)."""
-        lrs, losses = judged(self.lrs, self.smoothed)
-        finite = [v if math.isfinite(v) else math.inf for v in losses]
-        out = {"minimum/10": lrs[int(np.argmin(finite))] / 10}
-        if len(lrs) > 1:
-            slopes = np.diff(finite) / np.diff(np.log(lrs))
-            out["steepest"] = lrs[int(np.nanargmin(np.where(np.isfinite(slopes), slopes, np.nan)))]
-        return out
+        """What the other rules suggest on the same curve, for comparison."""
+        return {r: suggest(self.lrs, self.smoothed, r) for r in RULES if r != self.rule}
 
     def describe(self) -> str:
         """The one line the CLI and `train --lr auto` print."""
@@ -150,8 +150,10 @@ class LRFinderResult:
         return png, table
 
 
-def check_range(steps: int | None, start_lr: float, end_lr: float) -> None:
+def check_range(steps: int | None, start_lr: float, end_lr: float, rule: str = RULE) -> None:
     """One-line errors for a range test that cannot run."""
+    if rule not in RULES:
+        raise AugtrainError(f"--rule {rule!r}: choose from {', '.join(RULES)}")
     if steps is not None:
         check_number("steps", steps, 2, integer=True)
     check_number("start_lr", start_lr, 0.0, low_open=True)
@@ -210,10 +212,25 @@ def judged(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[f
     return lrs[skip_start:end], smoothed[skip_start:end]
 
 
-def suggest(lrs: list[float], smoothed: list[float]) -> float:
-    """The valley rule's rate on the judged part of the curve."""
+def steepest(lrs: list[float], losses: list[float]) -> int:
+    """The index where the loss falls fastest against log lr (the left end of that step;
+    fastai's steep rule)."""
+    if len(lrs) < 2:
+        return 0
+    slopes = np.diff(np.asarray(losses, dtype=np.float64)) / np.diff(np.log(lrs))
+    slopes[~np.isfinite(slopes)] = np.inf
+    return int(np.argmin(slopes))
+
+
+def suggest(lrs: list[float], smoothed: list[float], rule: str = RULE) -> float:
+    """The rate `rule` suggests on the judged part of the curve."""
     window_lrs, window = judged(lrs, smoothed)
-    return window_lrs[valley([v if math.isfinite(v) else math.inf for v in window])]
+    finite = [v if math.isfinite(v) else math.inf for v in window]
+    if rule == "valley":
+        return window_lrs[valley(finite)]
+    if rule == "minimum/10":
+        return window_lrs[int(np.argmin(finite))] / 10
+    return window_lrs[steepest(window_lrs, finite)]
 
 
 def range_test(
@@ -222,12 +239,13 @@ def range_test(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
     verbose: int | None = None,
+    rule: str = RULE,
 ) -> LRFinderResult:
     """Run the range test on a prepared run (`run.prepare_job`) in this process, and put
     the model back as it was."""
     from .loop import Trainer
 
-    check_range(steps, start_lr, end_lr)
+    check_range(steps, start_lr, end_lr, rule)
     config: TrainConfig = job.config
     verbose = config.verbose if verbose is None else verbose
     model, split = job.classifier, job.train_split
@@ -302,8 +320,9 @@ def range_test(
             bar.close()
     finally:
         saved.restore(model)
+    suggestion = suggest(lrs, smoothed, rule)
     return LRFinderResult(
-        lrs, losses, smoothed, suggest(lrs, smoothed), steps, start_lr, end_lr, diverged
+        lrs, losses, smoothed, suggestion, steps, start_lr, end_lr, diverged, rule
     )
 
 
@@ -365,18 +384,19 @@ def lr_find(
     steps: int | None = None,
     start_lr: float = START_LR,
     end_lr: float = END_LR,
+    rule: str = RULE,
     **overrides: Any,
 ) -> LRFinderResult:
     """The learning-rate range test on the model and data `augtrain.train` would train
     with the same arguments (see `TrainConfig`): the rate rises exponentially from
     `start_lr` to `end_lr` over `steps` optimizer steps (100, fewer on a small training
     set), stopping early when the loss diverges. Returns the curve and a suggested rate
-    (fastai's valley rule); `network=` is left with the weights it came with, and nothing
+    (`rule`: steepest, valley or minimum/10; see the module's docstring); `network=` is left with the weights it came with, and nothing
     is written (`result.save(folder)` writes lr_find.png and lr_find.csv)."""
     from ..device import DevicePolicy, resolve_device
     from .run import prepare_job, settle_config
 
-    check_range(steps, start_lr, end_lr)
+    check_range(steps, start_lr, end_lr, rule)
     overrides.pop("lr", None)  # the test sets the rate itself: lr="auto" or a number is moot
     config, _, _ = settle_config(config, None, network, network_factory, overrides)
     config = config.replace(lr=None) if config.lr == "auto" else config
@@ -396,7 +416,7 @@ def lr_find(
         job = prepare_job(
             config, device, precision, None, network, network_factory, None, None, False
         )
-        return range_test(job, steps, start_lr, end_lr)
+        return range_test(job, steps, start_lr, end_lr, rule=rule)
     finally:
         set_random_state(callers)
 
