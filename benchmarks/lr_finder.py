@@ -7,10 +7,9 @@ log scale) is one of the two best of the grid.
     python benchmarks/lr_finder.py            # 5,000 train images, 2 epochs, 3 trainings at once
     python benchmarks/lr_finder.py --train-images 10000 --epochs 3 --grid 1e-4 1e-3 1e-2 1e-1
 
-Recipe: cnn4, Adam (--optimizer, --momentum, --nesterov), batch 64, constant lr, crop-flip,
-seed 0, no per-epoch validation; the
-training subset is the first N of a fixed random permutation (seed 0) of the 50,000
-training images. The grid's trainings run side by side (--jobs, 1 torch thread each) while
+Recipe: cnn4, Adam (--optimizer, --momentum, --nesterov, --batch-size), batch 64, constant
+lr, crop-flip, seed 0, no per-epoch validation; the training subset is the first N of a
+fixed random permutation (seed 0) of the 50,000 training images. The grid's trainings run side by side (--jobs, 1 torch thread each) while
 the finder runs, then the suggestion's: the accuracies compare, the wall times do not. Writes
 benchmarks/results/lr_finder.json.
 """

@@ -64,7 +64,7 @@ def test_finder_restores_the_network_exactly_and_suggests_a_tested_rate():
     assert np.allclose(ratios, math.log(10 / 1e-7) / 29)
     assert max(result.losses) - min(result.losses) > 0.05
     assert result.lrs[0] <= result.suggestion <= result.lrs[-1]
-    assert result.suggestion in result.lrs and result.rule == "steepest"
+    assert result.suggestion in result.lrs and result.rule == "valley"
 
 
 def test_divergence_stops_the_test_early():
@@ -96,14 +96,14 @@ def test_smoothing_and_valley_rule_as_fastai():
     assert 20 <= finder.valley(curve) <= 30
     lrs = [finder.lr_at(i, len(curve), 1e-7, 10.0) for i in range(len(curve))]
     assert lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10.0)
-    assert 20 <= lrs.index(finder.suggest(lrs, curve, "valley")) <= 30
+    assert 20 <= lrs.index(finder.suggest(lrs, curve)) <= 30
     # steepest: the step of the fastest fall; a steeper drop at 30 -> 31 is the one
     curve[31] -= 0.3
-    assert lrs.index(finder.suggest(lrs, curve)) == 30
+    assert lrs.index(finder.suggest(lrs, curve, "steepest")) == 30
     result = finder.LRFinderResult(lrs, curve, curve, finder.suggest(lrs, curve), 51, 1e-7, 10, 0)
-    assert result.rule == "steepest" and result.suggestion_index == 30
+    assert result.rule == "valley"
     others = result.other_rules()
-    assert others.keys() == {"valley", "minimum/10"}
+    assert others.keys() == {"steepest", "minimum/10"} and others["steepest"] == lrs[30]
     assert others["minimum/10"] == pytest.approx(lrs[int(np.argmin(curve))] / 10)
 
 
@@ -140,7 +140,7 @@ def test_result_renders_in_a_notebook():
         ({"start_lr": 0.0}, "--start-lr 0.0: must be a number > 0"),
         ({"start_lr": 1.0, "end_lr": 0.1}, "--end-lr 0.1 must be above --start-lr 1"),
         ({"head": "logistic", "features": "f.npz"}, "--head logistic has no learning rate"),
-        ({"rule": "best"}, "--rule 'best': choose from steepest, valley, minimum/10"),
+        ({"rule": "best"}, "--rule 'best': choose from valley, steepest, minimum/10"),
         ({"lr": "fast"}, None),  # the finder ignores lr=, whatever it is
     ],
 )
@@ -211,7 +211,7 @@ def test_cli_writes_png_and_csv_and_nothing_else(tmp_path, monkeypatch, capsys):
     assert main([*argv, "--steps", "12", "--out", "found", "--verbose", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
     (line,) = [x for x in out if x.startswith("suggested lr ")]
-    assert "steepest rule; 12 steps from 1e-07 to 10" in line
+    assert "valley rule; 12 steps from 1e-07 to 10" in line
     assert (tmp_path / "found" / "lr_find.png").read_bytes().startswith(b"\x89PNG")
     rows = (tmp_path / "found" / "lr_find.csv").read_text().splitlines()
     assert rows[0] == "step,lr,loss,smoothed_loss" and 2 <= len(rows) - 1 <= 12

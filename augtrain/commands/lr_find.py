@@ -1,7 +1,7 @@
 """`augtrain lr-find`: the learning-rate range test on the model and data `augtrain train`
 would train with the same flags. The rate rises exponentially from --start-lr to --end-lr
 over --steps optimizer steps (stopping early when the loss diverges), the suggestion
-(--rule: the steepest descent of the smoothed loss by default) is printed in one line, and the curve is written to
+(--rule: fastai's valley rule by default) is printed in one line, and the curve is written to
 OUT/lr_find.png and OUT/lr_find.csv. No run folder, checkpoint or history is made:
 train afterwards with --lr NUMBER, or let `augtrain train --lr auto` do both."""
 
@@ -57,8 +57,8 @@ def register(sub: Any) -> None:
         "--rule",
         choices=RULES,
         default=RULE,
-        help="steepest: where the smoothed loss falls fastest; valley: the middle of its "
-        "longest fall (fastai's default); minimum/10: a tenth of the rate at its lowest",
+        help="valley: the middle of the smoothed loss's longest fall (fastai's default); "
+        "steepest: where it falls fastest; minimum/10: a tenth of the rate at its lowest",
     )
     g.add_argument(
         "--out",

@@ -12,17 +12,17 @@ the model is as it was: weights, batch-norm statistics, requires_grad flags, tra
 mode and the random-number generators are put back, and the test's optimizer is thrown
 away; nothing is written but the outputs asked for.
 
-The suggestion is the steepest-descent rule by default: the rate where the smoothed loss
-falls fastest against log lr, on the curve without its first tenth and last 5 points (as
-fastai judges it). fastai's default since 2.5, "valley" (the middle of the longest falling
-stretch), and "minimum/10" are there too (`rule=`, `--rule`; `result.other_rules()` gives
-all on the same curve). Why steepest: on a model trained from scratch at 1e-7 the loss is
-flat for half the test, and the smoothed loss drifts down through that flat part as its
-average settles; valley counts the drift as part of the descent and lands in it. Measured
-(BENCHMARKS.md, "Training staples"): on cnn4 / CIFAR-10 valley suggested 1e-4, the worst
-but one rate of a 5-point grid, where steepest gave 2.3e-3, beside the grid's best (3e-3).
-Steepest follows single noisy steps more than valley does; the smoothing (beta 0.98) is what
-keeps that in bounds, and a curve still too noisy shows in the plot.
+The suggestion is fastai's "valley" rule (its default since fastai 2.5): the middle of
+the longest stretch over which the smoothed loss keeps falling, on the curve without its
+first tenth and last 5 points (as fastai judges it). "steepest" (where the smoothed loss
+falls fastest against log lr) and "minimum/10" are there too (`rule=`, `--rule`;
+`result.other_rules()` gives them on the same curve). Why valley: it was the safe one of
+the two measured (BENCHMARKS.md, "Training staples"). With SGD + Nesterov it suggested a
+rate beside the grid's best, where steepest suggested one that trained to NaN (the
+smoothed loss lags the raw one, so its steepest fall sits just below the blow-up). With
+Adam it suggested too low a rate (1e-4: it trains, slowly; steepest's 2.3e-3 was beside
+the best): from scratch the loss is flat for half the test, the smoothed loss drifts down
+through that flat part as its average settles, and valley counts the drift as descent.
 
 `augtrain train --lr auto` runs this before training (`resolve_auto_lr`) and trains with
 the suggestion, which config.json records as a number.
@@ -54,8 +54,8 @@ MIN_DEFAULT_STEPS = 20
 MAX_DEFAULT_PASSES = 5  # the default never passes over the training data more often
 SMOOTHING = 0.98  # fastai's beta
 DIVERGENCE = 4.0  # stop once the smoothed loss exceeds this multiple of its best
-RULES = ("steepest", "valley", "minimum/10")
-RULE = "steepest"
+RULES = ("valley", "steepest", "minimum/10")
+RULE = "valley"
 PNG, CSV = "lr_find.png", "lr_find.csv"
 
 
