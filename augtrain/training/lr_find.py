@@ -16,13 +16,12 @@ The suggestion is fastai's "valley" rule (its default since fastai 2.5): the mid
 the longest stretch over which the smoothed loss keeps falling, on the curve without its
 first tenth and last 5 points (as fastai judges it). "steepest" (where the smoothed loss
 falls fastest against log lr) and "minimum/10" are there too (`rule=`, `--rule`;
-`result.other_rules()` gives them on the same curve). Why valley: it was the safe one of
-the two measured (BENCHMARKS.md, "Training staples"). With SGD + Nesterov it suggested a
-rate beside the grid's best, where steepest suggested one that trained to NaN (the
-smoothed loss lags the raw one, so its steepest fall sits just below the blow-up). With
-Adam it suggested too low a rate (1e-4: it trains, slowly; steepest's 2.3e-3 was beside
-the best): from scratch the loss is flat for half the test, the smoothed loss drifts down
-through that flat part as its average settles, and valley counts the drift as descent.
+`result.other_rules()` gives them on the same curve). Why valley: its miss is a slow run,
+steepest's can be a failed one (BENCHMARKS.md, "Training staples", has both recipes).
+The smoothed loss lags the raw one, so its steepest fall can sit just below the blow-up,
+a rate that trains to NaN. Valley's known miss is a model trained from scratch whose loss
+is flat for much of the test: the smoothed loss drifts down through the flat part as its
+average settles, valley counts the drift as descent and suggests too low a rate.
 
 `augtrain train --lr auto` runs this before training (`resolve_auto_lr`) and trains with
 the suggestion, which config.json records as a number.
