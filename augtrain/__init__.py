@@ -5,6 +5,7 @@ run = augtrain.train(data="cifar10", model="cnn4", epochs=10)
 run.metrics["accuracy"], run.history, run.path
 run = augtrain.load_run(run.path)        # later: the same Run from its folder
 run.evaluate(tta="flip"), run.predict("cat.jpg"), run.interpret(), run.export("onnx")
+augtrain.lr_find(data="cifar10", model="cnn4").suggestion   # the range test; train(lr="auto")
 """
 
 from ._version import __version__
@@ -20,6 +21,7 @@ from .training.callbacks import (
     TerminateOnNaN,
 )
 from .training.config import TrainConfig
+from .training.lr_find import LRFinderResult, lr_find
 from .training.results import Run, load_run
 from .training.run import train
 
@@ -28,6 +30,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "History",
+    "LRFinderResult",
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
@@ -37,5 +40,6 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "load_run",
+    "lr_find",
     "train",
 ]

@@ -27,6 +27,7 @@ from .errors import AugtrainError
 # The order commands appear in `augtrain --help`; modules not listed come after.
 ORDER = [
     "train",
+    "lr_find",
     "evaluate",
     "predict",
     "preview",

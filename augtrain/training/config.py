@@ -367,6 +367,13 @@ def non_finite(value: Any, where: str = "") -> str | None:
     return None
 
 
+def learning_rate(text: str) -> float | str:
+    """--lr: a number, or "auto" (the learning-rate finder's suggestion)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return float(text)  # argparse reports a ValueError as "invalid learning_rate value"
+
+
 def unknown_keywords(names: Any, what: str = "augtrain.train()") -> None:
     """One-line error for keywords that are no TrainConfig field, naming the nearest one."""
     known = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -582,12 +589,16 @@ class TrainConfig:
         "adam", MODEL, "the torch.optim optimizer", choices=OPTIMIZERS, fold_case=True
     )
     # None: optim.DEFAULT_LR of the optimizer
-    lr: float | None = setting(
+    # "auto": the learning-rate finder's suggestion (training/lr_find.py), recorded here
+    # as a number once found
+    lr: float | str | None = setting(
         None,
         MODEL,
-        "base learning rate (default: the optimizer's usual)",
+        "base learning rate, or auto: run the learning-rate finder first (see "
+        "`augtrain lr-find`) and train with its suggestion (default: the optimizer's usual)",
         type=float,
         above=0.0,
+        also=("auto",),
     )
     momentum: float = setting(0.0, MODEL, "momentum of sgd and rmsprop", minimum=0.0, below=1.0)
     nesterov: bool = setting(False, MODEL, "Nesterov momentum (sgd, with --momentum > 0)")

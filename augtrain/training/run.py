@@ -7,7 +7,6 @@ what goes into them. Only rank 0 writes. Every file is written atomically.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import platform
 import sys
@@ -20,7 +19,7 @@ import torch
 
 from .. import runfolder
 from .._version import __version__
-from ..data import Dataset, load_data
+from ..data import Dataset
 from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
 from ..io import write_text
@@ -28,54 +27,33 @@ from ..report import multilabel
 from ..report.metrics import classification_metrics, confusion_matrix_csv, predict_logits
 from ..report.plots import confusion_matrix_plot, learning_curves
 from ..runfolder import RunDirClaim
-from . import checkpoint, distributed
-from .budget import apply_choice, command_start, fit_to_budget, given_settings
+from . import distributed
 from .callbacks import Callback, History, MonitorCallback
 from .callbacks import from_config as config_callbacks
-from .config import TrainConfig, unknown_keywords
-from .loggers import check_installed as check_loggers_installed
+from .config import TrainConfig
+from .job import (  # noqa: F401  (re-exported: their old home)
+    FIXED_ON_RESUME,
+    TrainingJob,
+    _plain,
+    available_memory,
+    check_before_data,
+    check_memory,
+    check_resumed_data,
+    check_run_name,
+    model_input_shape,
+    pick_validation,
+    prepare_job,
+    pretrained_settings,
+    record_network,
+    resume_run,
+    settle_config,
+)
 from .loop import (
     Trainer,
     TrainingInterrupted,
-    channel_stats,
-    check_not_test,
-    evaluation_metrics,
-    place_splits,
 )
-from .presets import init_from_data, recipe_setup, with_preset
 from .resolved import check_class_names, make_pipeline, resolve_monitor, to_target  # noqa: F401
 from .results import Run
-
-
-def model_input_shape(config: TrainConfig, data: Dataset) -> tuple[int, int, int]:
-    """(H, W, C) the model takes: the data's, or --target-size under --cache-size."""
-    h, w, c = data.image_shape
-    if config.cache_size is not None:
-        h, w = config.target_size
-    return h, w, c
-
-
-def pick_validation(config: TrainConfig, data: Dataset) -> tuple[str | None, Any]:
-    """Which split validates each epoch: ('val'|'test'|None, arrays)."""
-    mode = config.validation
-    if mode == "auto":
-        mode = "split" if data.val is not None else ("test" if data.test is not None else "none")
-    if mode == "split":
-        if data.val is None:
-            raise AugtrainError("--validation split needs --validation-split > 0 or a val/ folder")
-        return "val", data.val
-    if mode == "test":
-        if data.test is None:
-            raise AugtrainError("--validation test: the data has no test split")
-        return "test", data.test
-    return None, None
-
-
-def check_run_name(config: TrainConfig) -> Path | None:
-    """Before any data is read: is the run folder's name usable, and free (or --overwrite)?
-    The folder itself is claimed only when training starts (`claim_run_dir`)."""
-    is_main = distributed.from_env().is_main  # under torchrun only rank 0 makes the folder
-    return runfolder.check_run_name(config.runs_dir, config.name, config.overwrite, is_main)
 
 
 def default_run_name(config: TrainConfig, prefix: str | None = None) -> str:
@@ -96,132 +74,6 @@ def new_run_dir(config: TrainConfig) -> Path:
     claim = claim_run_dir(config)
     claim.commit()
     return claim.path
-
-
-# Settings a resumed run cannot change: its checkpoint would not load, or the run would
-# silently become a different one.
-FIXED_ON_RESUME = (
-    "model",
-    "model_options",
-    "optimizer",
-    "batch_size",
-    "accumulate",
-    "target_size",
-    "cache_size",
-    "keep_aspect_ratio",
-    "labels",
-    "label_delim",
-    "color_mode",
-    "input_norm",
-    "classes",
-    "label_mode",
-    "pretrained",
-)
-
-
-def resume_run(run_dir: Path, overrides: dict[str, Any]) -> tuple[Path, dict | None, TrainConfig]:
-    """What `--resume RUN` continues: last.pt with its config, plus `overrides` (e.g. more
-    epochs). A run killed before its first checkpoint starts again from config.json.
-
-    config.json's settings win over last.pt's (an edit there, or a resume killed before its
-    first checkpoint), and flags over both; a setting that cannot change is an error."""
-    unknown_keywords(overrides, "--resume")
-    if run_dir.is_file():
-        raise AugtrainError(
-            f"--resume {run_dir}: is a file; pass the run folder that holds it ({run_dir.parent})"
-        )
-    if not run_dir.is_dir():
-        raise AugtrainError(f"--resume {run_dir}: no such run folder")
-    if distributed.from_env().is_main:
-        runfolder.remove_temp_files(run_dir)  # left by a killed write; never read
-    written = runfolder.read_config(run_dir)["config"] if runfolder.is_run_dir(run_dir) else None
-    if (run_dir / runfolder.LAST).exists() or written is None:
-        ckpt: dict | None = runfolder.load_checkpoint(run_dir)
-        saved = ckpt["config"]
-    else:
-        ckpt, saved = None, written
-    if not isinstance(written, dict):
-        written = saved
-    ignored = ("data", "name", "runs_dir", "overwrite")
-    edited = {
-        k: v
-        for k, v in written.items()
-        if k not in ignored and k in saved and _plain(v) != _plain(saved[k])
-    }
-    for key in FIXED_ON_RESUME:
-        new = overrides.get(key)
-        if new is not None and _plain(new) != _plain(saved.get(key)):
-            raise AugtrainError(
-                f"--resume: --{key.replace('_', '-')} cannot change in a resumed run "
-                f"(it is {saved.get(key)!r}); start a new run instead"
-            )
-        if key in edited:
-            raise AugtrainError(
-                f"{run_dir / runfolder.CONFIG}: {key} was changed to {edited[key]!r} but it cannot "
-                f"change in a resumed run (last.pt has {saved.get(key)!r}); undo the edit"
-            )
-    applied = {k: v for k, v in edited.items() if k not in overrides}
-    if applied and distributed.from_env().is_main:
-        changes = ", ".join(f"{k}={v!r} (was {saved.get(k)!r})" for k, v in applied.items())
-        print(f"--resume: applying config.json's {changes}", file=sys.stderr, flush=True)
-    data = overrides.get("data")
-    config = TrainConfig.from_dict(
-        {**saved, **applied, **{k: v for k, v in overrides.items() if k not in ignored}}
-    )
-    if data is not None:
-        config.data = data
-    if config.data == "<arrays>":
-        raise AugtrainError(
-            f"{run_dir} was trained on in-memory arrays: resume it from Python with "
-            f"augtrain.train(resume={str(run_dir)!r}, data=...)"
-        )
-    if (
-        data is None
-        and isinstance(config.data, str)
-        and config.data != "cifar10"
-        and not Path(config.data).expanduser().exists()
-    ):
-        raise AugtrainError(
-            f"{run_dir} was trained on {config.data}, which is no longer there: "
-            f"pass --data with its new place"
-        )
-    done = int(ckpt["trainer"].get("epoch", 0)) if ckpt is not None else 0
-    if isinstance(config.epochs, int) and config.epochs < done:
-        raise AugtrainError(
-            f"--epochs {config.epochs}: {run_dir} has trained {done} epochs already; "
-            f"pass --epochs {done} or more"
-        )
-    return run_dir, ckpt, config
-
-
-def check_resumed_data(
-    run_dir: Path, ckpt: dict, data: Dataset, shape: tuple[int, int, int] | None = None
-) -> None:
-    """The data of a resumed run must fit its model: the same classes and image shape."""
-    spec, classes = ckpt["model"], list(ckpt.get("classes") or [])
-    h, w, c = shape or data.image_shape
-    if classes and list(data.classes) != classes:
-        shown = lambda names: ", ".join(map(str, names[:5])) + (", ..." if len(names) > 5 else "")  # noqa: E731
-        raise AugtrainError(
-            f"--resume {run_dir}: the data has {len(data.classes)} classes ({shown(data.classes)}) "
-            f"but the run was trained on {len(classes)} ({shown(classes)}); start a new run"
-        )
-    if [h, w] != list(spec["input_size"]) or c != spec["in_channels"]:
-        raise AugtrainError(
-            f"--resume {run_dir}: the data's images are {h}x{w}x{c} but the run's model takes "
-            f"{spec['input_size'][0]}x{spec['input_size'][1]}x{spec['in_channels']}; "
-            f"pass --target-size or start a new run"
-        )
-
-
-def _plain(value: Any) -> Any:
-    """A value as JSON would give it back (tuples as lists), for comparing configs."""
-    import json
-
-    try:
-        return json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError):
-        return value
 
 
 def _or_error(fn: Any, *args: Any) -> Any:
@@ -338,43 +190,14 @@ def train(
     Every setting is checked before any data is read, and the run folder is made only
     when training starts: a mistake costs no decoding and leaves no half-made folder.
     """
-    if config is not None and not isinstance(config, TrainConfig):
+    config, run_dir, ckpt, started, given = settle_config(
+        config, resume, network, network_factory, overrides
+    )
+    if resume is not None and config.lr == "auto":
         raise AugtrainError(
-            f"augtrain.train() takes a TrainConfig or keywords, got {type(config).__name__}; "
-            f"pass data=... as a keyword"
+            "--lr auto searches before training starts; a resumed run keeps its learning "
+            "rate (pass --lr NUMBER to change it)"
         )
-    if network is not None and not isinstance(network, torch.nn.Module):
-        raise AugtrainError(f"network= takes a torch.nn.Module, got {type(network).__name__}")
-    if network is None and network_factory is not None:
-        from ..models.factory import reference_of
-
-        reference = (
-            network_factory if isinstance(network_factory, str) else reference_of(network_factory)
-        )
-        if reference is None:
-            raise AugtrainError(
-                f"network_factory={network_factory!r} cannot be imported again; give a "
-                "module-level function or 'module:function'"
-            )
-        overrides["model"] = reference
-    started = command_start(time.monotonic())  # --time-budget's clock (budget.py)
-    given = given_settings(config, overrides)
-    if resume is not None:
-        run_dir, ckpt, config = resume_run(Path(resume), overrides)
-        if network is None and ckpt is not None:
-            checkpoint.check_rebuildable(ckpt["model"], "resume it with network= the same network")
-    else:
-        unknown_keywords(overrides)
-        overrides = with_preset(
-            config, overrides, lambda d: resolve_device(d).type in ("cuda", "mps")
-        )
-        config = (
-            (config or TrainConfig()).replace(**overrides)
-            if overrides
-            else (config or TrainConfig())
-        )
-        ckpt, run_dir = None, None
-    config.validate()
     # The device and its precision are checked before anything is read or created: an
     # unknown or unavailable --device, or bf16 on a GPU without it, is one line at once.
     device = resolve_device(config.device)
@@ -383,104 +206,25 @@ def train(
         from .features import train_logistic
 
         return train_logistic(config)
-    resumed = ckpt is not None or run_dir is not None
-    weights_cfg, config = pretrained_settings(config, network, resumed)
-    check_before_data(config, network, callbacks, resumed=resumed)
-    if weights_cfg is not None and not resumed:  # a download fails before any decoding
-        from ..models.pretrained import weights_file
-
-        weights_file(config.model, config.cache_dir)
-
-    dist_info = distributed.init(device)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed % 2**32)
-
-    check_memory(config)
-    data = load_data(
-        config.data,
-        config.target_size,
-        config.color_mode,
-        config.interpolation,
-        config.classes,
-        config.validation_split,
-        config.cache_dir,
-        cache_size=config.cache_size,
-        labels=config.labels,
-        fn_col=config.fn_col,
-        label_col=config.label_col,
-        keep_aspect_ratio=config.keep_aspect_ratio,
-        label_delim=config.label_delim,
-        multi_label=config.label_mode == "multi",
+    job = prepare_job(
+        config,
+        device,
+        precision,
+        callbacks,
+        network,
+        network_factory,
+        run_dir,
+        ckpt,
+        started=started,
+        given=given,
     )
-    check_class_names(data, config.data)
-    config = multilabel.resolve_label_mode(config, data)  # several labels a row: multi
-    if config.label_mode == "binary" and data.num_classes != 2:
-        raise AugtrainError(
-            f"--label-mode binary needs 2 classes; the data has {data.num_classes} "
-            f"({', '.join(map(str, data.classes[:5]))}{', ...' if data.num_classes > 5 else ''})"
-        )
-    if ckpt is not None:
-        check_resumed_data(run_dir, ckpt, data, model_input_shape(config, data))
-    if dist_info.is_main and config.verbose:
-        print(f"data: {data.summary()}", flush=True)
-    val_name, val_arrays = pick_validation(config, data)
-    h, w, c = model_input_shape(config, data)
-    if weights_cfg is not None:  # the weights' own normalisation, not the data's
-        mean, std = list(weights_cfg["mean"]), list(weights_cfg["std"])
-    elif config.input_norm == "standardize":
-        mean, std = channel_stats(data.train, config.cache_dir)
-    else:
-        mean, std = [0.0] * c, [1.0] * c
-    model_spec = {
-        "name": config.model,
-        "options": config.model_options,
-        # binary: one output, the logit of the second class (report.metrics.class_logits)
-        "num_classes": 1 if config.label_mode == "binary" else data.num_classes,
-        "in_channels": c,
-        "input_size": [h, w],
-        "mean": mean,
-        "std": std,
-        "label_mode": config.label_mode,
-    }
-    if config.time_budget is not None and config.budget_choice is None and not resumed:
-        # the recipe's scale for the budget, from a calibration on this data and machine
-        # (rank 0's under torchrun: every rank must train the same recipe)
-        fitted = (
-            fit_to_budget(config, given, data, model_spec, device, started)
-            if dist_info.is_main
-            else None
-        )
-        config = distributed.broadcast_object(fitted, dist_info)
-        model_spec["options"] = config.model_options
-    data = apply_choice(config, data)  # the budget's threads; short of an epoch: part of the data
-    if weights_cfg is not None:  # the layout the weights belong to; what they are
-        model_spec["options"] = {**weights_cfg["options"], **config.model_options}
-        model_spec["pretrained"] = weights_cfg
-    if network is not None:
-        config, model_spec = record_network(config, model_spec, network, network_factory)
-    if network is None:  # create_model refuses images too small for the model
-        classifier = checkpoint.build_model(model_spec, mean, std)
-    else:
-        from ..models.classifier import Classifier
+    if job.config.lr == "auto":  # the range test on this model and data, then train with its lr
+        from .lr_find import resolve_auto_lr
 
-        classifier = Classifier(network, mean, std)
-    if config.init_from and ckpt is None:  # a resumed run has its weights in last.pt
-        from ..models.weights import init_from
-
-        verbose = config.verbose if dist_info.is_main else 0
-        init_from(classifier.net, config.init_from, model_spec["name"], verbose)
-    if weights_cfg is not None and ckpt is None:
-        from ..models.pretrained import load_pretrained
-
-        verbose = config.verbose if dist_info.is_main else 0
-        load_pretrained(classifier.net, config.model, config.cache_dir, verbose)
-    classifier.to(device)
-    if config.sync_bn and dist_info.enabled:
-        if device.type != "cuda":
-            raise AugtrainError("--sync-bn needs CUDA devices (torch's SyncBatchNorm is GPU-only)")
-        classifier = torch.nn.SyncBatchNorm.convert_sync_batchnorm(classifier)
-    classifier = precision.prepare_model(classifier)
-
+        job.config = resolve_auto_lr(job)
+    config, data, classifier, dist_info = job.config, job.data, job.classifier, job.dist_info
+    model_spec, val_name, val_arrays = job.model_spec, job.val_name, job.val_arrays
+    train_split, val_split, groups = job.train_split, job.val_split, job.groups
     monitor, mode = resolve_monitor(config, val_name)
     plateau = config.early_stopping_patience is not None or config.reduce_lr_patience is not None
     if plateau and val_name != "val" and config.monitor == "auto" and dist_info.is_main:
@@ -494,25 +238,10 @@ def train(
     flag_callbacks = config_callbacks(config, monitor, mode)  # --early-stopping-patience, ...
     history_cb = History()
     folder = RunFolder(run_dir, model_spec, data.classes, config, monitor, mode)
-    from .unfreeze import setup as transfer_setup
-
-    groups, transfer_callbacks = transfer_setup(getattr(classifier, "net", classifier), config)
-    groups, recipe_callbacks = recipe_setup(getattr(classifier, "net", classifier), config, groups)
-    all_callbacks: list[Callback] = [history_cb, *transfer_callbacks, *recipe_callbacks]
+    all_callbacks: list[Callback] = [history_cb, *job.setup_callbacks]
     all_callbacks += flag_callbacks
     all_callbacks += callbacks or []
     all_callbacks += [folder]
-    announce = bool(dist_info.is_main and config.verbose)
-    placed = place_splits(
-        {"train": data.train, val_name or "val": val_arrays},
-        device,
-        announce,
-        config.placement,
-        config.cache_dir,
-    )
-    train_split, val_split = placed["train"], placed[val_name or "val"]
-    if ckpt is None and not config.init_from and weights_cfg is None:
-        init_from_data(classifier, train_split.x)  # speednet: patch whitening from the data
     trainer = Trainer(
         classifier,
         train_split,
@@ -545,6 +274,8 @@ def train(
     try:
         if dist_info.is_main:
             write_config(run_dir, config, data, model_spec, val_name)
+            if job.lr_finder is not None:  # --lr auto: the curve its number came from
+                job.lr_finder.save(run_dir)
         if claim is not None:
             claim.release()
         trainer.fit()
@@ -576,142 +307,6 @@ def train(
     distributed.cleanup() if dist_info.enabled else None
     model = ema if ema is not None and config.use_ema else classifier
     return Run(run_dir, config, trainer.history, metrics, model, data.classes, trainer, data)
-
-
-def pretrained_settings(
-    config: TrainConfig, network: torch.nn.Module | None, resumed: bool
-) -> tuple[dict[str, Any] | None, TrainConfig]:
-    """--pretrained: the weights' cfg (None without), and the config with the model's input
-    size as --target-size where none was given (a resumed run has it already)."""
-    if not config.pretrained:
-        return None, config
-    if network is not None:
-        raise AugtrainError(
-            "--pretrained loads a registered model's weights; with network= load them yourself"
-        )
-    from ..models.pretrained import pretrained_cfg
-
-    cfg = pretrained_cfg(config.model)
-    if config.target_size is None and not resumed:
-        config = config.replace(target_size=tuple(cfg["input_size"][1:]))
-    return cfg, config
-
-
-def record_network(
-    config: TrainConfig,
-    spec: dict[str, Any],
-    network: torch.nn.Module,
-    factory: str | Any | None,
-) -> tuple[TrainConfig, dict[str, Any]]:
-    """The config and model spec of a run trained with `network=`: its rebuild reference
-    as the model (so config.json and last.pt rebuild it), or its class name marked as not
-    rebuildable."""
-    from ..models.factory import is_reference, rebuild_reference
-
-    if factory is None and is_reference(config.model):  # a resumed run: its own reference
-        factory = config.model
-    size = (spec["input_size"][0], spec["input_size"][1])
-    reference = rebuild_reference(
-        network, factory, spec["num_classes"], spec["in_channels"], size, config.model_options
-    )
-    if reference is None:
-        if config.verbose:
-            print(
-                f"note: network={type(network).__name__} cannot be rebuilt from its class "
-                "(its constructor needs arguments); pass network_factory='module:function' "
-                "so evaluate, predict and export can load this run",
-                file=sys.stderr,
-                flush=True,
-            )
-        return config, {**spec, "name": type(network).__name__, "rebuildable": False}
-    return config.replace(model=reference), {**spec, "name": reference}
-
-
-def check_before_data(
-    config: TrainConfig,
-    network: torch.nn.Module | None,
-    callbacks: list[Callback] | None,
-    resumed: bool = False,
-) -> None:
-    """What can be checked without the data, checked before it is read: decoding a large
-    folder takes minutes, and a typo found after it costs them."""
-    from ..models import MODELS
-
-    if network is None and ":" in config.model:
-        from ..models.factory import import_factory
-
-        import_factory(config.model)  # not importable: one line now
-    elif network is None and config.model not in MODELS:
-        near = difflib.get_close_matches(config.model, list(MODELS), n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise AugtrainError(
-            f"unknown model {config.model!r}{hint}; choose from {', '.join(sorted(MODELS))}"
-        )
-    make_pipeline(config)  # an unknown op or bad op parameter
-    if not resumed:
-        check_run_name(config)
-    if config.init_from:
-        source = Path(config.init_from).expanduser()
-        if not source.exists():
-            raise AugtrainError(
-                f"--init-from {config.init_from}: no such run folder or weights file"
-            )
-        if source.is_dir() and not (source / runfolder.LAST).exists():
-            raise AugtrainError(f"--init-from {source}: run folder has no checkpoint (last.pt)")
-    check_loggers_installed(config)  # --tensorboard, --logger wandb, ...
-    if config.monitor != "auto":
-        check_not_test(config.monitor, "--monitor")
-        known = {"epoch", "loss", "accuracy", "lr", "seconds", "images_per_s"}
-        known |= set(evaluation_metrics("val", ema=True))
-        for cb in callbacks or []:
-            known |= set(cb.provides())
-        if config.monitor not in known:
-            near = difflib.get_close_matches(config.monitor, sorted(known), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise AugtrainError(
-                f"--monitor {config.monitor!r} is never logged{hint}; "
-                f"available: {', '.join(sorted(known))}"
-            )
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: MemAvailable, or the cgroup's limit less
-    its use when that is lower; None where neither can be read."""
-    found: list[int] = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-            found.append(max(0, int(limit) - used))
-    except (OSError, ValueError):
-        pass
-    return min(found) if found else None
-
-
-def check_memory(config: TrainConfig) -> None:
-    """--target-size H W: the decoded images (N x H x W x C bytes, N from listing the
-    folder, which is cheap) must fit in memory; else one line now, not the OOM killer later."""
-    if config.target_size is None or not isinstance(config.data, (str, os.PathLike)):
-        return
-    from ..data.folder import COLOR_MODES, walk_image_files
-
-    h, w = config.cache_size or config.target_size  # images are decoded at the cache size
-    c = COLOR_MODES.get(config.color_mode, ("", 3))[1]
-    path = Path(config.data).expanduser()
-    n = len(walk_image_files(path)) if path.is_dir() else 1
-    need = max(n, 1) * h * w * c
-    available = available_memory()
-    if available is not None and need > available:
-        raise AugtrainError(
-            f"--target-size {h} {w}: {n} images of {h}x{w}x{c} need {need / 1e9:,.1f} GB of "
-            f"memory, more than the {available / 1e9:,.1f} GB available; choose a smaller size"
-        )
 
 
 def check_monitors(trainer: Trainer, has_val: bool) -> None:

@@ -1,0 +1,188 @@
+"""Does the learning-rate finder's suggestion train well? cnn4 on a subset of the JPEG
+CIFAR-10: the range test (`augtrain.lr_find`, valley rule) on the recipe, then the same
+short schedule trained at each lr of a fixed grid and at the suggestion, test accuracy on
+the full 10,000 test images. It passes when the grid lr nearest to the suggestion (on a
+log scale) is one of the two best of the grid.
+
+    python benchmarks/lr_finder.py            # 5,000 train images, 2 epochs, 3 trainings at once
+    python benchmarks/lr_finder.py --train-images 10000 --epochs 3 --grid 1e-4 1e-3 1e-2 1e-1
+
+Recipe: cnn4, Adam (--optimizer, --momentum, --nesterov, --batch-size), batch 64, constant
+lr, crop-flip, seed 0, no per-epoch validation; the training subset is the first N of a
+fixed random permutation (seed 0) of the 50,000 training images. The grid's trainings run side by side (--jobs, 1 torch thread each) while
+the finder runs, then the suggestion's: the accuracies compare, the wall times do not. Writes
+benchmarks/results/lr_finder.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import CIFAR_JPEG, machine, today, write_json
+
+import augtrain
+from augtrain.data import load_data
+
+HERE = Path(__file__).resolve().parent
+RECIPE = dict(
+    model="cnn4",
+    optimizer="adam",
+    batch_size=64,
+    schedule="constant",
+    augment="crop-flip",
+    validation="none",  # the test split is evaluated once, at the end
+    seed=0,
+    device="cpu",
+)
+
+
+def subset(data, n: int, n_test: int | None = None) -> dict:
+    keep = np.random.default_rng(0).permutation(len(data.train.y))[:n]
+    test = np.sort(np.random.default_rng(1).permutation(len(data.test.y))[:n_test])
+    return {
+        "x": data.train.x[keep],
+        "y": data.train.y[keep],
+        "x_test": data.test.x[test],
+        "y_test": data.test.y[test],
+        "classes": data.classes,
+    }
+
+
+def train_at(
+    lr: float, suggested: bool, args: argparse.Namespace, runs: Path, recipe: dict
+) -> dict:
+    """One training at `lr` (in a worker process: its own copy of the data)."""
+    RECIPE.update(recipe)
+    torch.set_num_threads(args.threads)
+    data = subset(load_data(args.data), args.train_images, args.test_images)
+    t0 = time.perf_counter()
+    run = augtrain.train(
+        data=data,
+        lr=lr,
+        epochs=args.epochs,
+        runs_dir=str(runs),
+        name=f"{'suggested' if suggested else 'grid'}-lr-{lr:.3g}",
+        verbose=0,
+        **RECIPE,
+    )
+    seconds = time.perf_counter() - t0
+    print(f"lr {lr:.3g}: test accuracy {run.metrics['accuracy']:.4f} ({seconds:.0f} s)", flush=True)
+    return {
+        "lr": lr,
+        "suggested": suggested,
+        "test_accuracy": run.metrics["accuracy"],
+        "train_loss": run.history[-1]["loss"],
+        "seconds": seconds,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(CIFAR_JPEG))
+    ap.add_argument("--train-images", type=int, default=5_000)
+    ap.add_argument("--test-images", type=int, help="default: all 10,000")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--grid", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    ap.add_argument("--optimizer", default="adam")
+    ap.add_argument("--momentum", type=float, default=0.0)
+    ap.add_argument("--nesterov", action="store_true")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--jobs", type=int, default=3, help="trainings run side by side")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
+    ap.add_argument("--out", default=str(HERE / "results" / "lr_finder.json"))
+    args = ap.parse_args()
+    RECIPE.update(
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        batch_size=args.batch_size,
+    )
+    torch.set_num_threads(args.threads)
+    started = time.strftime("%H:%M")
+    runs = Path(tempfile.mkdtemp(prefix="lr-finder-runs-"))
+    pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
+    # the grid trains while the finder runs here: neither depends on the other
+    grid_jobs = [pool.submit(train_at, lr, False, args, runs, RECIPE) for lr in args.grid]
+
+    data = subset(load_data(args.data), args.train_images, args.test_images)
+    t0 = time.perf_counter()
+    result = augtrain.lr_find(data=data, verbose=0, **RECIPE)
+    finder_seconds = time.perf_counter() - t0
+    result.save(runs / "lr_find")
+    suggestion = float(result.suggestion)
+    others = result.other_rules()
+    print(f"{result.describe()} in {finder_seconds:.0f} s; other rules: {others}", flush=True)
+    suggested_job = pool.submit(train_at, suggestion, True, args, runs, RECIPE)
+    rows = [job.result() for job in grid_jobs] + [suggested_job.result()]
+    pool.shutdown()
+
+    grid = [r for r in rows if not r["suggested"]]
+    best_two = sorted(grid, key=lambda r: -r["test_accuracy"])[:2]
+    nearest = min(grid, key=lambda r: abs(math.log(r["lr"]) - math.log(suggestion)))
+    passed = nearest in best_two
+    print(
+        f"\n{today()} {started}-{time.strftime('%H:%M')} - {machine()} - cnn4, "
+        f"{args.train_images} train images, {args.epochs} epochs, {args.optimizer} "
+        f"(momentum {args.momentum}{', nesterov' if args.nesterov else ''}), "
+        f"batch {args.batch_size}, constant lr"
+    )
+    print("| lr | test accuracy | final train loss | wall time |")
+    print("|---|---|---|---|")
+    for r in rows:
+        name = f"**{r['lr']:.3g}** (suggested)" if r["suggested"] else f"{r['lr']:.3g}"
+        print(
+            f"| {name} | {r['test_accuracy']:.2%} | {r['train_loss']:.3f} | {r['seconds']:.0f} s |"
+        )
+    best = ", ".join(f"{r['lr']:.3g}" for r in best_two)
+    print(
+        f"suggestion {suggestion:.3g}: nearest grid lr {nearest['lr']:.3g}; best two of the "
+        f"grid {best}: {'PASS' if passed else 'FAIL'}"
+    )
+    write_json(
+        args.out,
+        {
+            "benchmark": "lr_finder",
+            "date": today(),
+            "machine": machine(),
+            "commit": _commit(),
+            "recipe": {**RECIPE, "epochs": args.epochs, "train_images": args.train_images},
+            "finder": {
+                "suggestion": suggestion,
+                "rule": result.rule,
+                "steps_taken": len(result.lrs),
+                "steps": result.steps,
+                "diverged": result.diverged,
+                "seconds": finder_seconds,
+                "other_rules": others,
+                "curve": [list(p) for p in zip(result.lrs, result.smoothed)],
+            },
+            "runs": rows,
+            "nearest_grid_lr": nearest["lr"],
+            "best_two": [r["lr"] for r in best_two],
+            "passed": passed,
+        },
+    )
+    print(f"wrote {args.out}; runs in {runs}")
+
+
+def _commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    main()
