@@ -100,5 +100,5 @@ def test_binary_needs_two_classes(tmp_path):
         augtrain.train(
             data=(x, y), label_mode="binary", epochs=1, runs_dir=str(tmp_path / "r"), verbose=0
         )
-    with pytest.raises(AugtrainError, match="--label-mode must be"):
+    with pytest.raises(AugtrainError, match="--label-mode .sparse.: must be one of"):
         augtrain.train(data=(x, y), label_mode="sparse")
