@@ -66,7 +66,9 @@ class MLflowLogger(TrackingLogger):
         self.client.log_batch(self.run_id, metrics=batch)
 
     def log_final(self, metrics: dict[str, float]) -> None:
-        self.log_metrics(metrics, 0)
+        # at the run's last step: a resumed run's final figures must be MLflow's latest,
+        # which a step-0 value from the first part of the run would tie with
+        self.log_metrics(metrics, int(getattr(self.trainer, "epoch", 0)))
 
     def finish(self, success: bool) -> None:
         self.client.set_terminated(self.run_id, "FINISHED" if success else "FAILED")
