@@ -217,8 +217,8 @@ CASES: list[Case] = [
     # numbers: NaN, infinity, out of range
     flag_case("--lr", NAN, message="--lr nan: must be a finite number"),
     flag_case("--lr", INF, message="--lr inf: must be a finite number"),
-    flag_case("--lr", "-1", message="--lr -1.0: must be a number > 0"),
-    flag_case("--lr", "0", message="--lr 0.0: must be a number > 0"),
+    flag_case("--lr", "-1", message="--lr -1.0: must be 'auto' or a number > 0"),
+    flag_case("--lr", "0", message="--lr 0.0: must be 'auto' or a number > 0"),
     flag_case("--momentum", "-0.5", message="--momentum -0.5: must be a number >= 0"),
     flag_case("--momentum", "1.5", message="< 1"),
     flag_case("--momentum", NAN),
