@@ -44,9 +44,10 @@ from ..device import DevicePolicy
 from ..errors import AugtrainError
 from ..training.callbacks import Callback, History
 from ..training.config import TrainConfig
-from ..training.loop import Batch, Trainer, constant_schedule, resolve_device
+from ..training.loop import Trainer, constant_schedule, resolve_device
 from ..training.loop import evaluate as evaluate_source
 from ..training.optim import build_optimizer
+from ..training.sources import Batch
 from .sources import ArrayBatches, KerasSource, loader, validation_loader
 
 LOSSES = (
@@ -192,7 +193,7 @@ def evaluate(
 # ---------------------------------------------------------------- the loss
 class KerasLoss:
     """Keras' losses as the loop's loss object (`train` / `evaluate`, see
-    `augtrain.training.loop.ClassifierLoss`): the mean over the batch with Keras' sample
+    `augtrain.training.losses.ClassifierLoss`): the mean over the batch with Keras' sample
     weighting, and the number correct where an accuracy has a meaning (not for mse)."""
 
     def __init__(self, loss: str | Callable, class_weight: dict[int, float] | None) -> None:

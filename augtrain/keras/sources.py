@@ -1,4 +1,4 @@
-"""Keras' data as batch sources of the training loop (`augtrain.training.loop.BatchSource`).
+"""Keras' data as batch sources of the training loop (`augtrain.training.sources.BatchSource`).
 
 arrays `x, y` (and sample weights) with `batch_size` and `shuffle`; a Keras Sequence
 (`len` and indexing: augtrain's ImageDataGenerator iterators); any Python iterator or
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..training.loop import Batch, BatchSource, Step
+from ..training.sources import Batch, BatchSource, Step
 
 
 class KerasSource(BatchSource):

@@ -34,23 +34,20 @@ to train with a bigger global batch, raise --batch-size and --lr yourself).
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ..augment import Compose, cpu_kernels, epoch_order
+from ..augment import Compose
 from ..augment.random import hash_ints
 from ..data import ImageArrays, cache
 from ..data.placement import DeviceSplit, place_splits  # noqa: F401  (their old home)
@@ -58,13 +55,13 @@ from ..device import DevicePolicy
 from ..device import resolve_device as resolve_device  # re-exported: its old home
 from ..errors import AugtrainError
 from ..progress import progress_bar
-from ..report import multilabel
-from ..report.metrics import class_logits
 from . import checkpoint, distributed
 from .callbacks import Callback, CallbackList
 from .config import TrainConfig
 from .ema import ModelEma
+from .losses import ClassifierLoss, MultiLabelLoss, default_loss  # noqa: F401
 from .optim import build_momentum_schedule, build_optimizer, build_schedule
+from .sources import Batch, BatchSource, DeviceSource, Step  # noqa: F401
 
 
 def channel_stats(
@@ -95,187 +92,6 @@ def channel_stats(
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped training at a batch boundary, after last.pt was saved."""
-
-
-# ------------------------------------------------------------------ batch sources
-@dataclass
-class Batch:
-    """One (micro-)batch on the device, as the model and the loss take it."""
-
-    inputs: list[torch.Tensor]  # the model's positional inputs: model(*inputs)
-    targets: torch.Tensor  # what the loss compares the outputs with
-    labels: torch.Tensor | None = None  # hard labels for accuracy where targets are soft
-    weights: torch.Tensor | None = None  # per-sample loss weights (Keras' sample_weight)
-
-    @property
-    def size(self) -> int:
-        return len(self.inputs[0])
-
-
-@dataclass
-class Step:
-    """One optimizer step of an epoch: its micro-batches as the source's `load` takes them."""
-
-    parts: list[Any]
-    size: int  # this rank's samples in the step
-    global_size: int  # the step's samples over all ranks
-
-
-class BatchSource:
-    """What the Trainer trains or validates on: an epoch is a sequence of `Step`s, each
-    `load`ed into `Batch`es on the device inside the step (after `on_batch_begin`), one
-    micro-batch at a time. A step's parts have a `len`: their number of samples.
-
-    `DeviceSource` is augtrain's own (the split on the device, augmented there, keyed by
-    sample index); `augtrain.keras.sources` adapts Keras' arrays, Sequences and generators.
-    """
-
-    batch_size: int | None = None
-    # Dropout of a batch keyed by (seed, epoch, batch): exact resume for keyed sources.
-    seeds_batches: bool = False
-
-    def samples(self) -> int | None:
-        """Training samples per epoch, where known."""
-        return None
-
-    def steps(self) -> int | None:
-        """Optimizer steps per epoch; None: until the source is exhausted."""
-        raise NotImplementedError
-
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[Step]:
-        """The steps of `epoch` from step `start` on (a resumed epoch's first untrained one)."""
-        raise NotImplementedError
-
-    def load(self, part: Any, epoch: int) -> Batch:
-        raise NotImplementedError
-
-    def evaluation(self, batch_size: int | None = None) -> Iterator[Batch]:
-        """Every batch of one evaluation pass (this rank's share under DDP)."""
-        raise NotImplementedError
-
-    def running(self) -> AbstractContextManager:
-        """Held while the loop runs (the device source keeps the CPU kernels on one thread)."""
-        return nullcontext()
-
-
-class DeviceSource(BatchSource):
-    """A `DeviceSplit` augmented by `pipeline` on the device, in the keyed order of
-    (seed, epoch); each rank takes its shard of every global batch."""
-
-    seeds_batches = True
-
-    def __init__(
-        self,
-        split: DeviceSplit,
-        pipeline: Compose,
-        seed: int,
-        batch_size: int,
-        accumulate: int = 1,
-        dist: distributed.DistInfo | None = None,
-        precision: DevicePolicy | None = None,
-        num_classes: int | None = None,
-    ) -> None:
-        self.split, self.pipeline, self.seed = split, pipeline, seed
-        self.batch_size, self.accumulate = batch_size, accumulate
-        self.dist = dist or distributed.DistInfo()
-        self.precision = precision or DevicePolicy.resolve(split.y.device, "off", "off")
-        self.device = self.precision.device
-        self.num_classes = num_classes or int(split.y.max()) + 1
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def samples(self) -> int:
-        return len(self.split)
-
-    def steps(self) -> int:
-        return math.ceil(len(self.split) / (self.batch_size * self.accumulate))
-
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[Step]:
-        n, batch = len(self.split), self.batch_size
-        step_size = batch * self.accumulate
-        order = epoch_order(self.seed, epoch, n)
-        for b in range(start, self.steps()):
-            global_index = order[b * step_size : (b + 1) * step_size]
-            micro = [  # this rank's shard of each micro-batch
-                distributed.shard(global_index[i : i + batch], self.dist).to(self.device)
-                for i in range(0, len(global_index), batch)
-            ]
-            yield Step(micro, sum(len(i) for i in micro), len(global_index))
-
-    def load(self, index: torch.Tensor, epoch: int) -> Batch:
-        images, labels = self.split.batch(index)
-        if self.pipeline.mixes_labels:
-            # multi-label data comes multi-hot already (report/multilabel.py)
-            multi = labels.ndim == 2
-            targets = labels.float() if multi else F.one_hot(labels, self.num_classes).float()
-            images, targets = self.pipeline(images, index, epoch, targets)
-            hard = targets.argmax(1)
-        else:
-            images, targets = self.pipeline(images, index, epoch), labels
-            hard = labels
-        return Batch([self.precision.model_input(images)], targets, hard)
-
-    def evaluation(self, batch_size: int | None = None) -> Iterator[Batch]:
-        bs = batch_size or max(256, self.batch_size)
-        index = distributed.shard(torch.arange(len(self.split)), self.dist)
-        for i in range(0, len(index), bs):
-            images, labels = self.split.batch(index[i : i + bs].to(self.device))
-            yield Batch([self.precision.model_input(images)], labels, labels)
-
-    def running(self) -> AbstractContextManager:
-        # CPU augmentation kernels on this thread only: torch's workers own the other cores
-        return cpu_kernels.limit_threads(1)
-
-
-# -------------------------------------------------------------------------- the loss
-class ClassifierLoss:
-    """augtrain's loss: cross-entropy on class logits (a binary model's one logit as two,
-    `report.metrics.class_logits`), label smoothing in training only; accuracy by argmax.
-
-    A loss object has `train(outputs, batch)` -> (mean loss to minimise, number correct,
-    number of samples with an accuracy) and `evaluate(outputs, batch)` -> (summed loss,
-    number correct, samples with an accuracy); see `augtrain.keras.fit` for Keras' losses.
-    """
-
-    def __init__(self, label_smoothing: float = 0.0, binary: bool = False) -> None:
-        self.label_smoothing, self.binary = label_smoothing, binary
-
-    def train(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
-        logits = class_logits(outputs, self.binary)
-        loss = F.cross_entropy(logits.float(), batch.targets, label_smoothing=self.label_smoothing)
-        return loss, (logits.argmax(1) == batch.labels).sum(), batch.size
-
-    def evaluate(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
-        logits = class_logits(outputs.float(), self.binary)
-        loss = F.cross_entropy(logits, batch.targets, reduction="sum")
-        return loss, (logits.argmax(1) == batch.labels).sum(), batch.size
-
-
-class MultiLabelLoss:
-    """--label-mode multi's loss (report/multilabel.py): binary cross-entropy per label on
-    multi-hot targets; an image counts as correct when every label is right at
-    --threshold (scikit-learn's multi-label accuracy, exact match)."""
-
-    def __init__(self, label_smoothing: float = 0.0, threshold: float = 0.5) -> None:
-        self.bce, self.threshold = multilabel.criterion(label_smoothing), threshold
-
-    def train(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
-        outputs = outputs.float()
-        correct = multilabel.correct(outputs, batch.targets, self.threshold)
-        return self.bce(outputs, batch.targets), correct, batch.size
-
-    def evaluate(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, Any, int]:
-        outputs = outputs.float()
-        loss = multilabel.loss_sum(outputs, batch.targets)
-        return loss, multilabel.correct(outputs, batch.targets, self.threshold), batch.size
-
-
-def default_loss(config: Any) -> ClassifierLoss | MultiLabelLoss:
-    """The loss a config asks for: its --label-mode."""
-    if config.label_mode == "multi":
-        return MultiLabelLoss(config.label_smoothing, config.threshold)
-    return ClassifierLoss(config.label_smoothing, config.label_mode == "binary")
 
 
 @torch.no_grad()
