@@ -95,12 +95,13 @@ class Steps(Callback):
     def on_batch_end(self, batch, logs=None):
         self.done += 1
         if self.done == warmup:
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
         if self.done == warmup + steps:
-            seconds = time.perf_counter() - self.t0
+            seconds, cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
             size = self.trainer.config.batch_size
             print("RESULT " + json.dumps({"step_s": seconds / steps,
-                  "images_per_s": steps * size / seconds}), flush=True)
+                  "images_per_s": steps * size / seconds,
+                  "cpu_ms_per_image": 1000 * cpu / (steps * size)}), flush=True)
             os._exit(0)
 
 augtrain.train(callbacks=[Steps()], **json.loads(sys.argv[1]))
@@ -166,8 +167,18 @@ optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
 loader = torch.utils.data.DataLoader(Folder(cfg["folder"]), batch_size=cfg["batch_size"],
                                      shuffle=True, num_workers=cfg["workers"], drop_last=True,
                                      persistent_workers=True)
+def cpu_seconds(workers):
+    # this process's CPU plus its live workers' (utime + stime from /proc)
+    tick = os.sysconf("SC_CLK_TCK")
+    total = time.process_time()
+    for w in workers:
+        fields = open(f"/proc/{w.pid}/stat").read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
 done, t0 = 0, None
-for x, y in loader:
+batches = iter(loader)
+for x, y in batches:
     if done == 0:
         print("RESULT " + json.dumps({"first_step_s": time.time() - spawn}), flush=True)
     optimizer.zero_grad(set_to_none=True)
@@ -175,11 +186,12 @@ for x, y in loader:
     optimizer.step()
     done += 1
     if done == warmup:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds(batches._workers)
     if done == warmup + steps:
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds(batches._workers) - c0
         print("RESULT " + json.dumps({"step_s": seconds / steps,
-              "images_per_s": steps * cfg["batch_size"] / seconds}), flush=True)
+              "images_per_s": steps * cfg["batch_size"] / seconds,
+              "cpu_ms_per_image": 1000 * cpu / (steps * cfg["batch_size"])}), flush=True)
         os._exit(0)
 """
 
@@ -292,21 +304,27 @@ def main() -> None:
         "processes one after another on shared cores"
     )
     print("\n" + header)
-    print("| pipeline | model | spawn to first step | images/s (timed steps) | load at start |")
-    print("|---|---|---|---|---|")
+    print(
+        "| pipeline | model | spawn to first step | images/s (timed steps) | "
+        "CPU ms per image | load at start |"
+    )
+    print("|---|---|---|---|---|---|")
     for r in rows:
         ips = f"{r['images_per_s']:.1f} ({r['steps']})" if "images_per_s" in r else "-"
+        cpu = f"{r['cpu_ms_per_image']:.1f}" if "cpu_ms_per_image" in r else "-"
         print(
             f"| {r['what']} | {r.get('model', 'efficientnet_lite0')} | {r['first_step_s']:.1f} s "
-            f"| {ips} | {r['load_at_start']:.1f} |"
+            f"| {ips} | {cpu} | {r['load_at_start']:.1f} |"
         )
     for model, _ in models:
         ours = [r for r in rows if r.get("model") == model and r["what"].startswith("augtrain")]
         peer = next(r for r in rows if r.get("model") == model and r["what"].startswith("Data"))
         for r in ours:
             r["ratio_to_dataloader"] = r["images_per_s"] / peer["images_per_s"]
+            r["cpu_ratio_dataloader_to_augtrain"] = peer["cpu_ms_per_image"] / r["cpu_ms_per_image"]
             print(
-                f"{model}, {r['what']}: {r['ratio_to_dataloader']:.2f}x the DataLoader's images/s"
+                f"{model}, {r['what']}: {r['ratio_to_dataloader']:.2f}x the DataLoader's images/s, "
+                f"{r['cpu_ratio_dataloader_to_augtrain']:.2f}x less CPU per image"
             )
     write_json(
         args.out,
