@@ -175,40 +175,25 @@ def labels_above(
     return [(classes[k], float(probs[k])) for k in order if probs[k] > threshold]
 
 
-def final_evaluation(
-    model: nn.Module,
-    data: Any,
-    device: torch.device,
-    run_dir: Path | None,
-    history: list[dict[str, Any]],
+def final_metrics(
+    logits: torch.Tensor,
+    split_name: str,
+    targets: np.ndarray,
+    classes: list[str],
     config: Any,
-    precision: Any = None,
-    ema: nn.Module | None = None,
+    with_ema: bool,
 ) -> dict[str, Any]:
-    """training.run.final_evaluation for a multi-label run: metrics.json (the EMA's
-    figures with --ema and --use-ema, as there) and the learning curves."""
-    from .metrics import predict_logits
-    from .plots import learning_curves
-
-    split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
-    metrics: dict[str, Any] = {}
-    if ema is not None and config.use_ema:
-        model = ema
-    if split is not None:
-        logits = predict_logits(model, split.x, device, policy=precision)
-        metrics = {
-            "split": split_name,
-            "checkpoint": runfolder.LAST,
-            **multilabel_metrics(logits, split.y, data.classes, config.threshold),
-        }
-        if ema is not None:
-            metrics["weights"] = "ema" if config.use_ema else "trained"
-        if config.verbose:
-            print(f"{split_name}: {summary_line(metrics)}", flush=True)
-    if run_dir is not None:
-        runfolder.write_metrics(run_dir, metrics)
-        if history:
-            learning_curves(history, run_dir / runfolder.LEARNING_CURVES, title=run_dir.name)
+    """metrics.json of a multi-label run's final evaluation (training.run.final_evaluation
+    picks the split and the weights, the EMA's with --ema and --use-ema, and writes it)."""
+    metrics = {
+        "split": split_name,
+        "checkpoint": runfolder.LAST,
+        **multilabel_metrics(logits, targets, classes, config.threshold),
+    }
+    if with_ema:
+        metrics["weights"] = "ema" if config.use_ema else "trained"
+    if config.verbose:
+        print(f"{split_name}: {summary_line(metrics)}", flush=True)
     return metrics
 
 
