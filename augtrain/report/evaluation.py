@@ -10,8 +10,6 @@ run's metrics.json, because both come from `predict_logits` on the same weights 
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,13 @@ from ..models.saved import load_run_model as load_run_model  # re-exported: olde
 from ..runfolder import CHECKPOINTS as CHECKPOINTS
 from ..runfolder import check_run_dir as check_run_dir
 from . import multilabel
-from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
+from .metrics import (
+    averages,
+    classification_metrics,
+    confusion_matrix_csv,
+    per_class_report,
+    table_csv,
+)
 from .tta import predict_tta, tta_views
 
 
@@ -173,14 +177,6 @@ def default_out_dir(ev: Evaluation, data: str | None) -> Path:
     return runfolder.evaluation_folder(run, checkpoint, tta, data)
 
 
-def _table_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
-
-
 def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list[Path]:
     """evaluation.json, confusion matrices (PNG + CSV, counts and normalised), per-class CSV,
     predictions.csv and the two image grids; returns the files written."""
@@ -206,7 +202,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     write_text(
         out(runfolder.CONFUSION_MATRIX_NORMALIZED_CSV), confusion_matrix_csv(cm, ev.classes, True)
     )
-    write_text(out(runfolder.PER_CLASS), _table_csv(ev.metrics["per_class"]))
+    write_text(out(runfolder.PER_CLASS), table_csv(ev.metrics["per_class"]))
     pred = probs.argmax(1)
     rows = [
         {
@@ -220,7 +216,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
         for i in range(len(pred))
     ]
     if rows:
-        write_text(out(runfolder.PREDICTIONS), _table_csv(rows))
+        write_text(out(runfolder.PREDICTIONS), table_csv(rows))
     sample = grids.sample_indices(len(ev.labels), grid_size)
     plots.save(
         grids.prediction_grid(

@@ -19,8 +19,6 @@ through small hooks (`is_multilabel`, `criterion`, `correct`, `loss_sum`, `evalu
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import math
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +32,7 @@ import torch.nn.functional as F
 
 from .. import runfolder
 from ..errors import AugtrainError
-from .metrics import average_precision, multilabel_scores
+from .metrics import average_precision, multilabel_scores, table_csv
 
 MODE = "multi"
 
@@ -292,14 +290,6 @@ def format_metrics(ev: MultiLabelEvaluation) -> str:
     return "\n".join(lines)
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def prediction_rows(ev: MultiLabelEvaluation, delim: str = " ") -> list[dict[str, Any]]:
     """predictions.csv: each image's true labels, every label predicted above the
     threshold (most probable first) with its probability, and whether all are right."""
@@ -328,11 +318,11 @@ def write_evaluation(ev: MultiLabelEvaluation, out_dir: Path, grid_size: int = 3
     make_folder(out_dir)
     written = [out_dir / n for n in (runfolder.EVALUATION, runfolder.PER_CLASS)]
     write_json(written[0], ev.metrics)
-    write_text(written[1], _csv(ev.metrics["per_class"]))
+    write_text(written[1], table_csv(ev.metrics["per_class"]))
     rows = prediction_rows(ev)
     if rows:
         written.append(out_dir / runfolder.PREDICTIONS)
-        write_text(written[-1], _csv(rows))
+        write_text(written[-1], table_csv(rows))
     for name, fig in grid_figures(ev, grid_size).items():
         written.append(out_dir / f"{name}.png")
         plots.save(fig, written[-1])
