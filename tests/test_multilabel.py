@@ -181,6 +181,12 @@ def test_evaluate_lists_every_label_above_the_threshold(run, capsys):
         assert row["true"].split() == [LABELS[k] for k in range(3) if truth[k]]
         assert int(row["correct"]) == int(set(above) == set(row["true"].split()))
     assert (root / "ev" / "wrong_predictions.png").is_file()
+    assert ev.run == path and ev.metrics["checkpoint"] == "last.pt"
+    # from the checkpoint file itself: no run folder, the file named as the checkpoint
+    ckpt_file = path / "last.pt"
+    by_file = evaluate_run(ckpt_file, device="cpu")
+    assert by_file.run is None and by_file.metrics["checkpoint"] == str(ckpt_file)
+    assert by_file.metrics["mAP"] == pytest.approx(ev.metrics["mAP"])
 
 
 def test_predict_lists_labels_above_the_threshold(run, capsys):

@@ -131,21 +131,23 @@ def evaluate_dataset(
     # metrics.json is reproduced.
     policy = DevicePolicy.for_run(dev, ckpt["config"])
     model = policy.prepare_model(model)
+    folder = run is not None and Path(run).is_dir()
+    run_dir = Path(run) if folder else None
+    source = checkpoint if folder or run is None else str(run)  # metrics' "checkpoint"
     if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
         if tta != "none":
             raise AugtrainError("--tta works with one label per image; not with multi-label")
         return multilabel.evaluate(
-            run, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
+            run_dir, source, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
         )
     logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)
     report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)
-    folder = run is not None and Path(run).is_dir()
     metrics = {
         "split": split,
         "data": label,
-        "checkpoint": checkpoint if folder or run is None else str(run),
+        "checkpoint": source,
         "tta": tta,
         "tta_views": len(tta_views(tta)),
         "run_tta": run_tta,
@@ -154,7 +156,7 @@ def evaluate_dataset(
         "averages": averages(report),
     }
     return Evaluation(
-        Path(run) if folder else None,
+        run_dir,
         checkpoint,
         tta,
         split,

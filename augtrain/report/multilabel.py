@@ -233,7 +233,8 @@ class MultiLabelEvaluation:
 
 
 def evaluate(
-    run: str | Path,
+    run_dir: Path | None,
+    source: str,
     ckpt: dict[str, Any],
     model: nn.Module,
     arrays: Any,
@@ -244,7 +245,8 @@ def evaluate(
     batch_size: int,
     policy: Any,
 ) -> MultiLabelEvaluation:
-    """report.evaluation.evaluate_run for a multi-label run."""
+    """report.evaluation.evaluate_dataset for a multi-label run: `run_dir` the run folder
+    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint."""
     from .metrics import predict_logits
 
     threshold = float(ckpt["config"].get("threshold", 0.5))
@@ -255,12 +257,12 @@ def evaluate(
     metrics = {
         "split": split,
         "data": label,
-        "checkpoint": checkpoint if Path(run).is_dir() else str(run),
+        "checkpoint": source,
         "tta": "none",
         **multilabel_metrics(logits, arrays.y, classes, threshold),
     }
     return MultiLabelEvaluation(
-        Path(run) if Path(run).is_dir() else None,
+        run_dir,
         checkpoint,
         "none",
         split,
