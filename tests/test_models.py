@@ -112,3 +112,27 @@ def test_registered_and_bad_options():
         create_model("vgg19")
     with pytest.raises(AugtrainError, match="unexpected keyword"):
         create_model("shallowvgg", layout="imagenet")
+
+
+@pytest.mark.parametrize("linear", ["normal", "uniform"])
+def test_torchvision_init(linear):
+    from augtrain.models.init import torchvision_init
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.GroupNorm(2, 8), nn.Linear(8, 400)
+    )
+    for p in net.parameters():
+        nn.init.constant_(p, 5.0)
+    torchvision_init(net, linear=linear)
+    conv, bn, gn, fc = net
+    assert conv.bias.eq(0).all() and fc.bias.eq(0).all()
+    # kaiming fan_out with ReLU gain: std sqrt(2 / (out_channels * k * k))
+    assert conv.weight.std().item() == pytest.approx((2 / (8 * 9)) ** 0.5, rel=0.2)
+    for norm in (bn, gn):
+        assert norm.weight.eq(1).all() and norm.bias.eq(0).all()
+    if linear == "uniform":  # EfficientNet's: U(-1/sqrt(out), 1/sqrt(out))
+        assert fc.weight.abs().max().item() <= 1 / 400**0.5
+        assert fc.weight.abs().max().item() > 0.9 / 400**0.5
+    else:
+        assert fc.weight.std().item() == pytest.approx(0.01, rel=0.1)

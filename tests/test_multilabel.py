@@ -140,6 +140,8 @@ def test_training_is_multi_label_with_its_figures_in_metrics_json(run):
     assert [r["class"] for r in metrics["per_class"]] == list(LABELS)
     assert all("average_precision" in r and "support" in r for r in metrics["per_class"])
     assert "confusion_matrix" not in metrics
+    assert not list(path.glob("confusion_matrix*"))  # one label per image only
+    assert (path / "learning_curves.png").exists()
     history = list(csv.DictReader((path / "history.csv").open()))
     assert float(history[-1]["loss"]) < float(history[0]["loss"])
     # the figures from the saved model and the run's own validation images
@@ -179,6 +181,12 @@ def test_evaluate_lists_every_label_above_the_threshold(run, capsys):
         assert row["true"].split() == [LABELS[k] for k in range(3) if truth[k]]
         assert int(row["correct"]) == int(set(above) == set(row["true"].split()))
     assert (root / "ev" / "wrong_predictions.png").is_file()
+    assert ev.run == path and ev.metrics["checkpoint"] == "last.pt"
+    # from the checkpoint file itself: no run folder, the file named as the checkpoint
+    ckpt_file = path / "last.pt"
+    by_file = evaluate_run(ckpt_file, device="cpu")
+    assert by_file.run is None and by_file.metrics["checkpoint"] == str(ckpt_file)
+    assert by_file.metrics["mAP"] == pytest.approx(ev.metrics["mAP"])
 
 
 def test_predict_lists_labels_above_the_threshold(run, capsys):
@@ -252,3 +260,21 @@ def test_augmentation_preview_of_multi_label_data(run):
     pipeline = make_pipeline(TrainConfig.from_dict(ckpt["config"]))
     section = augmentation_section(pipeline, data, list(ckpt["classes"]), rows=3, epochs=2)
     assert "data:image/png;base64," in section
+
+
+def test_final_metrics_name_the_weights_they_come_from(capsys):
+    from types import SimpleNamespace
+
+    logits = torch.tensor([[3.0, -3.0, 1.0], [-2.0, 2.0, -1.0]])
+    targets = np.array([[1, 0, 1], [0, 1, 0]], np.float32)
+    config = SimpleNamespace(threshold=0.5, use_ema=True, verbose=1)
+    m = multilabel.final_metrics(logits, "val", targets, list(LABELS), config, with_ema=True)
+    assert list(m)[:2] == ["split", "checkpoint"] and m["split"] == "val"
+    assert m["accuracy"] == 1.0 and m["weights"] == "ema"
+    assert capsys.readouterr().out.startswith("val: loss ")
+    config.use_ema, config.verbose = False, 0
+    m = multilabel.final_metrics(logits, "test", targets, list(LABELS), config, with_ema=True)
+    assert m["weights"] == "trained" and capsys.readouterr().out == ""
+    assert "weights" not in multilabel.final_metrics(
+        logits, "test", targets, list(LABELS), config, with_ema=False
+    )

@@ -160,6 +160,9 @@ def test_folder_of_variable_size_photos_trains_evaluates_and_predicts(tmp_path, 
 def test_cache_size_needs_a_target_and_a_folder(tmp_path, capsys):
     assert main(["train", "--cache-size", "40", "40", "--epochs", "1"]) == 2
     assert "--cache-size needs --target-size" in capsys.readouterr().err
+    args = ["train", "--cache-size", "12", "24", "--target-size", "16", "16", "--epochs", "1"]
+    assert main(args) == 2
+    assert "--cache-size 12 24 must be at least --target-size 16 16" in capsys.readouterr().err
     with pytest.raises(AugtrainError, match="applies to image folders"):
         augtrain.train(
             data=(np.zeros((8, 8, 8, 3), np.uint8), np.arange(8) % 2),

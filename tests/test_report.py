@@ -305,3 +305,10 @@ def test_augmentation_grid_shows_what_training_saw():
     for pipeline in (pipe, Compose([Mix()])):
         fig = augmentation_grid(x, index, pipeline, 3, 3, labels=np.array([0, 1, 2, 0]))
         assert png_bytes(fig).startswith(b"\x89PNG")
+
+
+def test_table_csv_takes_its_header_from_the_first_row():
+    from augtrain.report.metrics import table_csv
+
+    rows = [{"class": "cat", "f1": 0.5}, {"class": "dog, big", "f1": 1.0}]
+    assert table_csv(rows) == 'class,f1\ncat,0.5\n"dog, big",1.0\n'

@@ -22,6 +22,17 @@ from .npz import dataset_from_arrays, load_npz
 __all__ = ["Dataset", "ImageArrays", "as_arrays", "cache_dir", "load_data", "load_image"]
 
 
+def check_cache_size(cache_size: tuple[int, int], target_size: tuple[int, int] | None) -> None:
+    """--cache-size (presizing) needs a --target-size to crop to, no larger than itself."""
+    if target_size is None:
+        raise AugtrainError("--cache-size needs --target-size (the size the model takes)")
+    if cache_size[0] < target_size[0] or cache_size[1] < target_size[1]:
+        raise AugtrainError(
+            f"--cache-size {cache_size[0]} {cache_size[1]} must be at least --target-size "
+            f"{target_size[0]} {target_size[1]}"
+        )
+
+
 def load_data(
     data: Any = "cifar10",
     target_size: tuple[int, int] | None = None,
@@ -56,20 +67,25 @@ def load_data(
     if keep_aspect_ratio and target_size is None:
         raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
     if cache_size is not None:
-        if target_size is None:
-            raise AugtrainError("--cache-size needs --target-size (the size the model takes)")
-        if cache_size[0] < target_size[0] or cache_size[1] < target_size[1]:
-            raise AugtrainError(
-                f"--cache-size {cache_size[0]} {cache_size[1]} must be at least --target-size "
-                f"{target_size[0]} {target_size[1]}"
-            )
+        check_cache_size(cache_size, target_size)
         path = Path(str(data)).expanduser() if isinstance(data, (str, Path)) else None
         if path is None or not path.is_dir() or is_cifar_path(path):
             raise AugtrainError("--cache-size applies to image folders (--data DIR)")
         dataset = load_data(
-            data, cache_size, color_mode, interpolation, classes, validation_split, cache,
-            use_cache, keep_aspect_ratio=keep_aspect_ratio, labels=labels, fn_col=fn_col,
-            label_col=label_col, label_delim=label_delim, multi_label=multi_label,
+            data,
+            cache_size,
+            color_mode,
+            interpolation,
+            classes,
+            validation_split,
+            cache,
+            use_cache,
+            keep_aspect_ratio=keep_aspect_ratio,
+            labels=labels,
+            fn_col=fn_col,
+            label_col=label_col,
+            label_delim=label_delim,
+            multi_label=multi_label,
         )
         for split in ("val", "test"):
             arrays = getattr(dataset, split)

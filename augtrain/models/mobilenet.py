@@ -14,6 +14,7 @@ from functools import partial
 import torch
 import torch.nn as nn
 
+from .init import torchvision_init
 from .registry import register_model
 
 # input, kernel, expanded, output, squeeze-excite, activation (RE / HS), stride
@@ -126,23 +127,8 @@ class MobileNetV3Large(nn.Module):
             nn.Dropout(dropout, inplace=True),
             nn.Linear(1280, num_classes),
         )
-        init_weights(self)
+        torchvision_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
-
-
-def init_weights(net: nn.Module) -> None:
-    """torchvision's initialisation of its mobile networks."""
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)

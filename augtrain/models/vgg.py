@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import AugtrainError
+from .init import torchvision_init
 from .registry import pair, register_model
 
 # torchvision's configuration "D": channels, "M" = max-pool.
@@ -89,19 +90,7 @@ class VGG16(nn.Module):
                 nn.Dropout(dropout),
                 nn.Linear(512, num_classes),
             )
-        self._init_weights()
-
-    def _init_weights(self) -> None:  # torchvision's initialisation
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        torchvision_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))

@@ -10,8 +10,6 @@ run's metrics.json, because both come from `predict_logits` on the same weights 
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,13 @@ from ..models.saved import load_run_model as load_run_model  # re-exported: olde
 from ..runfolder import CHECKPOINTS as CHECKPOINTS
 from ..runfolder import check_run_dir as check_run_dir
 from . import multilabel
-from .metrics import averages, classification_metrics, confusion_matrix_csv, per_class_report
+from .metrics import (
+    averages,
+    classification_metrics,
+    confusion_matrix_csv,
+    per_class_report,
+    table_csv,
+)
 from .tta import predict_tta, tta_views
 
 
@@ -127,21 +131,23 @@ def evaluate_dataset(
     # metrics.json is reproduced.
     policy = DevicePolicy.for_run(dev, ckpt["config"])
     model = policy.prepare_model(model)
+    folder = run is not None and Path(run).is_dir()
+    run_dir = Path(run) if folder else None
+    source = checkpoint if folder or run is None else str(run)  # metrics' "checkpoint"
     if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
         if tta != "none":
             raise AugtrainError("--tta works with one label per image; not with multi-label")
         return multilabel.evaluate(
-            run, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
+            run_dir, source, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
         )
     logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)
     report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)
-    folder = run is not None and Path(run).is_dir()
     metrics = {
         "split": split,
         "data": label,
-        "checkpoint": checkpoint if folder or run is None else str(run),
+        "checkpoint": source,
         "tta": tta,
         "tta_views": len(tta_views(tta)),
         "run_tta": run_tta,
@@ -150,7 +156,7 @@ def evaluate_dataset(
         "averages": averages(report),
     }
     return Evaluation(
-        Path(run) if folder else None,
+        run_dir,
         checkpoint,
         tta,
         split,
@@ -171,14 +177,6 @@ def default_out_dir(ev: Evaluation, data: str | None) -> Path:
     if checkpoint == runfolder.LAST and tta == ev.metrics.get("run_tta", "none") and data is None:
         return run
     return runfolder.evaluation_folder(run, checkpoint, tta, data)
-
-
-def _table_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list[Path]:
@@ -206,7 +204,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
     write_text(
         out(runfolder.CONFUSION_MATRIX_NORMALIZED_CSV), confusion_matrix_csv(cm, ev.classes, True)
     )
-    write_text(out(runfolder.PER_CLASS), _table_csv(ev.metrics["per_class"]))
+    write_text(out(runfolder.PER_CLASS), table_csv(ev.metrics["per_class"]))
     pred = probs.argmax(1)
     rows = [
         {
@@ -220,7 +218,7 @@ def write_evaluation(ev: Evaluation, out_dir: Path, grid_size: int = 32) -> list
         for i in range(len(pred))
     ]
     if rows:
-        write_text(out(runfolder.PREDICTIONS), _table_csv(rows))
+        write_text(out(runfolder.PREDICTIONS), table_csv(rows))
     sample = grids.sample_indices(len(ev.labels), grid_size)
     plots.save(
         grids.prediction_grid(

@@ -96,6 +96,19 @@ def averages(report: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def table_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows of one table (per-class figures, predictions) as CSV, the first row's keys as
+    the header."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
 def confusion_matrix_csv(cm: np.ndarray, classes: list[str], normalize: bool = False) -> str:
     """The matrix as CSV: a header of predicted classes, one row per true class.
 

@@ -19,8 +19,6 @@ through small hooks (`is_multilabel`, `criterion`, `correct`, `loss_sum`, `evalu
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import math
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +32,7 @@ import torch.nn.functional as F
 
 from .. import runfolder
 from ..errors import AugtrainError
-from .metrics import average_precision, multilabel_scores
+from .metrics import average_precision, multilabel_scores, table_csv
 
 MODE = "multi"
 
@@ -175,40 +173,25 @@ def labels_above(
     return [(classes[k], float(probs[k])) for k in order if probs[k] > threshold]
 
 
-def final_evaluation(
-    model: nn.Module,
-    data: Any,
-    device: torch.device,
-    run_dir: Path | None,
-    history: list[dict[str, Any]],
+def final_metrics(
+    logits: torch.Tensor,
+    split_name: str,
+    targets: np.ndarray,
+    classes: list[str],
     config: Any,
-    precision: Any = None,
-    ema: nn.Module | None = None,
+    with_ema: bool,
 ) -> dict[str, Any]:
-    """training.run.final_evaluation for a multi-label run: metrics.json (the EMA's
-    figures with --ema and --use-ema, as there) and the learning curves."""
-    from .metrics import predict_logits
-    from .plots import learning_curves
-
-    split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
-    metrics: dict[str, Any] = {}
-    if ema is not None and config.use_ema:
-        model = ema
-    if split is not None:
-        logits = predict_logits(model, split.x, device, policy=precision)
-        metrics = {
-            "split": split_name,
-            "checkpoint": runfolder.LAST,
-            **multilabel_metrics(logits, split.y, data.classes, config.threshold),
-        }
-        if ema is not None:
-            metrics["weights"] = "ema" if config.use_ema else "trained"
-        if config.verbose:
-            print(f"{split_name}: {summary_line(metrics)}", flush=True)
-    if run_dir is not None:
-        runfolder.write_metrics(run_dir, metrics)
-        if history:
-            learning_curves(history, run_dir / runfolder.LEARNING_CURVES, title=run_dir.name)
+    """metrics.json of a multi-label run's final evaluation (training.run.final_evaluation
+    picks the split and the weights, the EMA's with --ema and --use-ema, and writes it)."""
+    metrics = {
+        "split": split_name,
+        "checkpoint": runfolder.LAST,
+        **multilabel_metrics(logits, targets, classes, config.threshold),
+    }
+    if with_ema:
+        metrics["weights"] = "ema" if config.use_ema else "trained"
+    if config.verbose:
+        print(f"{split_name}: {summary_line(metrics)}", flush=True)
     return metrics
 
 
@@ -250,7 +233,8 @@ class MultiLabelEvaluation:
 
 
 def evaluate(
-    run: str | Path,
+    run_dir: Path | None,
+    source: str,
     ckpt: dict[str, Any],
     model: nn.Module,
     arrays: Any,
@@ -261,7 +245,8 @@ def evaluate(
     batch_size: int,
     policy: Any,
 ) -> MultiLabelEvaluation:
-    """report.evaluation.evaluate_run for a multi-label run."""
+    """report.evaluation.evaluate_dataset for a multi-label run: `run_dir` the run folder
+    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint."""
     from .metrics import predict_logits
 
     threshold = float(ckpt["config"].get("threshold", 0.5))
@@ -272,12 +257,12 @@ def evaluate(
     metrics = {
         "split": split,
         "data": label,
-        "checkpoint": checkpoint if Path(run).is_dir() else str(run),
+        "checkpoint": source,
         "tta": "none",
         **multilabel_metrics(logits, arrays.y, classes, threshold),
     }
     return MultiLabelEvaluation(
-        Path(run) if Path(run).is_dir() else None,
+        run_dir,
         checkpoint,
         "none",
         split,
@@ -305,14 +290,6 @@ def format_metrics(ev: MultiLabelEvaluation) -> str:
             f"{r['f1']:6.4f}  {ap}  {r['support']:7d}"
         )
     return "\n".join(lines)
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def prediction_rows(ev: MultiLabelEvaluation, delim: str = " ") -> list[dict[str, Any]]:
@@ -343,11 +320,11 @@ def write_evaluation(ev: MultiLabelEvaluation, out_dir: Path, grid_size: int = 3
     make_folder(out_dir)
     written = [out_dir / n for n in (runfolder.EVALUATION, runfolder.PER_CLASS)]
     write_json(written[0], ev.metrics)
-    write_text(written[1], _csv(ev.metrics["per_class"]))
+    write_text(written[1], table_csv(ev.metrics["per_class"]))
     rows = prediction_rows(ev)
     if rows:
         written.append(out_dir / runfolder.PREDICTIONS)
-        write_text(written[-1], _csv(rows))
+        write_text(written[-1], table_csv(rows))
     for name, fig in grid_figures(ev, grid_size).items():
         written.append(out_dir / f"{name}.png")
         plots.save(fig, written[-1])

@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..data import check_cache_size
 from ..errors import AugtrainError
 from .optim import OPTIMIZERS, SCHEDULES
 
@@ -882,14 +883,7 @@ class TrainConfig:
     def _check_relations(self) -> None:
         """Settings that are fine alone but not together."""
         if self.cache_size is not None:
-            size, target = self.cache_size, self.target_size
-            if target is None:
-                raise AugtrainError("--cache-size needs --target-size (the size the model takes)")
-            if size[0] < target[0] or size[1] < target[1]:
-                raise AugtrainError(
-                    f"--cache-size {size[0]} {size[1]} must be at least --target-size "
-                    f"{target[0]} {target[1]}"
-                )
+            check_cache_size(self.cache_size, self.target_size)
         if self.keep_aspect_ratio and self.target_size is None:
             raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
         if self.pretrained and self.init_from:

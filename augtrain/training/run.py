@@ -345,12 +345,10 @@ def final_evaluation(
     """Test metrics of the final model (metrics.json) and the run's plots, in the run's
     precision (`precision`, or the one its config resolves to on `device`). With an `ema`
     model and --use-ema the figures are the EMA's (`weights: ema`), with the trained
-    weights' accuracy beside them; without --use-ema the other way round."""
+    weights' accuracy beside them; without --use-ema the other way round. A multi-label run
+    (report.multilabel) has its own figures, and no TTA or confusion matrix."""
     precision = precision or DevicePolicy.for_run(device, config.to_dict())
-    if config.label_mode == "multi":
-        return multilabel.final_evaluation(
-            model, data, device, run_dir, history, config, precision, ema
-        )
+    multi = config.label_mode == "multi"
     split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
     metrics: dict[str, Any] = {}
     other = None
@@ -358,7 +356,12 @@ def final_evaluation(
         model, other = ema, model
     elif ema is not None:
         other = ema
-    if split is not None:
+    if split is not None and multi:  # sigmoid per label: no TTA, no second model's figures
+        logits = predict_logits(model, split.x, device, policy=precision)
+        metrics = multilabel.final_metrics(
+            logits, split_name, split.y, data.classes, config, ema is not None
+        )
+    elif split is not None:
         logits = predict_logits(model, split.x, device, policy=precision)
         metrics = {
             "split": split_name,
@@ -393,7 +396,7 @@ def final_evaluation(
         runfolder.write_metrics(run_dir, metrics)
         if history:
             learning_curves(history, run_dir / runfolder.LEARNING_CURVES, title=run_dir.name)
-        if metrics:
+        if metrics and not multi:
             confusion_matrix_plot(
                 np.asarray(metrics["confusion_matrix"]),
                 data.classes,
