@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CIFAR_JPEG, machine, run_cli, today, write_json
+from _common import CIFAR_JPEG, machine, record, run_cli, today
 
 BASELINE = r"""
 import sys, time, json
@@ -128,7 +128,7 @@ def main() -> None:
             "choice_line": next((x for x in out.splitlines() if x.startswith("time budget")), ""),
         }
         report["rows"].append(row)
-        write_json(args.json, report)
+        record("default_job", report, args.json)
         print(json.dumps(row), flush=True)
     print(f"\n{today()} - {machine()}")
     print("| data | plain CNN (2 conv, Adam, 2 epochs) | augtrain --time-budget T | chosen |")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, today, write_json
+from _common import CIFAR_JPEG, machine, record, today
 
 import augtrain
 from augtrain.data import load_data
@@ -146,9 +146,10 @@ def main() -> None:
         f"suggestion {suggestion:.3g}: nearest grid lr {nearest['lr']:.3g}; best two of the "
         f"grid {best}: {'PASS' if passed else 'FAIL'}"
     )
-    write_json(
-        args.out,
-        {
+    record(
+        path=args.out,
+        name="lr_finder",
+        figures={
             "benchmark": "lr_finder",
             "date": today(),
             "machine": machine(),

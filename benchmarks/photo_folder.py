@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CIFAR_JPEG, machine, today, write_json
+from _common import CIFAR_JPEG, machine, record, today
 
 BENCH = Path(__file__).resolve().parent
 LITE0_MEAN, LITE0_STD = (127 / 255,) * 3, (128 / 255,) * 3
@@ -271,19 +271,19 @@ def main() -> None:
 
     rows: list[dict] = []
 
-    def record(row: dict) -> None:
+    def add_row(row: dict) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
     load = os.getloadavg()[0]
     cold = child(AUGTRAIN_CHILD, augtrain_cfg("efficientnet_lite0", "host"), 0, 0, env)
-    record({"what": "augtrain first start (decode to cache)", **cold, "load_at_start": load})
+    add_row({"what": "augtrain first start (decode to cache)", **cold, "load_at_start": load})
     models = (("efficientnet_lite0", args.steps), ("pooled_linear", args.pipeline_steps))
     for model, steps in models:
         for placement in args.placements:
             load = os.getloadavg()[0]
             r = child(AUGTRAIN_CHILD, augtrain_cfg(model, placement), args.warmup, steps, env)
-            record(
+            add_row(
                 {"what": f"augtrain, later start ({placement})", "model": model, "steps": steps,
                  **r, "load_at_start": load}
             )  # fmt: skip
@@ -292,7 +292,7 @@ def main() -> None:
         cfg = {"folder": str(folder), "size": args.size, "model": model, "mean": mean, "std": std,
                "batch_size": args.batch_size, "workers": args.workers}  # fmt: skip
         r = child(DATALOADER_CHILD, cfg, args.warmup, steps, env)
-        record(
+        add_row(
             {"what": f"DataLoader, {args.workers} workers, PIL", "model": model, "steps": steps,
              **r, "load_at_start": load}
         )  # fmt: skip
@@ -326,9 +326,10 @@ def main() -> None:
                 f"{model}, {r['what']}: {r['ratio_to_dataloader']:.2f}x the DataLoader's images/s, "
                 f"{r['cpu_ratio_dataloader_to_augtrain']:.2f}x less CPU per image"
             )
-    write_json(
-        args.out,
-        {
+    record(
+        path=args.out,
+        name="photo_folder",
+        figures={
             "benchmark": "photo_folder",
             "date": today(),
             "machine": machine(),

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CIFAR_JPEG, machine, today, write_json
+from _common import CIFAR_JPEG, machine, record, today
 
 import augtrain
 from augtrain.data import load_data
@@ -155,9 +155,10 @@ def main() -> None:
         print(f"  {which}: {', '.join(f'{v:.1f}' for v in values)}")
     ratio = statistics.median(timings["accumulate"]) / statistics.median(timings["big_batch"])
     print(f"  accumulate 4 x 64 / batch 256: {ratio:.2f}x")
-    write_json(
-        args.out,
-        {
+    record(
+        path=args.out,
+        name="staples_effect",
+        figures={
             "benchmark": "staples_effect",
             "date": today(),
             "machine": machine(),

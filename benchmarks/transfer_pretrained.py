@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CIFAR_JPEG, machine, run_cli, today, write_json
+from _common import CIFAR_JPEG, machine, record, run_cli, today
 
 CLASSES = ("cat", "dog")
 MODEL = "efficientnet_lite0"
@@ -234,9 +234,10 @@ def main() -> None:
             f"| {r['arm']} | {r['accuracy']:.4f} | {r['margin_over_scratch']:+.4f} | {trained} | "
             f"{epochs} | {r['wall_s']:.0f} s | {r['cpu_s']:.0f} | {r['load_at_start']:.1f} |"
         )
-    write_json(
-        args.out,
-        {
+    record(
+        path=args.out,
+        name="transfer_pretrained",
+        figures={
             "benchmark": "transfer_pretrained",
             "date": today(),
             "machine": machine(),

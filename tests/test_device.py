@@ -109,7 +109,7 @@ def test_train_checks_the_device_before_reading_data(tmp_path, monkeypatch, no_g
     def no_loading(*a, **k):
         raise AssertionError("data was read before the device was checked")
 
-    monkeypatch.setattr("augtrain.training.run.load_data", no_loading)
+    monkeypatch.setattr("augtrain.training.job.load_data", no_loading)
     for name in ("cuda", "mps", "tpu"):
         with pytest.raises(AugtrainError, match="--device"):
             train_small(tmp_path, device=name)
@@ -125,7 +125,7 @@ def test_cli_train_device_error_exits_2_without_run_folder(
     def no_loading(*a, **k):
         raise AssertionError("data was read before the device was checked")
 
-    monkeypatch.setattr("augtrain.training.run.load_data", no_loading)
+    monkeypatch.setattr("augtrain.training.job.load_data", no_loading)
     data = tmp_path / "d.npz"
     np.savez(data, **arrays())
     runs = tmp_path / "runs"
@@ -228,7 +228,7 @@ def test_an_explicit_bf16_on_a_gpu_without_it_fails_before_data(tmp_path, monkey
     def no_loading(*a, **k):
         raise AssertionError("data was read before the precision was checked")
 
-    monkeypatch.setattr("augtrain.training.run.load_data", no_loading)
+    monkeypatch.setattr("augtrain.training.job.load_data", no_loading)
     with pytest.raises(AugtrainError, match="--amp bf16"):
         train_small(tmp_path, device="cuda", amp="bf16")
     assert not (tmp_path / "runs").exists()

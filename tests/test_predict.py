@@ -182,7 +182,9 @@ def test_evaluation_names_each_file_in_predictions_and_the_wrong_grid(run, monke
         return fig
 
     monkeypatch.setattr(grids, "prediction_grid", spy)
-    ev = evaluation.evaluate_run(path, device="cpu")
+    from augtrain.training.evaluate import evaluate_run
+
+    ev = evaluate_run(path, device="cpu")
     # every prediction made wrong, so that the grid holds every image
     wrong_class = torch.from_numpy((ev.labels + 1) % len(ev.classes))
     ev.logits = torch.nn.functional.one_hot(wrong_class, len(ev.classes)).float() * 3.0

@@ -78,7 +78,7 @@ def test_choices_and_types_reach_argparse(capsys):
     actions = actions_by_flag()
     assert tuple(actions["--optimizer"].choices) == setting_of("optimizer").choices
     assert actions["--verbose"].type is int and list(actions["--verbose"].choices) == [0, 1, 2]
-    assert actions["--epochs"].type is int and actions["--lr"].type is float
+    assert actions["--epochs"].type is int and actions["--weight-decay"].type is float
     assert isinstance(actions["--use-ema"], argparse.BooleanOptionalAction)
     assert actions["--target-size"].nargs == 2 and actions["--target-size"].metavar == ("H", "W")
     code = pytest.raises(SystemExit, build_parser().parse_args, ["train", "--amp", "fp8"])
@@ -174,7 +174,7 @@ def test_every_range_is_checked_with_the_flag_named():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"lr": 0.0}, "--lr 0.0: must be a number > 0"),
+        ({"lr": 0.0}, "--lr 0.0: must be 'auto' or a number > 0"),
         ({"momentum": 1.0}, "--momentum 1.0: must be a number >= 0 and < 1"),
         ({"epochs": 2.0}, "--epochs 2.0: must be an integer"),
         ({"epochs": True}, "--epochs True: must be an integer"),
