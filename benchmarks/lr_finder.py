@@ -150,10 +150,6 @@ def main() -> None:
         path=args.out,
         name="lr_finder",
         figures={
-            "benchmark": "lr_finder",
-            "date": today(),
-            "machine": machine(),
-            "commit": _commit(),
             "recipe": {**RECIPE, "epochs": args.epochs, "train_images": args.train_images},
             "finder": {
                 "suggestion": suggestion,
@@ -172,17 +168,6 @@ def main() -> None:
         },
     )
     print(f"wrote {args.out}; runs in {runs}")
-
-
-def _commit() -> str | None:
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE
-        ).stdout.strip()
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

@@ -330,12 +330,6 @@ def main() -> None:
         path=args.out,
         name="photo_folder",
         figures={
-            "benchmark": "photo_folder",
-            "date": today(),
-            "machine": machine(),
-            "commit": subprocess.run(
-                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=BENCH
-            ).stdout.strip(),
             "settings": vars(args),
             "rows": rows,
         },

@@ -159,11 +159,7 @@ def main() -> None:
         path=args.out,
         name="staples_effect",
         figures={
-            "benchmark": "staples_effect",
-            "date": today(),
-            "machine": machine(),
             "shared_cores": True,
-            "commit": _commit(),
             "recipe": {**RECIPE, "epochs": args.epochs, "train_images": args.train_images},
             "effects": effects,
             "accumulation": {
@@ -175,17 +171,6 @@ def main() -> None:
         },
     )
     print(f"wrote {args.out}; runs in {runs}")
-
-
-def _commit() -> str | None:
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE
-        ).stdout.strip()
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

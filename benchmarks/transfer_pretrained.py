@@ -238,12 +238,6 @@ def main() -> None:
         path=args.out,
         name="transfer_pretrained",
         figures={
-            "benchmark": "transfer_pretrained",
-            "date": today(),
-            "machine": machine(),
-            "commit": subprocess.run(
-                ["git", "rev-parse", "HEAD"], capture_output=True, text=True
-            ).stdout.strip(),
             "settings": {**vars(args), "common": common, "arms": arms},
             "results": results,
         },
