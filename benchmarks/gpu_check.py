@@ -391,7 +391,7 @@ def child_record(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text())
     if isinstance(data.get("figures"), dict):
         return {**data["figures"], "commit": data.get("commit")}
-    return data  # figures written bare (speed.py's own write_json)
+    return data  # figures written bare
 
 
 def cifar(c: Check) -> Path | None:
@@ -427,7 +427,7 @@ def stage_speed(c: Check, limit: float) -> dict:
     budget += ["--data", str(data), "--json", str(budget_json)]
     step = c.run("speed --time-budget 5s", budget, min(25.0, c.left()))
     if budget_json.exists():
-        report["budget_5s"] = json.loads(budget_json.read_text()).get("runs")
+        report["budget_5s"] = child_record(budget_json).get("runs")
     if step["rc"] != 0:
         report["budget_5s_status"] = failure(step, "speed.py --time-budget 5s")
     return report

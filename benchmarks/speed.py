@@ -1,6 +1,7 @@
-"""Issue 8: the speed presets on the JPEG CIFAR-10.
+"""The speed presets on the JPEG CIFAR-10: test accuracy and wall time, fixed or budgeted.
 
     python benchmarks/speed.py [--runs N] [--mode auto|cpu|gpu] [--preset NAME] [--data DIR]
+    python benchmarks/speed.py --time-budget 10m --runs 1 --grid 16:19 24:10:fp32 ...
 
 CPU mode (no CUDA): runs the whole CLI command `augtrain train --preset speed` (which
 resolves to speed-cpu there) N times (default 3), each as its own process, and reports
@@ -14,8 +15,6 @@ preset in this process, reporting test accuracy and two times per run, CUDA-sync
             input statistics, model, patch-whitening init, and the loop; comparable to
             airbench's train_s, which likewise times its train() call without evaluation
 and one or more whole CLI commands (`--cli-runs`, default 1) for the end-to-end wall time.
-`--json PATH` also writes these figures as JSON, rewritten after every run, so a run cut
-short by a time limit still leaves the runs it finished (benchmarks/gpu_check.py reads it).
 `--mode gpu` without CUDA runs the same in-process measurement on the CPU (unsynchronised),
 for dry runs of that path.
 Run it beside ../shared/bench/peer_airbench.py in the same device call:
@@ -30,9 +29,15 @@ JPEGs decoded inside the budget). Per run: the wall time against the budget (the
 within T + 3%), the calibration's predicted total against it, the chosen scale and rates
 (config.json's budget_choice), and the test accuracy.
 
-Grid mode (`--grid W:E ...`, e.g. `--grid 16:10 24:10 32:13`): fixed speednet recipes
-(width W/4W/4W, E epochs) as whole commands, for the best-choice check: the budget's
-pick against the best of the hand-run grid at the same wall time.
+Grid mode (`--grid W:E[:PRECISION] ...`, e.g. `--grid 16:10 24:10:fp32 32:13`): fixed
+speednet recipes (width W/4W/4W, E epochs; PRECISION bf16 or fp32, both NHWC, default the
+preset's) as whole commands, for the best-choice check: the budget's pick against the best
+of the hand-run grid at the same wall time. Given with --time-budget, the budgeted runs
+come first and the grid follows in the same invocation, each with its own record.
+
+Records go through _common.record (`--json PATH`, default .bench/speed_*.json), rewritten
+after every run, so a run cut short by a time limit keeps the runs it finished
+(benchmarks/gpu_check.py reads them).
 
 The last lines are a Markdown table for BENCHMARKS.md.
 """
@@ -48,7 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CIFAR_JPEG, machine, run_cli, today, write_json
+from _common import CIFAR_JPEG, machine, record, run_cli, today
 
 
 def spread(values: list[float]) -> tuple[float, float]:
@@ -66,6 +71,12 @@ def cpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         metrics = json.loads((runs_dir / name / "metrics.json").read_text())
         config = json.loads((runs_dir / name / "config.json").read_text())["config"]
         rows.append((metrics["accuracy"], metrics.get("accuracy_without_tta"), seconds))
+        keys = ("accuracy", "accuracy_without_tta", "wall_s")
+        record(
+            "speed_cpu",
+            {"preset": args.preset, "runs": [dict(zip(keys, r)) for r in rows]},
+            args.json,
+        )
         print(
             f"run {i}: acc={metrics['accuracy']:.4f} "
             f"(without TTA {metrics.get('accuracy_without_tta', float('nan')):.4f}) "
@@ -93,9 +104,7 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
     from augtrain.training.budget import format_duration
     from augtrain.training.config import parse_duration
 
-    report = {"machine": machine(), "date": today(), "preset": args.preset, "runs": []}
-    report["cold_cache"] = bool(args.cold)
-    out = Path(args.json or Path(__file__).parent / "results" / "speed_budget.json")
+    report = {"preset": args.preset, "runs": [], "cold_cache": bool(args.cold)}
     for text in args.time_budget:
         budget = parse_duration(text)
         for i in range(args.runs):
@@ -133,7 +142,7 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
                 "load_average": os.getloadavg()[0],
             }
             report["runs"].append(row)
-            write_json(out, report)
+            record("speed_budget", report, args.json)
             print(
                 f"budget {text} run {i}: wall {seconds:.1f} s ({row['over_budget']:+.1%}), "
                 f"predicted {row['predicted_total_s']} s, acc {row['accuracy']:.4f}, "
@@ -159,24 +168,50 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+# --grid's precisions: the calibration's two CPU paths (budget.precisions_for)
+GRID_PRECISIONS = {
+    "bf16": ["--amp", "bf16", "--channels-last", "on"],
+    "fp32": ["--amp", "off", "--channels-last", "on"],
+}
+
+
 def grid_mode(args: argparse.Namespace, runs_dir: Path) -> None:
-    report = {"machine": machine(), "date": today(), "runs": []}
-    out = Path(args.json or Path(__file__).parent / "results" / "speed_grid.json")
+    report: dict = {"runs": []}
+    path = args.grid_json or (args.json and str(Path(args.json).with_suffix("")) + "_grid.json")
     for item in args.grid:
-        width, epochs = (int(v) for v in item.split(":"))
-        widths = f"[{width},{4 * width},{4 * width}]"
-        name = f"grid-{width}-{epochs}"
-        cmd = ["train", "--data", args.data, "--preset", "speed-cpu", "--epochs", str(epochs)]
+        width, epochs, *precision = item.split(":")
+        widths = f"[{width},{4 * int(width)},{4 * int(width)}]"
+        name = f"grid-{item.replace(':', '-')}"
+        cmd = ["train", "--data", args.data, "--preset", "speed-cpu", "--epochs", epochs]
         cmd += ["--model-option", f"widths={widths}", "--runs-dir", str(runs_dir)]
-        cmd += ["--name", name, "--verbose", "0", *args.extra]
+        cmd += [*(GRID_PRECISIONS[precision[0]] if precision else [])]
+        cmd += ["--name", name, "--verbose", "2", *args.extra]
         seconds, _ = run_cli(cmd)
         metrics = json.loads((runs_dir / name / "metrics.json").read_text())
-        row = {"width": width, "epochs": epochs, "wall_s": round(seconds, 1)}
+        config = json.loads((runs_dir / name / "config.json").read_text())["config"]
+        row = {"width": int(width), "epochs": int(epochs), "wall_s": round(seconds, 1)}
+        row["amp"], row["channels_last"] = config["amp"], config["channels_last"]
         row["accuracy"] = metrics["accuracy"]
+        row["accuracy_without_tta"] = metrics.get("accuracy_without_tta")
+        row["epoch_seconds"] = [
+            float(r["seconds"])
+            for r in csv_rows(runs_dir / name / "history.csv")
+            if r.get("seconds")
+        ]
+        row["load_average"] = os.getloadavg()[0]
         report["runs"].append(row)
-        write_json(out, report)
+        record("speed_grid", report, path)
         print(
-            f"grid {widths} x {epochs}: {seconds:.1f} s, acc {metrics['accuracy']:.4f}", flush=True
+            f"grid {widths} x {epochs} {row['amp']}: {seconds:.1f} s, acc {metrics['accuracy']:.4f}",
+            flush=True,
+        )
+    print(f"\n{today()} - {machine()} - fixed speednet recipes, JPEG CIFAR-10")
+    print("| widths | epochs | precision | whole command | accuracy (TTA) |")
+    print("|---|---|---|---|---|")
+    for r in report["runs"]:
+        print(
+            f"| {r['width']}/{4 * r['width']}/{4 * r['width']} | {r['epochs']} | {r['amp']} "
+            f"| {r['wall_s']} s | {r['accuracy']:.4f} |"
         )
 
 
@@ -216,12 +251,11 @@ def gpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         return run, timer.end - timer.begin, timer.end - t0
 
     extra = json.loads(args.api_overrides) if args.api_overrides else {}
-    report = {"machine": machine(), "preset": args.preset, "data": str(args.data)}
+    report = {"preset": args.preset, "data": str(args.data)}
     report.update(overrides=extra, runs=[], cli_runs=[])
 
     def save() -> None:
-        if args.json:
-            write_json(args.json, report)
+        record("speed_gpu", report, args.json)
 
     if not args.no_warmup:
         one("warmup", 1000, **extra)  # CUDA context, cuDNN autotuning, (--compile) compilation
@@ -277,13 +311,16 @@ def main() -> None:
     ap.add_argument("--preset", default="speed")
     ap.add_argument("--data", default=str(CIFAR_JPEG))
     ap.add_argument("--api-overrides", help="GPU mode: JSON of augtrain.train keyword overrides")
-    ap.add_argument("--json", help="GPU mode: also write the figures to this JSON file")
+    ap.add_argument("--json", help="the record (default .bench/speed_MODE.json)")
+    ap.add_argument("--grid-json", help="with --time-budget and --grid: the grid's record")
     ap.add_argument("--no-warmup", action="store_true", help="GPU mode: time the first run too")
     ap.add_argument(
         "--time-budget", nargs="+", metavar="T", help="budget mode: these budgets (3m 10m 30m)"
     )
     ap.add_argument("--cold", action="store_true", help="budget mode: a fresh cache per run")
-    ap.add_argument("--grid", nargs="+", metavar="W:E", help="grid mode: fixed (width, epochs)")
+    ap.add_argument(
+        "--grid", nargs="+", metavar="W:E[:P]", help="grid mode: fixed (width, epochs, bf16|fp32)"
+    )
     ap.add_argument("extra", nargs="*", help="more `augtrain train` flags (after --)")
     args = ap.parse_args()
     import torch
@@ -295,10 +332,11 @@ def main() -> None:
     runs_dir = Path(tempfile.mkdtemp(prefix="speed-runs-"))
     if args.time_budget:
         budget_mode(args, runs_dir)
-    elif args.grid:
+    if args.grid:
         grid_mode(args, runs_dir)
-    else:
-        (gpu_mode if gpu else cpu_mode)(args, runs_dir)
+    if args.time_budget or args.grid:
+        return
+    (gpu_mode if gpu else cpu_mode)(args, runs_dir)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Issue 5: transfer learning on the JPEG CIFAR-10, through the CLI.
+"""Transfer learning from a cnn4 trained on other CIFAR-10 classes, through the CLI.
 
     python benchmarks/transfer.py [--pretrain-epochs 4] [--epochs 15] [--seeds 0 1 2]
 
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import CIFAR_JPEG, machine, run_cli, today
+from _common import CIFAR_JPEG, machine, record, run_cli, today
 
 from augtrain.data import load_data
 
@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--per-class", type=int, default=500)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--json", help="the record (default .bench/transfer.json)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="transfer-bench-"))
     runs = work / "runs"
@@ -89,6 +90,15 @@ def main() -> None:
         + ["--unfreeze-after", str(args.epochs // 3), "--base-lr-mult", "0.1"],
     }
     results: dict[str, list[tuple[float, float]]] = {}
+    figures = {"source_accuracy": accuracy(src_run), "source_s": round(pre_s, 1), "targets": {}}
+
+    def save() -> None:
+        figures["targets"] = {
+            label: [{"accuracy": a, "wall_s": round(s, 1)} for a, s in rs]
+            for label, rs in results.items()
+        }
+        record("transfer", figures, args.json)
+
     for label, extra in variants.items():
         for seed in args.seeds:
             name = f"{len(results)}-{seed}"
@@ -96,6 +106,7 @@ def main() -> None:
             seconds, _ = run_cli([*cmd, "--name", name])
             results.setdefault(label, []).append((accuracy(runs / name), seconds))
             print(label, seed, results[label][-1], flush=True)
+            save()
     for layer, what in ((None, "penultimate layer, 256-d"), ("features", "conv base, 4096-d")):
         label = f"features ({what}) + logistic regression"
         feats = work / f"features-{layer}.npz"
@@ -107,6 +118,7 @@ def main() -> None:
         )
         results[label] = [(accuracy(runs / name), f_s + l_s)]  # deterministic: one run
         print(label, results[label], flush=True)
+        save()
 
     print(
         f"\n{today()} - {machine()} - cnn4 source run on 8 CIFAR-10 classes "

@@ -285,6 +285,10 @@ def test_budget_run_records_its_choice_and_reruns_exactly(tmp_path, monkeypatch,
     widths = [int(w) for w in choice["chosen"]["widths"].split("/")]
     assert config["model_options"]["widths"] == widths
     assert config["batch_size"] == choice["chosen"]["batch_size"]
+    assert (
+        budget.precision_label(config["amp"], config["channels_last"])
+        == (choice["chosen"]["precision"])
+    )
     calls.clear()
     # --config config.json: the same recipe, no calibration, the same numbers
     argv = ["train", "--config", str(path / "config.json"), "--name", "again", *common]
@@ -360,3 +364,47 @@ def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatc
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
+
+
+def fake_measure(rates: dict[tuple[str, str], list[float]]):
+    """A `measure` whose training rate (img/s) is `rates[precision][candidate index]`."""
+
+    def measure(candidate, config, spec, train_x, train_y, eval_x, device, batch, clock, p):
+        precision = p or (config.amp, config.channels_last)
+        index = CANDIDATES.index(candidate)
+        per_image = 1 / rates[precision][index]
+        return budget.Measured(candidate, per_image, per_image / 3, per_image * batch, precision)
+
+    return measure
+
+
+def test_each_width_keeps_its_faster_cpu_precision_and_the_run_uses_it(monkeypatch):
+    from augtrain.data import load_data
+
+    data = load_data(arrays())
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 60.0}, cuda=False))
+    config = config.replace(amp="bf16", channels_last="on")  # the preset's on a native-bf16 CPU
+    spec = {"name": "speednet", "options": config.model_options, "num_classes": 3}
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:3])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep the thread check out
+    # bf16 wins on the narrow net, float32 NHWC on the wider ones (as on one AVX512-BF16 CPU)
+    rates = {("bf16", "on"): [1800.0, 900.0, 500.0], ("off", "on"): [1500.0, 1000.0, 700.0]}
+    monkeypatch.setattr(budget, "measure", fake_measure(rates))
+    out = budget.fit_to_budget(
+        config, {"time_budget"}, data, spec, torch.device("cpu"), 0.0, now=fake_clock(0.001)
+    )
+    record = out.budget_choice
+    assert [r["precision"] for r in record["rates"]] == ["bf16+NHWC", "fp32+NHWC", "fp32+NHWC"]
+    assert record["rates"][1]["by_precision"] == {"bf16+NHWC": 900.0, "fp32+NHWC": 1000.0}
+    assert [r["train_img_per_s"] for r in record["rates"]] == [1800.0, 1000.0, 700.0]
+    assert record["chosen"]["widths"] == "24/96/96"
+    assert (out.amp, out.channels_last) == ("off", "on")  # the run trains as it was timed
+    assert record["chosen"]["precision"] == "fp32+NHWC"
+    assert "fp32+NHWC" in budget.describe(record)
+
+    # the user's --amp is kept: one precision timed
+    out = budget.fit_to_budget(
+        config, {"time_budget", "amp"}, data, spec, torch.device("cpu"), 0.0, now=fake_clock()
+    )
+    assert out.amp == "bf16" and "by_precision" not in out.budget_choice["rates"][0]
+    assert out.budget_choice["rates"][2]["train_img_per_s"] == 500.0

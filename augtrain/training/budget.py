@@ -11,6 +11,11 @@ calibration, training, the final evaluation with TTA and the run folder's files.
    batch. A step's first call is not timed: it creates oneDNN/cuDNN primitives once.
    It stops at the first candidate that cannot reach `MIN_EPOCHS` (every wider one is
    slower), or when it has spent `CALIBRATION_SHARE` of the budget.
+   On a CPU, unless the user chose --amp or --channels-last, each candidate is timed in
+   both precisions (`precisions_for`) and keeps the faster: which one wins depends on the
+   CPU and on the width (bf16 on AVX512-BF16 without AMX loses to float32 NHWC on wide
+   nets on one such CPU, wins on another; BENCHMARKS.md, time budget), so it is measured,
+   not guessed from the CPU's flags.
 2. The overhead model (`plan`): what the run still spends besides its epochs, from what
    was measured: the time already gone, model set-up, the final evaluation (plain plus
    every TTA view over the evaluated split) and a fixed tail for checkpoint and plots.
@@ -106,6 +111,7 @@ class Measured:
     train_s_per_image: float
     eval_s_per_image: float
     step_s: float  # one optimizer step at the run's batch size (the first epoch's warm-up)
+    precision: tuple[str, str] = ("auto", "auto")  # the (amp, channels_last) it was timed in
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,15 @@ def candidates_for(config: Any, given: set[str]) -> list[Candidate | None]:
     return list(CANDIDATES)
 
 
+def precisions_for(config: Any, given: set[str], device: torch.device) -> list[tuple[str, str]]:
+    """The (amp, channels_last) settings to time: the config's own, and on a CPU (unless the
+    user chose either) float32 NHWC too, oneDNN's other fast path."""
+    own = (config.amp, config.channels_last)
+    if device.type != "cpu" or {"amp", "channels_last"} & given:
+        return [own]
+    return list(dict.fromkeys([own, ("off", "on")]))
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -276,10 +291,12 @@ def measure(
     device: torch.device,
     batch_size: int,
     clock: Callable[[], float] = time.perf_counter,
+    precision_setting: tuple[str, str] | None = None,
 ) -> Measured:
     """Time TIMED_STEPS training steps (after one untimed) and one inference batch of a
     candidate on real images (`train_x` uint8 NHWC, on the device), through the run's
-    pipeline, precision and optimizer groups."""
+    pipeline, optimizer groups and precision (the config's, or `precision_setting`'s
+    (amp, channels_last))."""
     from . import checkpoint
     from .loop import DeviceSplit, Trainer
     from .presets import init_from_data, recipe_setup
@@ -289,10 +306,14 @@ def measure(
     if candidate is not None:
         options["widths"] = list(candidate.widths)
     cal_config = config.replace(model_options=options, epochs=1, batch_size=len(train_y))
+    if precision_setting is not None:
+        cal_config = cal_config.replace(
+            amp=precision_setting[0], channels_last=precision_setting[1]
+        )
     classifier = checkpoint.build_model({**spec, "options": options}, spec["mean"], spec["std"])
     from ..device import DevicePolicy
 
-    precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
+    precision = DevicePolicy.resolve(device, cal_config.amp, cal_config.channels_last)
     classifier = precision.prepare_model(classifier.to(device))
     init_from_data(classifier, train_x)
     net = getattr(classifier, "net", classifier)
@@ -333,6 +354,7 @@ def measure(
         per_image,
         eval_s / max(len(eval_x), 1),
         per_image * batch_size,
+        (cal_config.amp, cal_config.channels_last),
     )
 
 
@@ -377,16 +399,32 @@ def fit_to_budget(
     measured_list: list[Measured] = []
     rng_state = torch.get_rng_state()
     threads = torch.get_num_threads()
+    precisions = precisions_for(config, given, device)
+    by_precision: dict[int, dict[str, float]] = {}  # each candidate's rate in each precision
     for i, candidate in enumerate(candidates_for(config, given)):
-        measured = measure(
-            candidate, config, spec, train_x, train_y, eval_x, device, batch, clock=clock
-        )
+        timed = [
+            measure(candidate, config, spec, train_x, train_y, eval_x, device, batch, clock, p)
+            for p in precisions
+        ]
+        measured = min(timed, key=lambda m: m.train_s_per_image)
+        by_precision[i] = {
+            precision_label(*m.precision): round(1 / m.train_s_per_image, 1) for m in timed
+        }
         if i == 0 and device.type == "cpu" and threads > 1:
             # On cores shared with other work, torch's threads wait on each other at every
             # op's barrier whenever one is descheduled; one thread can then be faster.
             torch.set_num_threads(1)
             single = measure(
-                candidate, config, spec, train_x, train_y, eval_x, device, batch, clock=clock
+                candidate,
+                config,
+                spec,
+                train_x,
+                train_y,
+                eval_x,
+                device,
+                batch,
+                clock,
+                measured.precision,
             )
             if single.train_s_per_image < measured.train_s_per_image:
                 measured, threads = single, 1
@@ -418,7 +456,14 @@ def fit_to_budget(
         # a short run: more, smaller steps (the lr follows the batch, derive_recipe_values)
         batch = min(batch, max(32, 2 ** int(math.log2(max(trained / MIN_STEPS, 1)))))
     elapsed = now() - started
-    changes: dict[str, Any] = {"epochs": chosen.epochs, "batch_size": batch, "tta": tta}
+    amp, channels_last = chosen.measured.precision
+    changes: dict[str, Any] = {
+        "epochs": chosen.epochs,
+        "batch_size": batch,
+        "tta": tta,
+        "amp": amp,
+        "channels_last": channels_last,
+    }
     lr_per_1024 = None
     if chosen.measured.candidate is not None:
         changes["model_options"] = {
@@ -440,12 +485,14 @@ def fit_to_budget(
         "rates": [
             {
                 "widths": None if p.measured.candidate is None else p.measured.candidate.label,
+                "precision": precision_label(*p.measured.precision),
                 "train_img_per_s": round(1 / p.measured.train_s_per_image, 1),
                 "eval_img_per_s": round(1 / max(p.measured.eval_s_per_image, 1e-12), 1),
                 "epoch_s": round(p.epoch_s, 2),
                 "epochs_fit": p.fit,
+                **({"by_precision": by_precision[i]} if len(precisions) > 1 else {}),
             }
-            for p in final
+            for i, p in enumerate(final)
         ],
         "chosen": {
             "widths": None
@@ -455,6 +502,7 @@ def fit_to_budget(
             "batch_size": batch,
             "train_images": chosen.train_images or n_train,
             "tta": tta,
+            "precision": precision_label(amp, channels_last),
         },
         "predicted_total_s": round(elapsed + chosen.predicted_s + TAIL_SECONDS, 1),
         "fits": fits,
@@ -504,6 +552,12 @@ def asdict_config(config: Any) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
+def precision_label(amp: str, channels_last: str) -> str:
+    """bf16, fp32 or fp16, with +NHWC for channels_last (as timed: on a CPU auto is fp32)."""
+    base = {"off": "fp32", "auto": "auto"}.get(amp, amp)
+    return base + ("+NHWC" if channels_last == "on" else "")
+
+
 def describe(record: dict[str, Any]) -> str:
     """The choice and the measured rates in one line."""
     chosen = record["chosen"]
@@ -512,13 +566,17 @@ def describe(record: dict[str, Any]) -> str:
     part = f" over {n} training images" if n and n < record.get("train_images_all", n + 1) else ""
     threads = f", {record['threads']} thread" if record.get("threads") == 1 else ""
     epochs = f"{chosen['epochs']} epoch" + ("s" if chosen["epochs"] != 1 else "")
+    several = any("by_precision" in r for r in record["rates"])
     rates = ", ".join(
         (f"{r['widths']} " if r["widths"] else "")
-        + f"{r['train_img_per_s']:.0f} img/s ({r['epochs_fit']} ep fit)"
+        + f"{r['train_img_per_s']:.0f} img/s"
+        + (f" {r['precision']}" if several else "")
+        + f" ({r['epochs_fit']} ep fit)"
         for r in record["rates"]
     )
+    precision = f", {chosen['precision']}" if several and chosen.get("precision") else ""
     return (
-        f"time budget {format_duration(record['budget_s'])}: {scale}{epochs}{part}, "
+        f"time budget {format_duration(record['budget_s'])}: {scale}{epochs}{part}{precision}, "
         f"batch {chosen['batch_size']}; predicted {format_duration(record['predicted_total_s'])} "
         f"(calibration {record['calibration_s']:.1f} s on {record['device']}{threads}: {rates})"
     )

@@ -355,6 +355,8 @@ def prepare_job(
         )
         config = distributed.broadcast_object(fitted, dist_info)
         model_spec["options"] = config.model_options
+        # the calibration may have chosen the other CPU precision (budget.precisions_for)
+        precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
     data = apply_choice(config, data)  # the budget's threads; short of an epoch: part of the data
     if weights_cfg is not None:  # the layout the weights belong to; what they are
         model_spec["options"] = {**weights_cfg["options"], **config.model_options}

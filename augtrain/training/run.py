@@ -223,6 +223,7 @@ def train(
 
         job.config = resolve_auto_lr(job)
     config, data, classifier, dist_info = job.config, job.data, job.classifier, job.dist_info
+    precision = job.precision  # the budget's calibration may have chosen it
     model_spec, val_name, val_arrays = job.model_spec, job.val_name, job.val_arrays
     train_split, val_split, groups = job.train_split, job.val_split, job.groups
     monitor, mode = resolve_monitor(config, val_name)
