@@ -408,3 +408,47 @@ def test_each_width_keeps_its_faster_cpu_precision_and_the_run_uses_it(monkeypat
     )
     assert out.amp == "bf16" and "by_precision" not in out.budget_choice["rates"][0]
     assert out.budget_choice["rates"][2]["train_img_per_s"] == 500.0
+
+
+def test_plan_counts_the_dearer_early_epochs_at_their_own_rate():
+    # 1,000 images: later epochs 1 s, the first 3 epochs 2 s each
+    m = budget.Measured(None, 0.001, 0.0, 0.0, early_epochs=3, early_s_per_image=0.002)
+    assert m.epochs_cost(2, 1000) == pytest.approx(4.0)
+    assert m.epochs_cost(7, 1000) == pytest.approx(10.0)
+    left = 10.0 / (1 - budget.SAFETY_SHARE)  # 10 s usable
+    p = plan(m, left, n_train=1000, n_eval=0, eval_views=0)
+    assert p.fit == 7 and p.predicted_s == pytest.approx(10.0)  # not 10 epochs at 1 s
+    flat = budget.Measured(None, 0.001, 0.0, 0.0)
+    assert plan(flat, left, n_train=1000, n_eval=0, eval_views=0).fit == 10
+
+
+def test_speednet_is_timed_in_its_early_and_later_steps(monkeypatch):
+    from augtrain.data import load_data
+
+    data = load_data(arrays())
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    spec = {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [12, 12],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+    }
+    states = []
+    from augtrain.training.loop import Trainer
+
+    real_step = Trainer.train_step
+
+    def step(self, index, epoch):  # which kind of step each timed call is
+        states.append(self.model.net.whiten.bias.requires_grad)
+        return real_step(self, index, epoch)
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    x = torch.from_numpy(data.train.x[:16])
+    y = torch.from_numpy(data.train.y[:16])
+    m = budget.measure(CANDIDATES[0], config, spec, x, y, x, torch.device("cpu"), 16)
+    n = 1 + budget.TIMED_STEPS
+    assert states == [False] * n + [True] * n  # the later epochs' steps, then the first ones'
+    assert m.early_epochs == 3 and m.early_s_per_image is not None

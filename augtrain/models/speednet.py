@@ -177,6 +177,12 @@ class SpeedNet(nn.Module):
             },
         ]
 
+    @property
+    def early_epochs(self) -> int:
+        """The first epochs whose steps cost more (the whitening bias's gradient needs the
+        second conv's input gradient): --time-budget times both kinds of step."""
+        return self.whiten_bias_epochs
+
     def set_epoch(self, epoch: int) -> None:
         """The whitening bias trains in the first `whiten_bias_epochs` epochs only, then freezes:
         it corrects the whitening's offset early and then stays out of the way."""

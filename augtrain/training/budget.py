@@ -9,6 +9,8 @@ calibration, training, the final evaluation with TTA and the run folder's files.
    a few timed optimizer steps on real training images through the run's augmentation,
    precision and memory format (the Trainer's own `train_step`), and one timed inference
    batch. A step's first call is not timed: it creates oneDNN/cuDNN primitives once.
+   A net with dearer first epochs (`early_epochs`: speednet's whitening bias trains for 3)
+   is timed in both kinds of step, and the plan counts each epoch at its own rate.
    It stops at the first candidate that cannot reach `MIN_EPOCHS` (every wider one is
    slower), or when it has spent `CALIBRATION_SHARE` of the budget.
    On a CPU, unless the user chose --amp or --channels-last, each candidate is timed in
@@ -66,6 +68,7 @@ TIMED_STEPS = 3  # after one untimed step
 # Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
 # few hundred, and a full 1024-image step of a wide net would cost seconds per candidate.
 CPU_CALIBRATION_IMAGES = 128
+EVAL_CALIBRATION_IMAGES = 256  # one timed inference batch (after one untimed)
 # The final evaluation (plain, then each TTA view) may take at most this share of the
 # budget: past it the time buys more as training; TTA steps down flip-translate -> flip -> none.
 EVAL_SHARE = 0.12
@@ -112,6 +115,18 @@ class Measured:
     eval_s_per_image: float
     step_s: float  # one optimizer step at the run's batch size (the first epoch's warm-up)
     precision: tuple[str, str] = ("auto", "auto")  # the (amp, channels_last) it was timed in
+    # A net whose first epochs' steps cost more (`early_epochs`, speednet's whitening bias):
+    # those epochs' rate, timed apart; train_s_per_image is the later epochs'.
+    early_epochs: int = 0
+    early_s_per_image: float | None = None
+
+    def epochs_cost(self, epochs: int, n_train: int) -> float:
+        """Seconds of `epochs` whole epochs over `n_train` images."""
+        late = epochs * n_train * self.train_s_per_image
+        early = min(epochs, self.early_epochs)
+        if not early or self.early_s_per_image is None:
+            return late
+        return late + early * n_train * (self.early_s_per_image - self.train_s_per_image)
 
 
 @dataclass(frozen=True)
@@ -187,9 +202,14 @@ def plan(
     eval_s = n_eval * eval_views * measured.eval_s_per_image
     warm_s = 2 * measured.step_s  # the first epoch's new shapes (full and last batch)
     usable = left_s * (1 - SAFETY_SHARE) - eval_s - warm_s
-    fit = max(0, math.floor(usable / epoch_s)) if epoch_s > 0 else MAX_EPOCHS
+    if epoch_s <= 0:
+        fit = MAX_EPOCHS
+    else:  # the most whole epochs whose cost (the early ones dearer) fits
+        fit = max(0, math.floor(usable / epoch_s))
+        while fit > 0 and measured.epochs_cost(fit, n_train) > usable:
+            fit -= 1
     chosen = epochs if epochs is not None else min(fit, MAX_EPOCHS)
-    total = warm_s + chosen * epoch_s + eval_s
+    total = warm_s + measured.epochs_cost(chosen, n_train) + eval_s
     return Plan(measured, chosen, fit, epoch_s, eval_s, total, usable_s=usable)
 
 
@@ -332,15 +352,26 @@ def measure(
     )
     index = torch.arange(len(train_y), device=device)
     trainer.set_lr(0.5)
-    trainer.train_step(index, 0)  # untimed: primitive creation, allocator warm-up
-    sync(device)
-    times = []
-    for _ in range(TIMED_STEPS):
-        t0 = clock()
-        trainer.train_step(index, 0)
+
+    def timed_step() -> float:
+        trainer.train_step(index, 0)  # untimed: primitive creation, allocator warm-up
         sync(device)
-        times.append(clock() - t0)
-    step_s = statistics.median(times)
+        times = []
+        for _ in range(TIMED_STEPS):
+            t0 = clock()
+            trainer.train_step(index, 0)
+            sync(device)
+            times.append(clock() - t0)
+        return statistics.median(times)
+
+    early_epochs = int(getattr(net, "early_epochs", 0) or 0)
+    if early_epochs:
+        net.set_epoch(10**9)  # the later epochs' steps: most of the run
+    step_s = timed_step()
+    early_step_s = None
+    if early_epochs:
+        net.set_epoch(0)
+        early_step_s = timed_step()
     from ..report.metrics import predict_logits
 
     predict_logits(classifier, eval_x, device, policy=precision)  # untimed: same shapes
@@ -355,6 +386,8 @@ def measure(
         eval_s / max(len(eval_x), 1),
         per_image * batch_size,
         (cal_config.amp, cal_config.channels_last),
+        early_epochs,
+        None if early_step_s is None else early_step_s / len(train_y),
     )
 
 
@@ -391,7 +424,7 @@ def fit_to_budget(
     train_x = torch.from_numpy(data.train.x[pick.numpy()]).to(device)
     train_y = torch.from_numpy(data.train.y[pick.numpy()]).to(device)
     eval_src = split.x if split is not None else data.train.x
-    eval_x = torch.from_numpy(eval_src[: min(len(eval_src), 500)]).to(device)
+    eval_x = torch.from_numpy(eval_src[: min(len(eval_src), EVAL_CALIBRATION_IMAGES)]).to(device)
 
     fixed_epochs = "epochs" in given
     cal_start = now()
@@ -487,6 +520,11 @@ def fit_to_budget(
                 "widths": None if p.measured.candidate is None else p.measured.candidate.label,
                 "precision": precision_label(*p.measured.precision),
                 "train_img_per_s": round(1 / p.measured.train_s_per_image, 1),
+                **(
+                    {"early_img_per_s": round(1 / p.measured.early_s_per_image, 1)}
+                    if p.measured.early_s_per_image
+                    else {}
+                ),
                 "eval_img_per_s": round(1 / max(p.measured.eval_s_per_image, 1e-12), 1),
                 "epoch_s": round(p.epoch_s, 2),
                 "epochs_fit": p.fit,
