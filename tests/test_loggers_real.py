@@ -203,11 +203,18 @@ def test_real_wandb_offline_resume_goes_on_in_the_same_run(tmp_path, wandb_offli
 
 
 # ------------------------------------------------------------------ MLflow, local file store
+def import_mlflow(monkeypatch) -> Any:
+    # MLflow 3 sends usage telemetry from a thread it starts on import (it also stays quiet
+    # under pytest, by PYTEST_CURRENT_TEST; this says so outright)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return pytest.importorskip("mlflow")
+
+
 @pytest.fixture
 def mlflow_local(tmp_path, monkeypatch) -> Any:
     """MLflow tracking into a file store under tmp_path (mlflow-skinny has no SQLAlchemy
     for a sqlite store; MLflow 3 refuses the file store unless MLFLOW_ALLOW_FILE_STORE)."""
-    mlflow = pytest.importorskip("mlflow")
+    mlflow = import_mlflow(monkeypatch)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     previous = mlflow.get_tracking_uri()
@@ -264,8 +271,8 @@ def test_real_mlflow_resume_goes_on_in_the_same_run(tmp_path, mlflow_local):
     assert tracked.data.metrics["test_loss"] == final["loss"]
 
 
-def test_a_tracker_that_cannot_start_is_one_line_and_no_run_folder(tmp_path, capsys):
-    mlflow = pytest.importorskip("mlflow")
+def test_a_tracker_that_cannot_start_is_one_line_and_no_run_folder(tmp_path, capsys, monkeypatch):
+    mlflow = import_mlflow(monkeypatch)
     np.savez(tmp_path / "d.npz", **arrays())
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri("nosuchscheme://x")
