@@ -1,13 +1,11 @@
-"""--logger: W&B and MLflow trackers (a recording fake W&B module always; the real packages
-in their offline / local-file modes where installed), csv, tensorboard as --tensorboard,
-and one-line errors for an unknown logger or a missing package."""
+"""--logger: W&B through a recording fake wandb module (the real packages, in their offline /
+local-file modes: test_loggers_real.py), csv, tensorboard as --tensorboard, and one-line
+errors for an unknown logger or a missing package."""
 
 from __future__ import annotations
 
 import csv
-import glob
 import json
-import struct
 import sys
 import types
 from pathlib import Path
@@ -66,7 +64,10 @@ class FakeWandb:
             exit_code=None,
         )
         run.config = types.SimpleNamespace(update=lambda d, **kw: run.config_updates.append(d))
-        run.log = lambda d, step: run.logged.append((step, dict(d)))
+        run.commits = []
+        run.log = lambda d, step, commit=None: (
+            run.logged.append((step, dict(d))) or run.commits.append(commit)
+        )
         run.finish = lambda exit_code=0: setattr(run, "exit_code", exit_code)
         self.runs.append(run)
         return run
@@ -90,6 +91,7 @@ def test_wandb_logs_config_epochs_lr_and_final_metrics(tmp_path, fake_wandb):
     (config,) = tracked.config_updates
     assert config["epochs"] == 2 and config["batch_size"] == 8 and config["loggers"] == ["wandb"]
     assert [step for step, _ in tracked.logged] == [0, 1]
+    assert tracked.commits == [True, True]  # each epoch's row written then, not at finish
     for (_, logged), epoch in zip(tracked.logged, run.history):
         for key in ("loss", "accuracy", "test_loss", "test_accuracy", "lr"):
             assert logged[key] == epoch[key]
@@ -116,96 +118,6 @@ def test_a_failed_run_ends_its_tracked_run_as_failed(tmp_path, fake_wandb):
     with pytest.raises(RuntimeError, match="boom"):
         train(tmp_path, loggers=["wandb"], callbacks=[Boom()])
     assert fake_wandb.runs[0].exit_code == 1
-
-
-# ------------------------------------------------------------------ the real packages
-def wandb_records(path: str) -> list[Any]:
-    """The records of an offline run's .wandb file: a LevelDB-style log of 32 KiB blocks
-    (7-byte file header; chunks of crc32, length, type) holding protobuf Records."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    raw, block, pos = Path(path).read_bytes(), 32768, 7
-    chunks, out = b"", []
-    while pos + 7 <= len(raw):
-        if block - pos % block < 7:  # a block's tail too short for a header is padding
-            pos += block - pos % block
-            continue
-        _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
-        if length == 0 and kind == 0:
-            break
-        chunks += raw[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):  # FULL or LAST
-            record = pb.Record()
-            record.ParseFromString(chunks)
-            out.append(record)
-            chunks = b""
-    return out
-
-
-def test_real_wandb_offline(tmp_path, monkeypatch):
-    wandb = pytest.importorskip("wandb")
-    pytest.importorskip("wandb.proto.wandb_internal_pb2")
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    (tmp_path / "wandb").mkdir()
-    run = train(tmp_path, loggers=["wandb"])
-    # W&B's service may still hold the offline log in its buffers after finish(); it
-    # writes it out when it stops (at process exit for the CLI, here at once)
-    wandb.teardown()
-    (path,) = glob.glob(str(tmp_path / "wandb" / "wandb" / "offline-run-*" / "run-*.wandb"))
-    history, summary, config, names = [], {}, {}, []
-
-    def items(entries: Any) -> dict[str, Any]:  # a key is in `key` or in `nested_key`
-        return {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in entries}
-
-    records = wandb_records(path)
-    kinds = [r.WhichOneof("record_type") for r in records]
-    for r in records:
-        kind = r.WhichOneof("record_type")
-        if kind == "history":
-            history.append(items(r.history.item))
-        elif kind == "summary":
-            summary.update(items(r.summary.update))
-        elif kind == "config":
-            config.update(items(r.config.update))
-        elif kind == "run":
-            names.append(r.run.display_name)
-    assert names == ["run"], kinds
-    assert config["epochs"] == 2 and config["batch_size"] == 8
-    history = sorted((h for h in history if "loss" in h), key=lambda h: h["_step"])
-    assert [h["loss"] for h in history] == [e["loss"] for e in run.history]
-    assert [h["lr"] for h in history] == [e["lr"] for e in run.history]
-    assert summary["test_accuracy"] == metrics_of(tmp_path / "run")["accuracy"]
-
-
-def test_real_mlflow_local_file_store(tmp_path, monkeypatch):
-    mlflow = pytest.importorskip("mlflow")
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 prefers a database
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri("file:" + str(tmp_path / "mlruns"))
-    try:
-        train(tmp_path, loggers=["mlflow"], epochs=1)  # and resumed: the same MLflow run
-        run = augtrain.train(resume=str(tmp_path / "run"), data=arrays(), epochs=2, verbose=0)
-        found = mlflow.search_runs(experiment_names=["augtrain"], output_format="list")
-        (tracked,) = found
-        client = mlflow.tracking.MlflowClient()
-        losses = client.get_metric_history(tracked.info.run_id, "loss")
-        lrs = client.get_metric_history(tracked.info.run_id, "lr")
-    finally:
-        mlflow.set_tracking_uri(previous)
-    assert tracked.info.run_name == "run" and tracked.info.status == "FINISHED"
-    assert tracked.data.params["epochs"] == "1"  # as the run started; params are logged once
-    assert tracked.data.params["optimizer"] == "adam" and tracked.data.params["batch_size"] == "8"
-    assert [m.value for m in sorted(losses, key=lambda m: m.step)] == [
-        e["loss"] for e in run.history
-    ]
-    assert [m.step for m in lrs] == [0, 1]
-    metrics = metrics_of(tmp_path / "run")
-    assert tracked.data.metrics["test_accuracy"] == metrics["accuracy"]
-    assert tracked.data.metrics["test_loss"] == metrics["loss"]
 
 
 # ------------------------------------------------------------------ csv and tensorboard
@@ -265,21 +177,3 @@ def test_unknown_logger_suggests_the_nearest(tmp_path, capsys):
     assert "unknown --logger 'wandbb'; did you mean 'wandb'?" in err
     with pytest.raises(AugtrainError, match="--logger takes names"):
         TrainConfig(loggers="csv").validate()
-
-
-def test_a_tracker_that_cannot_start_is_one_line_and_no_run_folder(tmp_path, capsys):
-    mlflow = pytest.importorskip("mlflow")
-    np.savez(tmp_path / "d.npz", **arrays())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri("nosuchscheme://x")
-    try:
-        code = main(
-            ["train", "--data", str(tmp_path / "d.npz"), "--logger", "mlflow", "--epochs", "1"]
-            + ["--runs-dir", str(tmp_path / "runs"), "--verbose", "0"]
-        )
-    finally:
-        mlflow.set_tracking_uri(previous)
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1, err
-    assert "--logger mlflow: could not start the tracked run" in err
-    assert not [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]

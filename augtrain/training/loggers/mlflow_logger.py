@@ -37,6 +37,7 @@ class MLflowLogger(TrackingLogger):
             raise missing_package("MLflowLogger", "mlflow", "mlflow") from None
         self.experiment, self.tracking_uri, self.tags = experiment, tracking_uri, tags or {}
         self.client: Any = None
+        self.last_timestamp = 0  # ms, of the latest metrics this logger sent
 
     def start(self, resume_id: str | None) -> str:
         from mlflow.tracking import MlflowClient
@@ -61,14 +62,17 @@ class MLflowLogger(TrackingLogger):
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
-        batch = [Metric(k, v, now, step) for k, v in metrics.items()]
+        # strictly later than what came before: of two values at one step MLflow takes the
+        # later one as the metric's latest, and milliseconds can tie
+        self.last_timestamp = max(int(time.time() * 1000), self.last_timestamp + 1)
+        batch = [Metric(k, v, self.last_timestamp, step) for k, v in metrics.items()]
         self.client.log_batch(self.run_id, metrics=batch)
 
     def log_final(self, metrics: dict[str, float]) -> None:
-        # at the run's last step: a resumed run's final figures must be MLflow's latest,
-        # which a step-0 value from the first part of the run would tie with
-        self.log_metrics(metrics, int(getattr(self.trainer, "epoch", 0)))
+        # at the last epoch's step, after that epoch's own figures (so they are MLflow's
+        # latest); not one step past it, where a resumed run logs its next epoch
+        last_epoch = int(getattr(self.trainer, "epoch", 0)) - 1
+        self.log_metrics(metrics, max(last_epoch, 0))
 
     def finish(self, success: bool) -> None:
         self.client.set_terminated(self.run_id, "FINISHED" if success else "FAILED")

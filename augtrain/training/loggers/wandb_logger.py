@@ -53,7 +53,9 @@ class WandbLogger(TrackingLogger):
         self.run.config.update(params, allow_val_change=True)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        self.run.log({**metrics, "epoch": step + 1}, step=step)
+        # commit=True: with `step=` W&B otherwise holds the row until the next step or
+        # finish(), and the summary it then derives from the row would overwrite log_final's
+        self.run.log({**metrics, "epoch": step + 1}, step=step, commit=True)
 
     def log_final(self, metrics: dict[str, float]) -> None:
         self.run.summary.update(metrics)
