@@ -232,10 +232,6 @@ def test_bad_settings_are_one_line(tmp_path, capsys):
     base = ["train", "--labels", str(path), "--epochs", "1", "--runs-dir", str(tmp_path / "r")]
     assert main([*base, "--label-mode", "binary"]) == 2
     assert "--label-mode binary takes one label per image" in capsys.readouterr().err
-    assert main([*base, "--tta", "flip"]) == 2
-    note, error = capsys.readouterr().err.splitlines()
-    assert note.startswith("note: --labels rows hold several labels (split at ' ')")
-    assert "--tta works with one label per image" in error
     assert main([*base, "--threshold", "1.5"]) == 2
     err = capsys.readouterr().err
     assert "--threshold 1.5: must be a number > 0 and < 1" in err and len(err.splitlines()) == 1
@@ -278,3 +274,97 @@ def test_final_metrics_name_the_weights_they_come_from(capsys):
     assert "weights" not in multilabel.final_metrics(
         logits, "test", targets, list(LABELS), config, with_ema=False
     )
+
+
+# ------------------------------------------------------------------------------- TTA
+def test_tta_averages_each_labels_sigmoid_over_the_views():
+    """logit(mean sigmoid): sigmoid of the result is the views' mean probability, also
+    where a probability rounds to 0 or 1 in float32 (no inf, no NaN)."""
+    from augtrain.report.inference import mean_sigmoid_logit
+
+    z = torch.tensor([[[40.0, -60.0, 0.3]], [[39.0, -45.0, -1.2]], [[35.0, -50.0, 0.0]]])
+    got = mean_sigmoid_logit(z)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(torch.sigmoid(got), torch.sigmoid(z).mean(0))
+    # the middle label: logit of the mean, not the mean logit
+    mean_p = float(torch.sigmoid(z[:, 0, 2]).mean())
+    assert float(got[0, 2]) == pytest.approx(np.log(mean_p / (1 - mean_p)), abs=1e-5)
+    assert float(got[0, 2]) != pytest.approx(float(z[:, 0, 2].mean()), abs=1e-3)
+    # sigmoid rounds all three views of the first label to 1.0 in float32 (its naive logit
+    # is inf); averaged in log space it keeps its size (float64 reference)
+    assert float(torch.sigmoid(z[:, 0, 0]).min()) == 1.0
+    z0 = z[:, 0, 0].double()
+    want = torch.sigmoid(z0).mean().log() - torch.sigmoid(-z0).mean().log()
+    assert float(got[0, 0]) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_predict_tta_of_a_multi_label_model_is_the_mean_probability_of_image_and_mirror():
+    from augtrain.models.classifier import Classifier
+    from augtrain.report.tta import predict_tta
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 5, 4))
+    model = Classifier(net, [0.5] * 3, [0.25] * 3, label_mode="multi").eval()
+    x = np.random.default_rng(0).integers(0, 256, (5, 6, 5, 3), dtype=np.uint8)
+    nchw = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255  # as the model is fed
+    with torch.no_grad():
+        plain, mirror = model(nchw), model(nchw.flip(3))
+    got = predict_tta(model, x, mode="flip")
+    want = (torch.sigmoid(plain) + torch.sigmoid(mirror)) / 2
+    torch.testing.assert_close(torch.sigmoid(got), want, atol=1e-6, rtol=1e-5)
+    # 'none' stays the raw logits; a softmax average would not give these probabilities
+    torch.testing.assert_close(predict_tta(model, x, mode="none"), plain)
+    softmax_mean = (torch.softmax(plain, 1) + torch.softmax(mirror, 1)) / 2
+    assert not torch.allclose(torch.sigmoid(got), softmax_mean, atol=1e-3)
+
+
+def test_evaluate_with_tta_on_a_multi_label_run(run, capsys):
+    """`augtrain evaluate --tta`, Run.evaluate(tta=) and their figures: those of the mean
+    sigmoid over the views, written beside the run's own evaluation."""
+    from augtrain.report.tta import predict_tta
+    from augtrain.training.checkpoint import load_model
+
+    root, path = run
+    capsys.readouterr()
+    assert main(["evaluate", str(path), "--tta", "flip-translate"]) == 0
+    out = capsys.readouterr().out
+    assert "TTA flip-translate" in out and "mAP" in out
+    folder = path / "eval-last-flip-translate"
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert evaluation["tta"] == "flip-translate" and evaluation["tta_views"] == 6
+    assert (folder / "predictions.csv").is_file()
+    model, _ = load_model(path)
+    data = load_data(labels=str(root / "tags.csv"), validation_split=0.25)
+    logits = predict_tta(model, data.val.x, mode="flip-translate")
+    want = multilabel.multilabel_metrics(logits, data.val.y, list(LABELS), 0.5)
+    for key in ("mAP", "micro_f1", "macro_f1", "loss", "accuracy"):
+        assert evaluation[key] == pytest.approx(want[key]), key
+    api = augtrain.load_run(path).evaluate(tta="flip", device="cpu")
+    flip = multilabel.multilabel_metrics(
+        predict_tta(model, data.val.x, mode="flip"), data.val.y, list(LABELS), 0.5
+    )
+    assert api["tta"] == "flip" and api["loss"] == pytest.approx(flip["loss"])
+    assert api["loss"] != pytest.approx(json.loads((path / "metrics.json").read_text())["loss"])
+
+
+def test_training_with_tta_on_multi_label_data(tmp_path, capsys):
+    """--tta (the speed presets' flip-translate too) on multi-label rows: metrics.json has
+    the TTA figures with the plain ones beside them, as `evaluate --tta` computes them."""
+    path, _ = write_multi_csv(tmp_path, n=12)
+    args = ["train", "--labels", str(path), "--validation-split", "0.5", "--epochs", "1"]
+    args += ["--batch-size", "6", "--augment", "none", "--tta", "flip", "--name", "t"]
+    args += ["--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args) == 0
+    assert "TTA flip" in capsys.readouterr().out
+    folder = tmp_path / "r" / "t"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["label_mode"] == "multi" and metrics["tta"] == "flip"
+    assert 0.0 <= metrics["accuracy_without_tta"] <= 1.0 and "mAP_without_tta" in metrics
+    from augtrain.training.evaluate import evaluate_run
+
+    again = evaluate_run(folder, device="cpu")  # the run's own TTA by default
+    assert again.tta == "flip"
+    assert again.metrics["loss"] == pytest.approx(metrics["loss"])
+    assert again.metrics["mAP"] == pytest.approx(metrics["mAP"])
+    plain = evaluate_run(folder, tta="none", device="cpu")
+    assert plain.metrics["accuracy"] == pytest.approx(metrics["accuracy_without_tta"])

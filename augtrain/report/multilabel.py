@@ -11,6 +11,8 @@
               (fastai's accuracy_multi)
     metrics   micro and macro precision / recall / F1 at the threshold, and mAP (the mean
               over labels of average precision, threshold-free), with each label's figures
+    TTA       each label's sigmoid probability averaged over the views (report.inference),
+              as the single-label path averages the softmax
 
 Everything multi-label lives here; training, evaluation, predict and the report call in
 through small hooks (`is_multilabel`, `criterion`, `correct`, `loss_sum`, `evaluate`, ...).
@@ -50,8 +52,7 @@ def is_multilabel(what: Any) -> bool:
 def resolve_label_mode(config: Any, data: Any) -> Any:
     """The config's label mode for this data: multi-label data makes the default
     categorical mode multi (said in one line); binary cannot hold several labels; multi on
-    single-label data turns its labels into one-hot rows. TTA averages softmax views,
-    which multi-label has none of yet."""
+    single-label data turns its labels into one-hot rows."""
     if is_multilabel(data):
         if config.label_mode == "binary":
             raise AugtrainError(
@@ -70,8 +71,6 @@ def resolve_label_mode(config: Any, data: Any) -> Any:
             config = config.replace(label_mode=MODE)
     elif config.label_mode == MODE:
         to_multi_hot(data)
-    if config.label_mode == MODE and config.tta != "none":
-        raise AugtrainError("--tta works with one label per image; not with --label-mode multi")
     return config
 
 
@@ -180,14 +179,26 @@ def final_metrics(
     classes: list[str],
     config: Any,
     with_ema: bool,
+    tta_logits: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """metrics.json of a multi-label run's final evaluation (training.run.final_evaluation
-    picks the split and the weights, the EMA's with --ema and --use-ema, and writes it)."""
+    picks the split and the weights, the EMA's with --ema and --use-ema, and writes it).
+    `tta_logits`: the same images under --tta's views; then the figures are theirs, with
+    the exact-match accuracy and mAP without TTA beside them."""
     metrics = {
         "split": split_name,
         "checkpoint": runfolder.LAST,
         **multilabel_metrics(logits, targets, classes, config.threshold),
     }
+    if tta_logits is not None:
+        plain = metrics
+        metrics = {
+            **plain,
+            **multilabel_metrics(tta_logits, targets, classes, config.threshold),
+            "tta": config.tta,
+            "accuracy_without_tta": plain["accuracy"],
+            "mAP_without_tta": plain["mAP"],
+        }
     if with_ema:
         metrics["weights"] = "ema" if config.use_ema else "trained"
     if config.verbose:
@@ -197,10 +208,17 @@ def final_metrics(
 
 def summary_line(m: dict[str, Any]) -> str:
     mean_ap = _shown(m.get("mAP"))
+    tta = m.get("tta", "none")
+    without = (
+        f"; exact-match {m['accuracy_without_tta']:.4f}, mAP "
+        f"{_shown(m.get('mAP_without_tta'))} without"
+        if "accuracy_without_tta" in m
+        else ""
+    )
     return (
         f"loss {m['loss']:.4f} - exact-match accuracy {m['accuracy']:.4f} - micro F1 "
         f"{m['micro_f1']:.4f} - macro F1 {m['macro_f1']:.4f} - mAP {mean_ap} "
-        f"(threshold {m['threshold']:g})"
+        f"(threshold {m['threshold']:g}" + (f", TTA {tta}{without})" if tta != "none" else ")")
     )
 
 
@@ -244,27 +262,31 @@ def evaluate(
     device: torch.device,
     batch_size: int,
     policy: Any,
+    tta: str = "none",
 ) -> MultiLabelEvaluation:
     """report.evaluation.evaluate_dataset for a multi-label run: `run_dir` the run folder
-    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint."""
-    from .metrics import predict_logits
+    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint,
+    `tta` the test-time views (each label's sigmoid averaged over them)."""
+    from .tta import predict_tta, tta_views
 
     threshold = float(ckpt["config"].get("threshold", 0.5))
     classes = list(ckpt["classes"])
     if np.ndim(arrays.y) == 1:  # single-label data evaluated by a multi-label model
         arrays.y = np.eye(len(classes), dtype=np.float32)[np.asarray(arrays.y, np.int64)]
-    logits = predict_logits(model, arrays.x, device, batch_size, policy=policy)
+    logits = predict_tta(model, arrays.x, device, tta, batch_size, policy=policy)
     metrics = {
         "split": split,
         "data": label,
         "checkpoint": source,
-        "tta": "none",
+        "tta": tta,
+        "tta_views": len(tta_views(tta)),
+        "run_tta": ckpt["config"].get("tta", "none"),
         **multilabel_metrics(logits, arrays.y, classes, threshold),
     }
     return MultiLabelEvaluation(
         run_dir,
         checkpoint,
-        "none",
+        tta,
         split,
         label,
         classes,
@@ -385,7 +407,8 @@ def html_section(ev: MultiLabelEvaluation, grid_size: int = 32) -> str:
         for r in m["per_class"]
     )
     parts = [
-        f"<p>{escape(ev.split)} split ({m['samples']} images, {escape(ev.checkpoint)}), "
+        f"<p>{escape(ev.split)} split ({m['samples']} images, {escape(ev.checkpoint)}, "
+        f"TTA {escape(ev.tta)}), "
         f"multi-label at threshold {m['threshold']:g}: loss {m['loss']:.4f}, exact-match "
         f"accuracy {m['accuracy']:.4f}, per-label accuracy {m['hamming_accuracy']:.4f}, "
         f"micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, mAP {mean_ap}.</p>",
