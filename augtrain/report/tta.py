@@ -83,7 +83,8 @@ def predict_tta(
 
     mode 'none' gives the raw logits of `predict_logits` (bit-identical to what the
     run's metrics.json was computed from); other modes give log(mean softmax) over
-    the views (multi-label: logit(mean sigmoid) of each label). `policy`: the run's precision and memory format, as in `predict_logits`.
+    the views (multi-label: logit(mean sigmoid) of each label). `policy`: the run's
+    precision and memory format, as in `predict_logits`.
     """
     views = tta_views(mode, shift)
     policy = policy or DevicePolicy.for_run(device, None)
