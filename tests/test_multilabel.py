@@ -225,6 +225,8 @@ def test_report_has_the_multi_label_section(run, tmp_path):
     text = (tmp_path / "r.html").read_text()
     assert "Per-label results" in text and "mAP" in text and "macro F1" in text
     assert "Confusion matrix" not in text
+    assert main(["report", str(path), "--tta", "flip", "--out", str(tmp_path / "t.html")]) == 0
+    assert "TTA flip" in (tmp_path / "t.html").read_text()
 
 
 def test_bad_settings_are_one_line(tmp_path, capsys):
