@@ -24,7 +24,8 @@ def augmented_variants(
 ) -> list[torch.Tensor]:
     """[pipeline output (B, C, H, W) in epoch e (0-based, as the Trainer calls it)] for e in
     `epochs`. images: uint8 NHWC; index: their dataset indices, or the first of consecutive
-    ones. A label-mixing pipeline gets one-hot targets of `labels` (zeros without)."""
+    ones. A label-mixing pipeline gets one-hot targets of `labels` (zeros without);
+    multi-hot rows (multi-label data) are the targets as they are."""
     x = torch.as_tensor(images).permute(0, 3, 1, 2).contiguous()
     if isinstance(index, (int, np.integer)):
         idx = torch.arange(int(index), int(index) + len(x))
@@ -32,12 +33,7 @@ def augmented_variants(
         idx = torch.as_tensor(np.asarray(index), dtype=torch.int64)
     targets = None
     if getattr(pipeline, "mixes_labels", False):
-        k = num_classes or 2
-        targets = (
-            torch.nn.functional.one_hot(torch.as_tensor(np.asarray(labels)), k).float()
-            if labels is not None
-            else torch.zeros(len(idx), k)
-        )
+        targets = mixing_targets(labels, num_classes or 2, len(idx))
     out = []
     for epoch in epochs:
         if targets is not None:
@@ -46,6 +42,19 @@ def augmented_variants(
             y = pipeline(x, idx, epoch)
         out.append(y)
     return out
+
+
+def mixing_targets(labels: Any, num_classes: int, n: int) -> torch.Tensor:
+    """(n, num_classes) float targets for a label-mixing pipeline: one-hot rows of class
+    indices, multi-hot rows as they are, zeros without labels."""
+    if labels is None:
+        return torch.zeros(n, num_classes)
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return torch.as_tensor(labels, dtype=torch.float32)
+    return torch.nn.functional.one_hot(
+        torch.as_tensor(labels, dtype=torch.int64), num_classes
+    ).float()
 
 
 def to_display(x: torch.Tensor) -> np.ndarray:

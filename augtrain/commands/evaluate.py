@@ -42,7 +42,8 @@ def register(sub: Any) -> None:
         "--tta",
         metavar="MODE",
         help=f"test-time augmentation: {', '.join(TTA_MODES)} (default: the run's own, none "
-        "unless trained with --tta); flip averages the softmax of image and mirror, "
+        "unless trained with --tta); flip averages the softmax (multi-label: each label's "
+        "sigmoid) of image and mirror, "
         "flip-translate adds 1-pixel shifts (6 views)",
     )
     p.add_argument("--out-dir", type=Path, help="where the files go (default: see above)")

@@ -1,8 +1,9 @@
 """`augtrain preview`: look at what augmentation does to the training images.
 
-Each row is one training image, labelled with its class: the source, then its
-augmented variants. The rows take turns over the classes (the first image of each
-class, then the second, ...) unless --first picks consecutive images. Variant v is
+Each row is one training image, labelled with its class (multi-label data: all its
+labels): the source, then its augmented variants. The rows take turns over the classes
+(the first image of each class, then the second, ...; multi-label data: the first
+images) unless --first picks consecutive images. Variant v is
 the image as training sees it in epoch E + v (numbered from 1, as training logs
 "epoch 1/N") with the same --seed (the randomness is keyed by seed, epoch and sample
 index), so the grid shows exactly what `augtrain train` with the same flags trains
@@ -13,6 +14,7 @@ on. `--save-to-dir` writes the augmented images as files, as Keras'
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ EXAMPLES = """examples:
                    --images 4 --variants 6 --epoch 10 --out grid.png
   augtrain preview --data cifar10 --augment strong --save-to-dir aug/ --save-prefix aug \\
                    --save-format jpeg
+  augtrain preview --labels planet/tags.csv --augment crop-flip --out tags.png
 """
 
 
@@ -40,6 +43,26 @@ def register(sub: Any) -> None:
     g.add_argument("--target-size", type=int, nargs=2, metavar=("H", "W"))
     g.add_argument("--color-mode", choices=["rgb", "grayscale", "rgba"], default="rgb")
     g.add_argument("--cache-dir", help="decoded-image cache")
+    g.add_argument(
+        "--labels",
+        metavar="FILE.csv",
+        help="as `augtrain train --labels`: images and their labels from a CSV",
+    )
+    g.add_argument("--fn-col", default="0", help="the CSV's file column (default 0)")
+    g.add_argument("--label-col", default="1", help="the CSV's label column (default 1)")
+    g.add_argument(
+        "--label-delim",
+        default=" ",
+        metavar="DELIM",
+        help="what separates several labels in a CSV cell (default a space); '' reads "
+        "each cell whole",
+    )
+    g.add_argument(
+        "--label-mode",
+        choices=["categorical", "binary", "multi"],
+        help="as `augtrain train`: multi splits CSV cells into labels, the others read "
+        "each cell as one class (default: decided from the cells)",
+    )
     g.add_argument(
         "--first",
         type=int,
@@ -157,7 +180,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_data
     from ..errors import AugtrainError
     from ..io import atomic_path, make_folder
-    from ..report.grids import class_spread_indices
+    from ..report.grids import class_spread_indices, label_caption
+    from ..report.multilabel import reading_note
+    from ..training.config import column
     from .train import check_finite
 
     check_finite(args)  # a NaN augmentation flag previews (and trains on) black images
@@ -182,7 +207,15 @@ def run(args: argparse.Namespace) -> int:
         target_size=tuple(args.target_size) if args.target_size else None,
         color_mode=args.color_mode,
         cache=args.cache_dir,
+        labels=args.labels,
+        fn_col=column(args.fn_col),
+        label_col=column(args.label_col),
+        label_delim=args.label_delim,
+        multi_label=None if args.label_mode is None else args.label_mode == "multi",
     )
+    note = reading_note(data, args.label_delim)
+    if note:
+        print(note, file=sys.stderr, flush=True)
     train = data.train
     if args.first is None:
         index = class_spread_indices(train.y, args.images)
@@ -212,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.out or "preview.png")
         h = max(x.shape[1], shown[0].shape[1])
         scale = args.scale or max(1, 96 // h)
-        labels = [data.classes[int(c)] for c in y]
+        labels = [label_caption(c, data.classes, n=40) for c in y]  # multi-label: all
         grid = draw_grid(to_display_sources(x), shown, args.epoch, scale, labels)
         with atomic_path(path) as tmp:
             grid.save(tmp, format="PNG")

@@ -48,7 +48,7 @@ def load_data(
     label_col: str | int = 1,
     keep_aspect_ratio: bool = False,
     label_delim: str | None = " ",
-    multi_label: bool = False,
+    multi_label: bool | None = None,
 ) -> Dataset:
     """Load any supported source into a Dataset; see the module docstring.
 
@@ -63,7 +63,8 @@ def load_data(
     `keep_aspect_ratio` (Keras' `crop_to_aspect_ratio`): files resized to `target_size`
     (or `cache_size`) have their centre cropped to its aspect ratio first, not stretched.
 
-    `label_delim`, `multi_label`: a CSV's cells of several labels (see `labels_csv`)."""
+    `label_delim`, `multi_label`: a CSV's cells of several labels (see `labels_csv`):
+    `multi_label` True splits them, False reads each whole, None decides from the cells."""
     if keep_aspect_ratio and target_size is None:
         raise AugtrainError("--keep-aspect-ratio needs --target-size (the shape to crop to)")
     if cache_size is not None:

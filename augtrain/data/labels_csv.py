@@ -6,6 +6,21 @@ Several labels in one cell, split at `label_delim` (a space by default, fastai's
 `label_delim`), make the data multi-label: multi-hot rows of float32 (N, labels), one
 column per label in sorted order (report/multilabel.py). `label_delim` "" (or None)
 reads each cell whole, as one label.
+
+`multi_label` says how cells are read: True splits them (--label-mode multi), False
+reads each whole (--label-mode categorical or binary given: one class per image, so
+"golden retriever" is one class), None (no --label-mode given) decides from the cells:
+
+    no cell holds the delimiter                    one class per image
+    the parts combine: some part is found in two   multi-label ("clear primary",
+      different cells ("primary", "clear primary")   "haze primary water")
+    the parts never combine: each part only ever   one class per image, each cell
+      in one cell ("golden retriever", "german        whole: splitting would only make
+      shepherd", "pug")                              labels that always come together
+    --classes names every cell as it is            one class per image, each cell whole
+
+The decision is kept in the Dataset's source (`labels_read`: "multi" or "whole", with
+an `labels_example` cell) for the one line that says it (report.multilabel).
 """
 
 from __future__ import annotations
@@ -87,11 +102,11 @@ def load_labels_csv(
     use_cache: bool = True,
     keep_aspect_ratio: bool = False,
     label_delim: str | None = " ",
-    multi_label: bool = False,
+    multi_label: bool | None = None,
 ) -> Dataset:
     """A Dataset of the CSV's rows; `validation_split` holds out the first fraction of
     each class's rows, as a class-folder tree's split does (multi-label: of all rows).
-    Multi-label when a row holds several labels or `multi_label` asks for it."""
+    Multi-label as `multi_label` says (see the module docstring; None: from the cells)."""
     csv_path = Path(csv_path).expanduser()
     if not csv_path.is_file():
         raise AugtrainError(f"--labels {csv_path}: no such file")
@@ -99,11 +114,18 @@ def load_labels_csv(
     paths, names, labels = read_labels(csv_path, base, fn_col, label_col)
     lists = [
         tuple(dict.fromkeys(p.strip() for p in label.split(label_delim) if p.strip()))
-        if label_delim
+        if label_delim and multi_label is not False
         else (label,)
         for label in labels
     ]
-    multi = multi_label or any(len(row) > 1 for row in lists)
+    split_cells = [label for label, row in zip(labels, lists) if len(row) > 1]
+    detected = None  # what the cells said, when they were looked at (multi_label None)
+    if multi_label is None and split_cells:
+        named = classes is not None and set(labels) <= set(classes)  # --classes names cells
+        detected = "multi" if not named and parts_combine(lists) else "whole"
+    multi = bool(multi_label) or detected == "multi"
+    if detected == "whole":
+        lists = [(label,) for label in labels]
     if multi:
         found = sorted({label for row in lists for label in row})
     else:
@@ -166,9 +188,22 @@ def load_labels_csv(
             "interpolation": interpolation,
             **({"keep_aspect_ratio": True} if keep_aspect_ratio else {}),
             **({"label_mode": "multi", "label_delim": label_delim} if multi else {}),
+            **({"labels_read": detected, "labels_example": split_cells[0]} if detected else {}),
             "fingerprint": keys[0] if len(keys) == 1 else cache.content_key(keys),
         },
     )
+
+
+def parts_combine(label_lists: list[tuple[str, ...]]) -> bool:
+    """Whether some label is found in two different cells (alone and with others, or
+    with different others): what makes split cells sets of labels rather than class
+    names that happen to hold the delimiter."""
+    seen: dict[str, tuple[str, ...]] = {}
+    for row in set(label_lists):
+        for label in row:
+            if seen.setdefault(label, row) != row:
+                return True
+    return False
 
 
 def multi_hot(label_lists: list[tuple[str, ...]], classes: list[str]) -> np.ndarray:

@@ -18,6 +18,11 @@ def is_binary(model: nn.Module) -> bool:
     return getattr(model, "label_mode", "categorical") == "binary"
 
 
+def is_multi_label(model: nn.Module) -> bool:
+    """A model trained with --label-mode multi (a sigmoid per label: report/multilabel.py)."""
+    return getattr(model, "label_mode", "categorical") == "multi"
+
+
 def class_logits(out: torch.Tensor, binary: bool) -> torch.Tensor:
     """Per-class logits. A binary model's one logit z becomes [0, z]: their softmax is
     [1 - sigmoid(z), sigmoid(z)] and their cross-entropy is exactly the binary

@@ -135,11 +135,10 @@ def evaluate_dataset(
     run_dir = Path(run) if folder else None
     source = checkpoint if folder or run is None else str(run)  # metrics' "checkpoint"
     if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
-        if tta != "none":
-            raise AugtrainError("--tta works with one label per image; not with multi-label")
         return multilabel.evaluate(
-            run_dir, source, ckpt, model, arrays, split, label, checkpoint, dev, batch_size, policy
-        )
+            run_dir, source, ckpt, model, arrays, split, label, checkpoint, dev, batch_size,
+            policy, tta,
+        )  # fmt: skip
     logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
     classes = list(ckpt["classes"])
     metrics = classification_metrics(logits, arrays.y, classes)

@@ -25,6 +25,30 @@ def _short(name: str, n: int = 12) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
+def label_caption(label: Any, classes: list[str], n: int = 12) -> str:
+    """An image's label as a caption: its class name, or for a multi-hot row (multi-label
+    data) every label it has, separated by spaces ('-' for none)."""
+    row = np.asarray(label)
+    if row.ndim == 1:
+        names = [_short(str(c), n) for c, on in zip(classes, row > 0.5) if on]
+        return " ".join(names) or "-"
+    return _short(str(classes[int(row)]), n)
+
+
+def mixed_caption(target: Any, classes: list[str], multi_label: bool = False) -> str:
+    """The caption of a label-mixed image (mixup, cutmix): its largest class share;
+    multi-label: every label with a share, the largest first, each with it."""
+    target = np.asarray(target, dtype=np.float64)
+    if not multi_label:
+        top = int(target.argmax())
+        return f"{classes[top]} {target[top]:.2f}"
+    order = np.argsort(-target, kind="stable")
+    return (
+        " ".join(f"{_short(classes[k], 8)} {target[k]:.2f}" for k in order if target[k] > 0.005)
+        or "-"
+    )
+
+
 def _file_caption(path: str, n: int = 18) -> str:
     """A file's name for a caption: its last part, its end kept when long (the number
     or extension that tells files apart)."""
@@ -130,9 +154,15 @@ def prediction_grid(
 
 
 def image_grid(
-    images: np.ndarray, captions: list[str], title: str = "", cols: int = 8, colors: Any = None
+    images: np.ndarray,
+    captions: list[str],
+    title: str = "",
+    cols: int = 8,
+    colors: Any = None,
+    empty: str = "",
 ) -> Any:
-    """Images with a caption above each (e.g. the class name), `cols` to a row."""
+    """Images with a caption above each (e.g. the class name), `cols` to a row; no
+    images: one tile saying `empty`."""
     n = max(len(images), 1)
     cols = min(cols, n)
     rows = math.ceil(n / cols)
@@ -146,6 +176,12 @@ def image_grid(
         _show(ax, image)
         color = colors[k] if colors is not None else "black"
         ax.set_title(caption, fontsize=CAPTION_PT, color=color)
+        if colors is not None and color != "black":  # a frame as prediction_grid draws
+            for spine in ax.spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(3 if color == WRONG else 1)
+    if not len(images) and empty:
+        axes.flat[0].text(0.5, 0.5, empty, ha="center", va="center", fontsize=TITLE_PT)
     if title:
         fig.suptitle(title, fontsize=TITLE_PT)
     fig.tight_layout()
@@ -167,8 +203,9 @@ def augmentation_grid(
     labels: np.ndarray | None = None,
     classes: list[str] | None = None,
 ) -> Any:
-    """Each row: a training image (labelled with its class name when `labels` and
-    `classes` are given), then what the pipeline made of it in epochs 1..`epochs`.
+    """Each row: a training image (labelled with its class name, or its labels for
+    multi-hot rows, when `labels` and `classes` are given), then what the pipeline made
+    of it in epochs 1..`epochs`.
 
     Randomness is keyed by (seed, epoch, dataset index), so these are exactly the
     variants training saw for those samples.
@@ -186,7 +223,7 @@ def augmentation_grid(
             _show(axes[r, e + 1], variants[e][r])
     if labels is not None and classes is not None:
         for r in range(rows):
-            axes[r, 0].set_ylabel(_short(str(classes[int(labels[r])])), fontsize=CAPTION_PT)
+            axes[r, 0].set_ylabel(label_caption(labels[r], classes), fontsize=CAPTION_PT)
     for c in range(cols):
         axes[0, c].set_title("original" if c == 0 else f"epoch {c}", fontsize=CAPTION_PT)
     if title:

@@ -139,12 +139,17 @@ def augmentation_section(
         pipeline,
         epochs,
         len(classes),
-        labels=None if multi else dataset.train.y[index],
+        labels=dataset.train.y[index],  # multi-hot rows: every label named
         classes=list(classes),
     )
+    picked = (
+        "the first ones, their labels on the left"
+        if multi
+        else "taken in turn from each class, named on the left"
+    )
     return (
-        f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image (taken "
-        "in turn from each class, named on the left) and what "
+        f"<p>Pipeline: <code>{esc(described)}</code>. Each row is one training image ({picked}) "
+        "and what "
         f"the pipeline made of it in epochs 1–{epochs}: randomness is keyed by (seed, epoch, "
         "sample), so these are the variants training saw.</p>"
         + img(plots.png_bytes(fig), "augmentation preview")

@@ -11,6 +11,8 @@
               (fastai's accuracy_multi)
     metrics   micro and macro precision / recall / F1 at the threshold, and mAP (the mean
               over labels of average precision, threshold-free), with each label's figures
+    TTA       each label's sigmoid probability averaged over the views (report.inference),
+              as the single-label path averages the softmax
 
 Everything multi-label lives here; training, evaluation, predict and the report call in
 through small hooks (`is_multilabel`, `criterion`, `correct`, `loss_sum`, `evaluate`, ...).
@@ -49,30 +51,43 @@ def is_multilabel(what: Any) -> bool:
 # --------------------------------------------------------------------------- the data
 def resolve_label_mode(config: Any, data: Any) -> Any:
     """The config's label mode for this data: multi-label data makes the default
-    categorical mode multi (said in one line); binary cannot hold several labels; multi on
-    single-label data turns its labels into one-hot rows. TTA averages softmax views,
-    which multi-label has none of yet."""
+    categorical mode multi; binary cannot hold several labels; multi on single-label data
+    turns its labels into one-hot rows. How a --labels CSV's cells were read, when its
+    cells decided it (no --label-mode given), is said in one line (`reading_note`)."""
+    if is_multilabel(data) and config.label_mode == "binary":
+        raise AugtrainError(
+            "--label-mode binary takes one label per image; these rows have several "
+            "(use --label-mode multi)"
+        )
+    note = reading_note(data, config.label_delim)
+    if note and config.verbose:
+        print(note, file=sys.stderr, flush=True)
     if is_multilabel(data):
-        if config.label_mode == "binary":
-            raise AugtrainError(
-                "--label-mode binary takes one label per image; these rows have several "
-                "(use --label-mode multi)"
-            )
         if config.label_mode != MODE:
-            if config.verbose:
-                print(
-                    f"note: --labels rows hold several labels (split at {config.label_delim!r}):"
-                    " training multi-label (--label-mode multi); --label-delim '' reads each "
-                    "cell as one label",
-                    file=sys.stderr,
-                    flush=True,
-                )
             config = config.replace(label_mode=MODE)
     elif config.label_mode == MODE:
         to_multi_hot(data)
-    if config.label_mode == MODE and config.tta != "none":
-        raise AugtrainError("--tta works with one label per image; not with --label-mode multi")
     return config
+
+
+def reading_note(data: Any, delim: str | None) -> str | None:
+    """The line that says how a --labels CSV's cells holding the delimiter were read when
+    no --label-mode was given (data.labels_csv decides), with how to choose otherwise;
+    None when nothing was decided from the cells."""
+    source = getattr(data, "source", None) or {}
+    read, example = source.get("labels_read"), source.get("labels_example")
+    if read == "multi":
+        return (
+            f"note: --labels cells hold several labels split at {delim!r} (e.g. {example!r}): "
+            "multi-label (--label-mode multi); --label-mode categorical reads each cell as "
+            "one class"
+        )
+    if read == "whole":
+        return (
+            f"note: --labels cells such as {example!r} hold {delim!r} but their parts are "
+            "never found apart: one class per cell; --label-mode multi splits them into labels"
+        )
+    return None
 
 
 def to_multi_hot(data: Any) -> None:
@@ -180,14 +195,26 @@ def final_metrics(
     classes: list[str],
     config: Any,
     with_ema: bool,
+    tta_logits: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """metrics.json of a multi-label run's final evaluation (training.run.final_evaluation
-    picks the split and the weights, the EMA's with --ema and --use-ema, and writes it)."""
+    picks the split and the weights, the EMA's with --ema and --use-ema, and writes it).
+    `tta_logits`: the same images under --tta's views; then the figures are theirs, with
+    the exact-match accuracy and mAP without TTA beside them."""
     metrics = {
         "split": split_name,
         "checkpoint": runfolder.LAST,
         **multilabel_metrics(logits, targets, classes, config.threshold),
     }
+    if tta_logits is not None:
+        plain = metrics
+        metrics = {
+            **plain,
+            **multilabel_metrics(tta_logits, targets, classes, config.threshold),
+            "tta": config.tta,
+            "accuracy_without_tta": plain["accuracy"],
+            "mAP_without_tta": plain["mAP"],
+        }
     if with_ema:
         metrics["weights"] = "ema" if config.use_ema else "trained"
     if config.verbose:
@@ -197,10 +224,17 @@ def final_metrics(
 
 def summary_line(m: dict[str, Any]) -> str:
     mean_ap = _shown(m.get("mAP"))
+    tta = m.get("tta", "none")
+    without = (
+        f"; exact-match {m['accuracy_without_tta']:.4f}, mAP "
+        f"{_shown(m.get('mAP_without_tta'))} without"
+        if "accuracy_without_tta" in m
+        else ""
+    )
     return (
         f"loss {m['loss']:.4f} - exact-match accuracy {m['accuracy']:.4f} - micro F1 "
         f"{m['micro_f1']:.4f} - macro F1 {m['macro_f1']:.4f} - mAP {mean_ap} "
-        f"(threshold {m['threshold']:g})"
+        f"(threshold {m['threshold']:g}" + (f", TTA {tta}{without})" if tta != "none" else ")")
     )
 
 
@@ -244,27 +278,31 @@ def evaluate(
     device: torch.device,
     batch_size: int,
     policy: Any,
+    tta: str = "none",
 ) -> MultiLabelEvaluation:
     """report.evaluation.evaluate_dataset for a multi-label run: `run_dir` the run folder
-    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint."""
-    from .metrics import predict_logits
+    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint,
+    `tta` the test-time views (each label's sigmoid averaged over them)."""
+    from .tta import predict_tta, tta_views
 
     threshold = float(ckpt["config"].get("threshold", 0.5))
     classes = list(ckpt["classes"])
     if np.ndim(arrays.y) == 1:  # single-label data evaluated by a multi-label model
         arrays.y = np.eye(len(classes), dtype=np.float32)[np.asarray(arrays.y, np.int64)]
-    logits = predict_logits(model, arrays.x, device, batch_size, policy=policy)
+    logits = predict_tta(model, arrays.x, device, tta, batch_size, policy=policy)
     metrics = {
         "split": split,
         "data": label,
         "checkpoint": source,
-        "tta": "none",
+        "tta": tta,
+        "tta_views": len(tta_views(tta)),
+        "run_tta": ckpt["config"].get("tta", "none"),
         **multilabel_metrics(logits, arrays.y, classes, threshold),
     }
     return MultiLabelEvaluation(
         run_dir,
         checkpoint,
-        "none",
+        tta,
         split,
         label,
         classes,
@@ -332,12 +370,46 @@ def write_evaluation(ev: MultiLabelEvaluation, out_dir: Path, grid_size: int = 3
 
 
 def wrong_indices(ev: MultiLabelEvaluation, k: int) -> np.ndarray:
-    """Images with a label wrong, the most wrong labels first (then the surest mistakes)."""
+    """Images with a label wrong, the most wrong labels first, then the surest mistakes
+    (the wrong label whose probability lies furthest on the wrong side of the threshold)."""
     probs, truth = ev.probs, ev.labels > 0.5
-    wrong = ((probs > ev.threshold) != truth).sum(1)
-    confidence = np.abs(probs - 0.5).max(1)
+    errors = (probs > ev.threshold) != truth
+    wrong = errors.sum(1)
+    confidence = np.where(errors, np.abs(probs - ev.threshold), 0.0).max(1, initial=0.0)
     order = np.lexsort((-confidence, -wrong))
     return np.asarray([i for i in order if wrong[i]][:k], dtype=np.int64)
+
+
+def caption(ev: MultiLabelEvaluation, i: int, note: str = "") -> str:
+    """An image's grid caption: the labels predicted above the threshold, its true ones,
+    then `note` (e.g. its loss) and its file when the data came from files."""
+    from . import grids
+
+    probs, truth = ev.probs[i], ev.labels[i] > 0.5
+    pred = " ".join(grids._short(c, 8) for c, _ in labels_above(probs, ev.classes, ev.threshold))
+    true = " ".join(grids._short(c, 8) for c, t in zip(ev.classes, truth) if t)
+    text = f"{pred or '-'}\ntrue {true or '-'}" + (f"\n{note}" if note else "")
+    return text + ("\n" + grids._file_caption(ev.filenames[i]) if ev.filenames else "")
+
+
+def prediction_grid(
+    ev: MultiLabelEvaluation,
+    index: np.ndarray,
+    title: str,
+    cols: int = 8,
+    notes: list[str] | None = None,
+    empty: str = "no wrong predictions",
+) -> Any:
+    """Images `index` captioned with their predicted and true labels (`caption`), those
+    with any label wrong in red; `notes`: one more caption line per image."""
+    from . import grids
+
+    index = np.asarray(index, dtype=np.int64)
+    probs, truth = ev.probs, ev.labels > 0.5
+    ok = [bool(((probs[i] > ev.threshold) == truth[i]).all()) for i in index]
+    colors = [grids.RIGHT if good else grids.WRONG for good in ok]
+    captions = [caption(ev, int(i), notes[k] if notes else "") for k, i in enumerate(index)]
+    return grids.image_grid(ev.images[index], captions, title, cols, colors, empty)
 
 
 def grid_figures(ev: MultiLabelEvaluation, grid_size: int) -> dict[str, Any]:
@@ -345,28 +417,81 @@ def grid_figures(ev: MultiLabelEvaluation, grid_size: int) -> dict[str, Any]:
     images in red, the file name last when the data came from files."""
     from . import grids
 
-    probs, truth = ev.probs, ev.labels > 0.5
-
-    def caption(i: int) -> str:
-        pred = " ".join(
-            grids._short(c, 8) for c, _ in labels_above(probs[i], ev.classes, ev.threshold)
-        )
-        true = " ".join(grids._short(c, 8) for c, t in zip(ev.classes, truth[i]) if t)
-        text = f"{pred or '-'}\ntrue {true or '-'}"
-        return text + ("\n" + grids._file_caption(ev.filenames[i]) if ev.filenames else "")
-
-    def figure(index: np.ndarray, title: str) -> Any:
-        ok = [bool(((probs[i] > ev.threshold) == truth[i]).all()) for i in index]
-        colors = [grids.RIGHT if good else grids.WRONG for good in ok]
-        return grids.image_grid(ev.images[index], [caption(i) for i in index], title, colors=colors)
-
-    sample = grids.sample_indices(len(probs), grid_size)
+    sample = grids.sample_indices(len(ev.labels), grid_size)
     return {
-        "sample_predictions": figure(sample, "sample predictions: labels above threshold / true"),
-        "wrong_predictions": figure(
-            wrong_indices(ev, grid_size), "most wrong labels: predicted / true"
+        "sample_predictions": prediction_grid(
+            ev, sample, "sample predictions: labels above threshold / true"
+        ),
+        "wrong_predictions": prediction_grid(
+            ev, wrong_indices(ev, grid_size), "most wrong labels: predicted / true"
         ),
     }
+
+
+# ------------------------------------------------------------------------ interpretation
+def image_losses(ev: MultiLabelEvaluation) -> np.ndarray:
+    """(N,) each image's binary cross-entropy, the mean over its labels (under TTA of the
+    views' mean probability, which the logits stand for)."""
+    logits = ev.logits.float()
+    targets = torch.as_tensor(ev.labels, dtype=logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(1).numpy()
+
+
+def top_losses(ev: MultiLabelEvaluation, losses: np.ndarray) -> list[dict[str, Any]]:
+    """Every image, highest loss first: index, loss, true (its labels), predicted (those
+    above the threshold, most probable first), probabilities (theirs), and the labels it
+    got wrong: false_positives (predicted, not true) and false_negatives (true, missed)."""
+    probs, truth = ev.probs, ev.labels > 0.5
+    rows = []
+    for i in np.argsort(-losses, kind="stable"):
+        above = labels_above(probs[i], ev.classes, ev.threshold)
+        predicted = probs[i] > ev.threshold
+        rows.append(
+            {
+                "index": int(i),
+                "loss": float(losses[i]),
+                "true": [c for c, t in zip(ev.classes, truth[i]) if t],
+                "predicted": [name for name, _ in above],
+                "probabilities": [p for _, p in above],
+                "false_positives": [
+                    c for c, p, t in zip(ev.classes, predicted, truth[i]) if p and not t
+                ],
+                "false_negatives": [
+                    c for c, p, t in zip(ev.classes, predicted, truth[i]) if t and not p
+                ],
+            }
+        )
+    return rows
+
+
+def label_confusion(ev: MultiLabelEvaluation) -> np.ndarray:
+    """(labels, 2, 2) counts [[true negatives, false positives], [false negatives, true
+    positives]] of each label (scikit-learn's multilabel_confusion_matrix)."""
+    predicted, truth = ev.pred, ev.labels > 0.5
+    tp = (predicted & truth).sum(0)
+    fp = (predicted & ~truth).sum(0)
+    fn = (~predicted & truth).sum(0)
+    tn = len(truth) - tp - fp - fn
+    return np.stack([np.stack([tn, fp], 1), np.stack([fn, tp], 1)], 1).astype(np.int64)
+
+
+def most_confused(ev: MultiLabelEvaluation) -> list[tuple[str, str, int]]:
+    """(missed label, label predicted in the same image but not true, count), most
+    frequent first: which label the model saw where another one was. With one label per
+    image this is exactly the off-diagonal of the confusion matrix."""
+    predicted, truth = ev.pred, ev.labels > 0.5
+    missed = (truth & ~predicted).astype(np.int64)
+    extra = (predicted & ~truth).astype(np.int64)
+    counts = missed.T @ extra  # [a, b]: images missing a and wrongly having b
+    k = len(ev.classes)
+    pairs = [
+        (ev.classes[a], ev.classes[b], int(counts[a, b]))
+        for a in range(k)
+        for b in range(k)
+        if a != b and counts[a, b] > 0
+    ]
+    pairs.sort(key=lambda pair: -pair[2])  # stable: ties stay in label order
+    return pairs
 
 
 def html_section(ev: MultiLabelEvaluation, grid_size: int = 32) -> str:
@@ -385,7 +510,8 @@ def html_section(ev: MultiLabelEvaluation, grid_size: int = 32) -> str:
         for r in m["per_class"]
     )
     parts = [
-        f"<p>{escape(ev.split)} split ({m['samples']} images, {escape(ev.checkpoint)}), "
+        f"<p>{escape(ev.split)} split ({m['samples']} images, {escape(ev.checkpoint)}, "
+        f"TTA {escape(ev.tta)}), "
         f"multi-label at threshold {m['threshold']:g}: loss {m['loss']:.4f}, exact-match "
         f"accuracy {m['accuracy']:.4f}, per-label accuracy {m['hamming_accuracy']:.4f}, "
         f"micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, mAP {mean_ap}.</p>",

@@ -9,7 +9,9 @@ The views are whole-pixel index gathers (`augment.functional.crop`) on the
 uint8 images, so they are exact: no resampling. The prediction is the mean of the
 views' softmax probabilities; it is returned as log-probabilities, which act as
 logits everywhere (argmax, top-k, and cross-entropy, which on log-probabilities is
-the negative log of the averaged probability of the true class).
+the negative log of the averaged probability of the true class). A multi-label model
+(--label-mode multi) averages each label's sigmoid probability instead, returned as the
+logit of that mean (sigmoid, the threshold and binary cross-entropy then see the mean).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def predict_tta(
 
     mode 'none' gives the raw logits of `predict_logits` (bit-identical to what the
     run's metrics.json was computed from); other modes give log(mean softmax) over
-    the views. `policy`: the run's precision and memory format, as in `predict_logits`.
+    the views (multi-label: logit(mean sigmoid) of each label). `policy`: the run's
+    precision and memory format, as in `predict_logits`.
     """
     views = tta_views(mode, shift)
     policy = policy or DevicePolicy.for_run(device, None)

@@ -516,9 +516,10 @@ class TrainConfig:
         "categorical",
         MODEL,
         "binary (2 classes): one sigmoid output and binary cross-entropy, as Keras' "
-        "class_mode='binary'; multi: several labels per image (a --labels CSV whose cells "
-        "hold several, which choose it themselves), a sigmoid per label; categorical "
-        "(default): softmax over the classes",
+        "class_mode='binary'; multi: several labels per image, a sigmoid per label (a "
+        "--labels CSV's cells split at --label-delim; without --label-mode, cells whose "
+        "labels combine choose it themselves); categorical (default): softmax over the "
+        "classes, each --labels cell one class",
         choices=("categorical", "binary", "multi"),
     )
     threshold: float = setting(

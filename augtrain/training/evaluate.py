@@ -65,6 +65,7 @@ def load_dataset(ckpt: dict[str, Any], data: str | None = None) -> Any:
             keep_aspect_ratio=config.keep_aspect_ratio
             and (data is None or Path(str(data)).expanduser().is_dir()),
             label_delim=config.label_delim,
+            # the run's mode is decided: its CSV is read as training read it
             multi_label=config.label_mode == "multi" and data is None,
         ),
         source,

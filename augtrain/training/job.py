@@ -268,6 +268,17 @@ class TrainingJob:
     lr_finder: Any = None  # --lr auto: the range test's result (lr_find.LRFinderResult)
 
 
+def csv_reading(config: TrainConfig, given: set[str] | None, resumed: bool) -> bool | None:
+    """How a --labels CSV's cells are read (data.labels_csv): split with --label-mode
+    multi; whole with --label-mode categorical given (or a resumed run's mode, already
+    decided); else (no --label-mode, or binary: cells of several labels are then its
+    one-line error) None, decided from the cells."""
+    if config.label_mode == "multi":
+        return True
+    chosen = resumed or (config.label_mode == "categorical" and "label_mode" in (given or set()))
+    return False if chosen else None
+
+
 def prepare_job(
     config: TrainConfig,
     device: torch.device,
@@ -312,7 +323,7 @@ def prepare_job(
         label_col=config.label_col,
         keep_aspect_ratio=config.keep_aspect_ratio,
         label_delim=config.label_delim,
-        multi_label=config.label_mode == "multi",
+        multi_label=csv_reading(config, given, resumed),
     )
     check_class_names(data, config.data)
     config = multilabel.resolve_label_mode(config, data)  # several labels a row: multi

@@ -397,7 +397,7 @@ def lr_find(
 
     check_range(steps, start_lr, end_lr, rule)
     overrides.pop("lr", None)  # the test sets the rate itself: lr="auto" or a number is moot
-    config, *_ = settle_config(config, None, network, network_factory, overrides)
+    config, _, _, _, given = settle_config(config, None, network, network_factory, overrides)
     config = config.replace(lr=None) if config.lr == "auto" else config
     from .distributed import under_torchrun
 
@@ -413,8 +413,9 @@ def lr_find(
     callers = random_state()  # the set-up seeds the generators as train() does: not the caller's
     try:
         job = prepare_job(
-            config, device, precision, None, network, network_factory, None, None, False
-        )
+            config, device, precision, None, network, network_factory, None, None, False,
+            given=given,  # a --label-mode given decides how a --labels CSV is read
+        )  # fmt: skip
         return range_test(job, steps, start_lr, end_lr, rule=rule)
     finally:
         set_random_state(callers)

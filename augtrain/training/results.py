@@ -269,9 +269,10 @@ class Run:
         cols: int = 8,
     ) -> Any:
         """A figure of `n` training images taken in turn from each class, captioned with
-        their class; `augment`: as the pipeline made them in epoch `epoch` (1-based, as
-        training logs it; the variants training saw, randomness being keyed by seed,
-        epoch and image)."""
+        their class (multi-label: the first `n` images, captioned with all their labels);
+        `augment`: as the pipeline made them in epoch `epoch` (1-based, as training logs
+        it; the variants training saw, randomness being keyed by seed, epoch and image)."""
+        from ..augment.preview import mixing_targets
         from ..report import grids
         from .resolved import make_pipeline
 
@@ -280,18 +281,16 @@ class Run:
         train = self._dataset(data).train
         index = grids.class_spread_indices(train.y, n)
         images, labels = train.x[index], train.y[index]
-        captions = [self.classes[int(y)] for y in labels]
+        captions = [grids.label_caption(y, self.classes) for y in labels]
         pipeline = make_pipeline(self.config) if augment else None
         if pipeline is not None and len(pipeline):
             x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
             idx = torch.as_tensor(index, dtype=torch.int64)
             if pipeline.mixes_labels:
-                targets = torch.nn.functional.one_hot(
-                    torch.as_tensor(labels), len(self.classes)
-                ).float()
+                targets = mixing_targets(labels, len(self.classes), len(index))
                 x, targets = pipeline(x, idx, epoch - 1, targets)
-                share, top = targets.max(1)
-                captions = [f"{self.classes[int(t)]} {float(s):.2f}" for t, s in zip(top, share)]
+                multi = np.ndim(labels) == 2
+                captions = [grids.mixed_caption(t, self.classes, multi) for t in targets]
             else:
                 x = pipeline(x, idx, epoch - 1)
             images = grids._displayable(x)
@@ -310,11 +309,16 @@ class Run:
         cols: int = 8,
     ) -> Any:
         """A figure of `n` evaluated images (the same sample as `augtrain evaluate`'s
-        sample_predictions.png): predicted class / probability / true class, wrong in red."""
-        from ..report import grids
+        sample_predictions.png): predicted class / probability / true class, wrong in red
+        (multi-label: the labels predicted above the threshold / the true ones, an image
+        with any label wrong in red)."""
+        from ..report import grids, multilabel
 
         ev = self._evaluation(tta, data, checkpoint, device, 500)
         sample = grids.sample_indices(len(ev.labels), n)
+        if isinstance(ev, multilabel.MultiLabelEvaluation):
+            title = f"{ev.split} predictions: labels above threshold / true"
+            return multilabel.prediction_grid(ev, sample, title, cols, empty="no images")
         return grids.prediction_grid(
             ev.images,
             ev.probs,

@@ -347,7 +347,8 @@ def final_evaluation(
     precision (`precision`, or the one its config resolves to on `device`). With an `ema`
     model and --use-ema the figures are the EMA's (`weights: ema`), with the trained
     weights' accuracy beside them; without --use-ema the other way round. A multi-label run
-    (report.multilabel) has its own figures, and no TTA or confusion matrix."""
+    (report.multilabel) has its own figures (TTA: each label's sigmoid averaged over the
+    views) and no confusion matrix."""
     precision = precision or DevicePolicy.for_run(device, config.to_dict())
     multi = config.label_mode == "multi"
     split_name, split = ("test", data.test) if data.test is not None else ("val", data.val)
@@ -357,10 +358,15 @@ def final_evaluation(
         model, other = ema, model
     elif ema is not None:
         other = ema
-    if split is not None and multi:  # sigmoid per label: no TTA, no second model's figures
+    if split is not None and multi:  # sigmoid per label: no second model's figures
         logits = predict_logits(model, split.x, device, policy=precision)
+        tta_logits = None
+        if config.tta != "none":  # the same views as `augtrain evaluate --tta`
+            from ..report.tta import predict_tta
+
+            tta_logits = predict_tta(model, split.x, device, config.tta, policy=precision)
         metrics = multilabel.final_metrics(
-            logits, split_name, split.y, data.classes, config, ema is not None
+            logits, split_name, split.y, data.classes, config, ema is not None, tta_logits
         )
     elif split is not None:
         logits = predict_logits(model, split.x, device, policy=precision)
