@@ -231,7 +231,7 @@ def test_the_summary_holds_the_photo_table():
     }
     results = {"mode": "gpu", "date": "d", "install": "i", "stages": {"photo": photo}}
     text = gpu_check.summary(results)
-    assert "| augtrain, later start (mmap) | m | 4,321 (30) | 0.25 |" in text
-    assert "| DataLoader, 2 workers, PIL | m | 987 (30) | 3.50 |" in text
+    assert "| augtrain, later start (mmap) | m | 4,321.0 (30) | 0.25 |" in text
+    assert "| DataLoader, 2 workers, PIL | m | 987.0 (30) | 3.50 |" in text
     assert "first start" not in text  # no images/s: not a row of the table
     assert "augtrain mmap: dataloader_2w 4.38x" in text
