@@ -16,6 +16,11 @@ and the next one still runs:
   peer     ../shared/bench/peer_airbench.py --variant 94 --runs 10 on the same tree
   augment  benchmarks/augment_speed.py --device-only: augtrain against Kornia, batch 1024
   ddp      benchmarks/ddp_scaling.py --wrapper: 1-process DDP against plain, resnet18
+  photo    benchmarks/photo_folder.py --device cuda: a 20,000-JPEG 224x224 folder made from
+           the CIFAR-10 tree, augtrain (RandomResizedCrop + flip on the GPU, placements
+           device, host and mmap) against a PIL DataLoader with 2 and os.cpu_count()
+           workers, efficientnet_lite0 (random weights: the machine lacks the package of
+           the ImageNet ones; images/s does not depend on them), images/s and the ratios
 
 Results: DIR/results.json (every stage with a status: ok, failed: ..., timeout: ...,
 skipped: ...) and DIR/results.txt (a readable summary with Markdown tables), rewritten
@@ -28,6 +33,10 @@ the device time that the first call left.
 --dry-run: the same stages on the CPU (or the GPU, where there is one) with tiny data,
 one run each and an epoch or a few steps, in about a minute: CI runs it (.ci/smoke).
 The peer stage needs CUDA and airbench; without them it is recorded as skipped.
+
+The photo stage comes last and runs only with PHOTO_MIN_S of the deadline left (the other
+stages' limits take most of it); else it is skipped, and a second call runs it alone:
+`bash benchmarks/gpu_check.sh --only photo --deadline 200`.
 """
 
 from __future__ import annotations
@@ -50,11 +59,16 @@ from _common import commit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-STAGES = ("env", "smoke", "speed", "peer", "augment", "ddp")
-# Seconds per stage on a GPU (sum 455 with a 465 s deadline, under 8 minutes with the
-# install step of gpu_check.sh) and in a dry run. A stage also ends at the deadline.
+STAGES = ("env", "smoke", "speed", "peer", "augment", "ddp", "photo")
+# Seconds per stage on a GPU (sum 455 before photo with a 465 s deadline, under 8 minutes
+# with the install step of gpu_check.sh; photo gets what the others leave, or a call of
+# its own) and in a dry run. A stage also ends at the deadline.
 GPU_BUDGET = {"env": 25, "smoke": 80, "speed": 170, "peer": 90, "augment": 40, "ddp": 50}
+GPU_BUDGET["photo"] = 180
 DRY_BUDGET = {"env": 30, "smoke": 150, "speed": 90, "peer": 60, "augment": 60, "ddp": 60}
+DRY_BUDGET["photo"] = 120
+# the photo stage's shortest useful run on a GPU: folder, first start, six timed processes
+PHOTO_MIN_S = 120.0
 GPU_DEADLINE, DRY_DEADLINE = 465.0, 420.0
 
 
@@ -529,6 +543,45 @@ def stage_ddp(c: Check, limit: float) -> dict:
     return report
 
 
+def photo_source(c: Check) -> Path | None:
+    """Where the photo folder's images come from: the CIFAR-10 tree (train/<class>/), in
+    a dry run the smoke stage's folder when there is no tree."""
+    data = cifar(c)
+    if data is None and c.dry:
+        data = smoke_folder(c)
+    return data
+
+
+def stage_photo(c: Check, limit: float) -> dict:
+    if not c.dry and limit < PHOTO_MIN_S:
+        return {
+            "status": f"skipped: {limit:.0f} s left, under {PHOTO_MIN_S:.0f} "
+            "(rerun: gpu_check.sh --only photo --deadline 200)"
+        }
+    data = photo_source(c)
+    if data is None:
+        return {"status": f"skipped: no CIFAR-10 folder at {c.args.data}"}
+    out = c.work / "photo.json"
+    cmd = c.python(str(HERE / "photo_folder.py"), "--data", str(data), "--out", str(out))
+    cmd += ["--folder", str(c.work / "photos"), "--cache-dir", str(c.work / "photo-cache")]
+    # 2 workers as asked, and one per core: the fairer peer on a machine with many
+    cmd += ["--workers", "2", str(os.cpu_count() or 2), "--placements", "device", "host", "mmap"]
+    cmd += ["--models", "efficientnet_lite0", "--no-pretrained", "--batch-size", "128"]
+    cmd += ["--warmup", "5", "--steps", "30", "--per-class", "2000", "--photo-size", "224"]
+    dry = ["--per-class", "4", "--photo-size", "48", "--cache", "40", "--size", "32"]
+    # three processes (first start, mmap, one DataLoader): a minute on 2 loaded cores
+    dry += ["--batch-size", "4", "--warmup", "1", "--steps", "1"]
+    dry += ["--placements", "mmap", "--workers", "2"]
+    cmd = c.plan(cmd, dry)
+    cmd += ["--device", "cuda" if c.cuda else "cpu"]
+    step = c.run("photo", cmd, limit)
+    report = child_record(out)
+    report["status"] = "ok" if step["rc"] == 0 else failure(step, "photo_folder.py")
+    if step["rc"] != 0:
+        report["output"] = tail(step["output"])
+    return report
+
+
 # ---------------------------------------------------------------- summary
 def summary(results: dict[str, Any]) -> str:
     """The readable summary: one line per stage, then Markdown tables for BENCHMARKS.md."""
@@ -612,7 +665,34 @@ def summary(results: dict[str, Any]) -> str:
             f"| 1-process DDP | {m['ddp']:,.0f} |",
             f"| ratio DDP / plain | {ddp['ddp_over_plain']:.3f} |",
         ]
+    lines += photo_summary(s.get("photo", {}))
     return "\n".join(lines) + "\n"
+
+
+def photo_summary(photo: dict[str, Any]) -> list[str]:
+    """The photo stage's table: images/s of every process, then each augtrain placement's
+    ratio to each DataLoader."""
+    rows = [r for r in photo.get("rows", []) if "images_per_s" in r]
+    if not rows:
+        return []
+    cfg = photo.get("settings", {})
+    lines = [
+        "",
+        f"photo folder: {cfg.get('per_class', '?')} x 10 JPEGs {cfg.get('photo_size')}, cache "
+        f"{cfg.get('cache')}, crop {cfg.get('size')}, rrc-flip, batch {cfg.get('batch_size')}, "
+        f"{cfg.get('device')}",
+        "| pipeline | model | images/s (timed steps) | CPU ms per image |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['what']} | {r['model']} | {r['images_per_s']:,.1f} ({r['steps']}) "
+            f"| {r['cpu_ms_per_image']:.2f} |"
+        )
+    for entry in photo.get("ratios", []):
+        over = ", ".join(f"{k[5:]} {v:.2f}x" for k, v in entry.items() if k.startswith("over_"))
+        lines.append(f"augtrain {entry['placement']}: {over}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -634,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gpu_check: results in {check.out}, work in {check.work}", flush=True)
     check.save()
     stages = {"env": stage_env, "smoke": stage_smoke, "speed": stage_speed}
-    stages.update(peer=stage_peer, augment=stage_augment, ddp=stage_ddp)
+    stages.update(peer=stage_peer, augment=stage_augment, ddp=stage_ddp, photo=stage_photo)
     no_cuda = False
     try:
         for name in STAGES:

@@ -19,6 +19,9 @@
 #    end of results.txt is also the end of the command's output. Call give_back after it,
 #    unless you rerun at once; a rerun of some stages in the time left, e.g.
 #        bash benchmarks/gpu_check.sh --only smoke,ddp --deadline 200
+#    The photo stage (last) runs only when the others leave it 120 s; else, the second call
+#    (timeout_s 260, same carry):
+#        bash benchmarks/gpu_check.sh --only photo --deadline 200
 #
 # Dry run (CI: .ci/smoke; no wheels, no GPU needed; about a minute on 2 CPU cores):
 #        bash benchmarks/gpu_check.sh --dry-run [--out DIR]

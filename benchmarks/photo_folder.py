@@ -4,7 +4,8 @@ against a plain PyTorch DataLoader with per-image PIL transforms, same model, sa
 size, same number of steps, in the same run.
 
     python benchmarks/photo_folder.py [--folder /tmp/photos20k] [--batch-size 32]
-                                      [--cache 256] [--size 224] [--placements host]
+                                      [--cache 256] [--size 224] [--placements host mmap]
+                                      [--device cuda] [--workers 2 16] [--repeats 2]
 
 The folder (made once, outside the repository): CIFAR-10's first 2,000 training images of
 each class, upsampled to 224x224 with PIL (bicubic) and saved as JPEG quality 90.
@@ -13,10 +14,22 @@ augtrain: `augtrain.train` (the TrainConfig the CLI's flags make: --cache-size 2
 --target-size 224 224 --augment rrc-flip --validation none) in a fresh process; a callback
 marks the first training step and times --steps steps after --warmup steps, then the
 process exits. The first start runs with an empty cache folder, the later ones find it.
-Each --placements value is one later start (`host`: where the CPU keeps the cache, in
-memory; other names are passed as TrainConfig's `placement` for when one exists).
+Each --placements value is one later start, passed as TrainConfig's `placement` (device:
+the cache resident on the device; host: read into host memory, pinned for CUDA; mmap:
+batches read from the memory-mapped cache file).
 
-DataLoader: 2 workers, shuffled, each image opened with PIL, torchvision's
+--device cuda: the model and augtrain's augmentation on the GPU, bf16 autocast and
+channels_last for both pipelines (augtrain's defaults there); the DataLoader's batches
+pinned (pin_memory) and copied without blocking. Each timed span starts and ends with a
+CUDA synchronize. --no-pretrained: the same networks with random weights (images/s does
+not depend on them; for machines without the weights), both pipelines then only scale to
+0..1 (augtrain's --input-norm rescale).
+
+--repeats N: every configuration N times, the order reversed on every other repeat
+(host, mmap, DataLoader, then DataLoader, mmap, host), so that ratios between
+placements compare neighbours in time on shared cores.
+
+DataLoader: --workers workers (each value one run), shuffled, each image opened with PIL, torchvision's
 RandomResizedCrop (scale 0.08..1, ratio 3/4..4/3, 10 tries then a centre crop) written by
 hand, resized to 224 bilinear, mirrored half the time, to a float tensor and normalised
 with the model's mean and std in numpy; the same model, Adam 1e-3 and cross-entropy in a
@@ -42,6 +55,8 @@ from _common import CIFAR_JPEG, machine, record, today
 
 BENCH = Path(__file__).resolve().parent
 LITE0_MEAN, LITE0_STD = (127 / 255,) * 3, (128 / 255,) * 3
+MODELS = ("efficientnet_lite0", "pooled_linear")
+PLACEMENTS = ("auto", "device", "host", "mmap")
 
 
 def pooled_linear(num_classes: int = 10, in_channels: int = 3):
@@ -67,23 +82,24 @@ def make_folder(source: Path, out: Path, per_class: int, size: int) -> float:
     for cls in sorted(p.name for p in (source / "train").iterdir() if p.is_dir()):
         (out / cls).mkdir(parents=True, exist_ok=True)
         for f in sorted((source / "train" / cls).iterdir())[:per_class]:
-            dst = out / cls / f.name
+            dst = out / cls / f"{f.stem}.jpg"  # JPEG whatever the source's format
             if not dst.exists():
                 jobs.append((str(f), str(dst), size))
     if not jobs:
         return 0.0
     t0 = time.perf_counter()
     with Pool(os.cpu_count()) as pool:
-        pool.map(_upsample, jobs, chunksize=64)
+        pool.map(_upsample, jobs, chunksize=max(1, min(64, len(jobs) // (4 * os.cpu_count()))))
     return time.perf_counter() - t0
 
 
 AUGTRAIN_CHILD = """
 import json, os, sys, time
 sys.path.insert(0, sys.argv[4])
-import augtrain
+import augtrain, torch
 from augtrain.training.callbacks import Callback
 spawn, warmup, steps = float(sys.argv[2]), *map(int, sys.argv[3].split(","))
+sync = torch.cuda.synchronize if torch.cuda.is_available() else lambda: None
 
 class Steps(Callback):
     done, t0 = 0, None
@@ -95,8 +111,10 @@ class Steps(Callback):
     def on_batch_end(self, batch, logs=None):
         self.done += 1
         if self.done == warmup:
+            sync()
             self.t0, self.c0 = time.perf_counter(), time.process_time()
         if self.done == warmup + steps:
+            sync()
             seconds, cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
             size = self.trainer.config.batch_size
             print("RESULT " + json.dumps({"step_s": seconds / steps,
@@ -161,12 +179,17 @@ if cfg["model"] == "pooled_linear":
     from photo_folder import pooled_linear
     net = pooled_linear(10)
 else:
-    net = create_model(cfg["model"], 10, 3, (SIZE, SIZE), pretrained=True)
-net.train()
+    net = create_model(cfg["model"], 10, 3, (SIZE, SIZE), pretrained=cfg["pretrained"])
+device = torch.device(cfg["device"])
+cuda = device.type == "cuda"
+layout = torch.channels_last if cuda else torch.contiguous_format
+net.to(device, memory_format=layout).train()
 optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
 loader = torch.utils.data.DataLoader(Folder(cfg["folder"]), batch_size=cfg["batch_size"],
                                      shuffle=True, num_workers=cfg["workers"], drop_last=True,
-                                     persistent_workers=True)
+                                     persistent_workers=True, pin_memory=cuda)
+autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["amp"] == "bf16")
+sync = torch.cuda.synchronize if cuda else lambda: None
 def cpu_seconds(workers):
     # this process's CPU plus its live workers' (utime + stime from /proc)
     tick = os.sysconf("SC_CLK_TCK")
@@ -181,13 +204,19 @@ batches = iter(loader)
 for x, y in batches:
     if done == 0:
         print("RESULT " + json.dumps({"first_step_s": time.time() - spawn}), flush=True)
+    x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
+    y = y.to(device, non_blocking=True)
     optimizer.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(x), y).backward()
+    with autocast:
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+    loss.backward()
     optimizer.step()
     done += 1
     if done == warmup:
+        sync()
         t0, c0 = time.perf_counter(), cpu_seconds(batches._workers)
     if done == warmup + steps:
+        sync()
         seconds, cpu = time.perf_counter() - t0, cpu_seconds(batches._workers) - c0
         print("RESULT " + json.dumps({"step_s": seconds / steps,
               "images_per_s": steps * cfg["batch_size"] / seconds,
@@ -214,6 +243,37 @@ def child(code: str, cfg: dict, warmup: int, steps: int, env: dict) -> dict:
     return found
 
 
+def alternating(configs: list, repeats: int) -> list[tuple[int, object]]:
+    """(repeat, config) in run order: the configs in order, then reversed, and so on."""
+    order = []
+    for r in range(repeats):
+        order += [(r, c) for c in (configs if r % 2 == 0 else configs[::-1])]
+    return order
+
+
+def ratios(rows: list[dict], placements: list[str]) -> list[dict]:
+    """Per model and repeat: each augtrain placement's images/s over each DataLoader's and
+    over the first placement's, all from the same repeat (neighbours in time)."""
+    out = []
+    keys = sorted({(r["model"], r["repeat"]) for r in rows if "repeat" in r})
+    for model, repeat in keys:
+        same = [r for r in rows if r.get("model") == model and r.get("repeat") == repeat]
+        ours = {r["placement"]: r for r in same if "placement" in r}
+        peers = {r["workers"]: r for r in same if "workers" in r}
+        first = ours.get(placements[0])
+        for placement, r in ours.items():
+            entry = {"model": model, "repeat": repeat, "placement": placement}
+            for w, peer in peers.items():
+                entry[f"over_dataloader_{w}w"] = r["images_per_s"] / peer["images_per_s"]
+                entry[f"cpu_dataloader_{w}w_over_augtrain"] = (
+                    peer["cpu_ms_per_image"] / r["cpu_ms_per_image"]
+                )
+            if first is not None and placement != placements[0]:
+                entry[f"over_{placements[0]}"] = r["images_per_s"] / first["images_per_s"]
+            out.append(entry)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(CIFAR_JPEG), help="CIFAR-10 JPEG folder to upsample")
@@ -223,17 +283,32 @@ def main() -> None:
     ap.add_argument("--cache", type=int, default=256, help="--cache-size of augtrain")
     ap.add_argument("--size", type=int, default=224, help="training crop (--target-size)")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers")
-    ap.add_argument("--warmup", type=int, default=2, help="steps before timing")
+    ap.add_argument("--workers", type=int, nargs="+", default=[2], help="DataLoader workers")
+    ap.add_argument("--warmup", type=int, default=2, help="steps before timing (at least 1)")
     ap.add_argument("--steps", type=int, default=6, help="timed steps, efficientnet_lite0")
     ap.add_argument("--pipeline-steps", type=int, default=30, help="timed steps, pooled linear")
-    ap.add_argument("--placements", nargs="+", default=["host"])
+    ap.add_argument("--placements", nargs="+", default=["host"], choices=PLACEMENTS)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each configuration")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (augtrain's --device)")
+    ap.add_argument(
+        "--pretrained",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="efficientnet_lite0's ImageNet weights (--no-pretrained: random ones)",
+    )
     ap.add_argument(
         "--threads", type=int, help="torch threads of each training process (OMP_NUM_THREADS)"
     )
     ap.add_argument("--cache-dir", help="augtrain cache (default: a new, empty temp folder)")
     ap.add_argument("--out", default=str(BENCH / "results/photo_folder.json"))
     args = ap.parse_args()
+    if args.warmup < 1:
+        ap.error("--warmup: at least 1 (the timed span starts at the end of a step)")
+    workers = list(dict.fromkeys(args.workers))  # os.cpu_count() may equal 2
+    placements = list(dict.fromkeys(args.placements))
+    cuda = args.device.startswith("cuda")
+    amp = "bf16" if cuda else "off"
 
     folder = Path(args.folder)
     made_s = make_folder(Path(args.data), folder, args.per_class, args.photo_size)
@@ -256,6 +331,10 @@ def main() -> None:
             "lr": 1e-3,
             "epochs": 1,
             "validation": "none",
+            "placement": placement,
+            "device": args.device,
+            "amp": amp,
+            "channels_last": "on" if cuda else "off",
             "runs_dir": runs,
             "name": "photos",
             "overwrite": True,
@@ -264,9 +343,9 @@ def main() -> None:
         if model == "pooled_linear":
             cfg["model"] = "photo_folder:pooled_linear"
         else:
-            cfg.update(model=model, pretrained=True)
-        if placement != "host":
-            cfg["placement"] = placement
+            cfg.update(model=model, pretrained=args.pretrained)
+        if not args.pretrained:
+            cfg["input_norm"] = "rescale"
         return cfg
 
     rows: list[dict] = []
@@ -276,62 +355,70 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     load = os.getloadavg()[0]
-    cold = child(AUGTRAIN_CHILD, augtrain_cfg("efficientnet_lite0", "host"), 0, 0, env)
-    add_row({"what": "augtrain first start (decode to cache)", **cold, "load_at_start": load})
-    models = (("efficientnet_lite0", args.steps), ("pooled_linear", args.pipeline_steps))
-    for model, steps in models:
-        for placement in args.placements:
+    cold = child(AUGTRAIN_CHILD, augtrain_cfg(args.models[0], "auto"), 0, 0, env)
+    add_row(
+        {"what": "augtrain first start (decode to cache)", "model": args.models[0], **cold,
+         "load_at_start": load}
+    )  # fmt: skip
+    steps_of = {"efficientnet_lite0": args.steps, "pooled_linear": args.pipeline_steps}
+    configs = [("augtrain", p) for p in placements] + [("DataLoader", w) for w in workers]
+    for model in args.models:
+        steps = steps_of[model]
+        for repeat, (pipeline, setting) in alternating(configs, args.repeats):
             load = os.getloadavg()[0]
-            r = child(AUGTRAIN_CHILD, augtrain_cfg(model, placement), args.warmup, steps, env)
+            if pipeline == "augtrain":
+                r = child(AUGTRAIN_CHILD, augtrain_cfg(model, setting), args.warmup, steps, env)
+                what = {"what": f"augtrain, later start ({setting})", "placement": setting}
+            else:
+                if args.pretrained and model == "efficientnet_lite0":
+                    mean, std = LITE0_MEAN, LITE0_STD
+                else:  # augtrain's standardize (pooled linear) or rescale
+                    mean, std = (
+                        ((0.5,) * 3, (0.5,) * 3) if args.pretrained else ((0,) * 3, (1,) * 3)
+                    )
+                cfg = {"folder": str(folder), "size": args.size, "model": model, "mean": mean,
+                       "std": std, "batch_size": args.batch_size, "workers": setting,
+                       "device": args.device, "amp": amp, "pretrained": args.pretrained}  # fmt: skip
+                r = child(DATALOADER_CHILD, cfg, args.warmup, steps, env)
+                what = {"what": f"DataLoader, {setting} workers, PIL", "workers": setting}
             add_row(
-                {"what": f"augtrain, later start ({placement})", "model": model, "steps": steps,
-                 **r, "load_at_start": load}
+                {**what, "model": model, "repeat": repeat, "steps": steps, **r,
+                 "load_at_start": load}
             )  # fmt: skip
-        load = os.getloadavg()[0]
-        mean, std = (LITE0_MEAN, LITE0_STD) if model == "efficientnet_lite0" else ((0.5,) * 3,) * 2
-        cfg = {"folder": str(folder), "size": args.size, "model": model, "mean": mean, "std": std,
-               "batch_size": args.batch_size, "workers": args.workers}  # fmt: skip
-        r = child(DATALOADER_CHILD, cfg, args.warmup, steps, env)
-        add_row(
-            {"what": f"DataLoader, {args.workers} workers, PIL", "model": model, "steps": steps,
-             **r, "load_at_start": load}
-        )  # fmt: skip
 
     header = (
-        f"{today()} - {machine()} - {n} JPEGs {args.photo_size}x{args.photo_size}; augtrain "
-        f"cache {args.cache}, crop {args.size}, rrc-flip; batch {args.batch_size}, "
-        f"{args.warmup} warm-up steps; torch threads {args.threads or 'default'}; "
-        "processes one after another on shared cores"
+        f"{today()} - {machine()} - {args.device} - {n} JPEGs {args.photo_size}x"
+        f"{args.photo_size}; augtrain cache {args.cache}, crop {args.size}, rrc-flip; batch "
+        f"{args.batch_size}, {args.warmup} warm-up steps; torch threads "
+        f"{args.threads or 'default'}; weights {'pretrained' if args.pretrained else 'random'}; "
+        "processes one after another"
     )
     print("\n" + header)
     print(
-        "| pipeline | model | spawn to first step | images/s (timed steps) | "
+        "| pipeline | model | repeat | spawn to first step | images/s (timed steps) | "
         "CPU ms per image | load at start |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         ips = f"{r['images_per_s']:.1f} ({r['steps']})" if "images_per_s" in r else "-"
         cpu = f"{r['cpu_ms_per_image']:.1f}" if "cpu_ms_per_image" in r else "-"
         print(
-            f"| {r['what']} | {r.get('model', 'efficientnet_lite0')} | {r['first_step_s']:.1f} s "
-            f"| {ips} | {cpu} | {r['load_at_start']:.1f} |"
+            f"| {r['what']} | {r['model']} | {r.get('repeat', '-')} "
+            f"| {r['first_step_s']:.1f} s | {ips} | {cpu} | {r['load_at_start']:.1f} |"
         )
-    for model, _ in models:
-        ours = [r for r in rows if r.get("model") == model and r["what"].startswith("augtrain")]
-        peer = next(r for r in rows if r.get("model") == model and r["what"].startswith("Data"))
-        for r in ours:
-            r["ratio_to_dataloader"] = r["images_per_s"] / peer["images_per_s"]
-            r["cpu_ratio_dataloader_to_augtrain"] = peer["cpu_ms_per_image"] / r["cpu_ms_per_image"]
-            print(
-                f"{model}, {r['what']}: {r['ratio_to_dataloader']:.2f}x the DataLoader's images/s, "
-                f"{r['cpu_ratio_dataloader_to_augtrain']:.2f}x less CPU per image"
-            )
+    compared = ratios(rows, placements)
+    for entry in compared:
+        print(
+            f"{entry['model']}, repeat {entry['repeat']}, augtrain {entry['placement']}: "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in entry.items() if k.startswith(("over", "cpu")))
+        )
     record(
         path=args.out,
         name="photo_folder",
         figures={
             "settings": vars(args),
             "rows": rows,
+            "ratios": compared,
         },
     )
     print(f"wrote {args.out}")

@@ -18,6 +18,7 @@ BENCH = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCH))
 import _common  # noqa: E402
 import gpu_check  # noqa: E402
+import photo_folder  # noqa: E402
 
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name != "_common.py")
 # Writes results.json of its own, holding the stage scripts' records.
@@ -109,3 +110,37 @@ def test_gpu_check_reads_records_and_bare_figures(tmp_path):
     assert gpu_check.child_record(path) == {"rows": [1], "commit": "abc"}
     path.write_text(json.dumps({"runs": [2]}))
     assert gpu_check.child_record(path) == {"runs": [2]}
+
+
+def test_photo_folder_alternates_the_order_of_its_configurations():
+    order = photo_folder.alternating(["host", "mmap", "loader"], 3)
+    assert [c for _, c in order] == ["host", "mmap", "loader", "loader", "mmap", "host"] + [
+        "host",
+        "mmap",
+        "loader",
+    ]
+    assert [r for r, _ in order] == [0] * 3 + [1] * 3 + [2] * 3
+
+
+def test_photo_folder_ratios_compare_within_one_repeat():
+    def row(repeat, ips, cpu, **what):
+        return {"model": "m", "repeat": repeat, "images_per_s": ips, "cpu_ms_per_image": cpu,
+                **what}  # fmt: skip
+
+    rows = [
+        {"what": "first start", "model": "m"},
+        row(0, 100.0, 2.0, placement="host"),
+        row(0, 50.0, 4.0, placement="mmap"),
+        row(0, 40.0, 8.0, workers=2),
+        row(1, 300.0, 2.0, placement="host"),  # a later, faster repeat: its own ratios
+        row(1, 150.0, 1.0, placement="mmap"),
+        row(1, 100.0, 4.0, workers=2),
+    ]
+    got = {(e["repeat"], e["placement"]): e for e in photo_folder.ratios(rows, ["host", "mmap"])}
+    assert got[0, "host"]["over_dataloader_2w"] == pytest.approx(2.5)
+    assert got[0, "host"]["cpu_dataloader_2w_over_augtrain"] == pytest.approx(4.0)
+    assert "over_host" not in got[0, "host"]
+    assert got[0, "mmap"]["over_host"] == pytest.approx(0.5)
+    assert got[1, "mmap"]["over_host"] == pytest.approx(0.5)
+    assert got[1, "mmap"]["over_dataloader_2w"] == pytest.approx(1.5)
+    assert got[1, "mmap"]["cpu_dataloader_2w_over_augtrain"] == pytest.approx(4.0)

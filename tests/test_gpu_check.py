@@ -76,6 +76,7 @@ def test_every_stage_gets_a_status_and_failures_do_not_stop_the_rest(tmp_path, m
     monkeypatch.setattr(gpu_check, "stage_speed", speed)
     monkeypatch.setattr(gpu_check, "stage_augment", later("augment"))
     monkeypatch.setattr(gpu_check, "stage_ddp", later("ddp"))
+    monkeypatch.setattr(gpu_check, "stage_photo", later("photo"))
     t0 = time.monotonic()
     code = gpu_check.main(["--dry-run", "--out", str(tmp_path / "out")])
     assert time.monotonic() - t0 < 30
@@ -89,7 +90,7 @@ def test_every_stage_gets_a_status_and_failures_do_not_stop_the_rest(tmp_path, m
     assert stages["speed"]["status"].startswith("timeout: speed.py ran out of time")
     assert stages["peer"]["status"] == "skipped: no CUDA"
     assert stages["augment"]["status"] == stages["ddp"]["status"] == "ok"
-    assert ran == ["augment", "ddp"]
+    assert ran == ["augment", "ddp", "photo"]
     assert all("seconds" in st and "limit_s" in st for st in stages.values())
     assert not alive(int(pid_file.read_text()))
 
@@ -133,9 +134,9 @@ def planned_commands(tmp_path: Path, dry: bool, monkeypatch) -> dict[str, list[l
         return {"rc": 0, "seconds": 0.0, "output": ""}
 
     check.run = record
-    for name in ("speed", "peer", "augment", "ddp"):
+    for name in ("speed", "peer", "augment", "ddp", "photo"):
         current = commands.setdefault(name, [])
-        getattr(gpu_check, f"stage_{name}")(check, 60)
+        getattr(gpu_check, f"stage_{name}")(check, 200 if name == "photo" else 60)
     current = commands.setdefault("smoke", [])
     gpu_check.stage_smoke(check, 60)
     check.log.close()
@@ -150,6 +151,12 @@ def test_the_dry_run_passes_every_flag_of_the_gpu_plan(tmp_path, monkeypatch):
     assert "--variant" in gpu["peer"][-1] and gpu["peer"][-1][-2:] != ["--runs", "1"]
     assert gpu["augment"][0][gpu["augment"][0].index("--device-batch") + 1] == "1024"
     assert "resnet18" in gpu["ddp"][0]
+    photo = gpu["photo"][0]
+    assert photo[photo.index("--device") + 1] == "cuda"
+    assert photo[photo.index("--placements") + 1 :][:3] == ["device", "host", "mmap"]
+    assert photo[photo.index("--workers") + 1] == "2"
+    assert photo[photo.index("--per-class") + 1] == "2000"  # the 20,000-image folder
+    assert dry["photo"][0][-2:] == ["--device", "cuda"]  # this fake check has CUDA
     for name in gpu:
         assert len(gpu[name]) == len(dry[name]), name
         for g, d in zip(gpu[name], dry[name]):
@@ -175,3 +182,56 @@ def test_only_runs_the_stages_named(tmp_path, monkeypatch):
     assert stages["smoke"]["status"] == "skipped: not in --only"
     with pytest.raises(SystemExit):
         gpu_check.main(["--dry-run", "--out", str(tmp_path), "--only", "speeed"])
+
+
+def test_the_photo_stage_skips_when_too_little_time_is_left(tmp_path):
+    args = gpu_check.argparse.Namespace(
+        dry_run=False, out=str(tmp_path / "out"), data=str(tmp_path), peer=str(tmp_path)
+    )
+    args.deadline = None
+    check = gpu_check.Check(args)
+    ran = []
+    check.run = lambda *a, **k: ran.append(a) or {"rc": 0, "seconds": 0.0, "output": ""}
+    report = gpu_check.stage_photo(check, gpu_check.PHOTO_MIN_S - 1)
+    check.log.close()
+    shutil.rmtree(check.work)
+    assert report["status"].startswith("skipped: ") and "--only photo" in report["status"]
+    assert ran == []
+
+
+def test_the_summary_holds_the_photo_table():
+    photo = {
+        "status": "ok",
+        "settings": {
+            "per_class": 2000,
+            "photo_size": 224,
+            "cache": 256,
+            "size": 224,
+            "batch_size": 128,
+            "device": "cuda",
+        },  # fmt: skip
+        "rows": [
+            {"what": "augtrain first start (decode to cache)", "model": "m", "first_step_s": 9},
+            {
+                "what": "augtrain, later start (mmap)",
+                "model": "m",
+                "steps": 30,
+                "images_per_s": 4321.0,
+                "cpu_ms_per_image": 0.25,
+            },  # fmt: skip
+            {
+                "what": "DataLoader, 2 workers, PIL",
+                "model": "m",
+                "steps": 30,
+                "images_per_s": 987.0,
+                "cpu_ms_per_image": 3.5,
+            },  # fmt: skip
+        ],
+        "ratios": [{"model": "m", "repeat": 0, "placement": "mmap", "over_dataloader_2w": 4.378}],
+    }
+    results = {"mode": "gpu", "date": "d", "install": "i", "stages": {"photo": photo}}
+    text = gpu_check.summary(results)
+    assert "| augtrain, later start (mmap) | m | 4,321.0 (30) | 0.25 |" in text
+    assert "| DataLoader, 2 workers, PIL | m | 987.0 (30) | 3.50 |" in text
+    assert "first start" not in text  # no images/s: not a row of the table
+    assert "augtrain mmap: dataloader_2w 4.38x" in text
