@@ -64,7 +64,8 @@ def cpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
     rows = []
     for i in range(args.runs):
         name = f"cpu{i}"
-        cmd = ["train", "--data", args.data, "--preset", args.preset, "--seed", str(i)]
+        seed = args.first_seed + i
+        cmd = ["train", "--data", args.data, "--preset", args.preset, "--seed", str(seed)]
         cmd += ["--runs-dir", str(runs_dir), "--name", name, "--verbose", "2", *args.extra]
         seconds, out = run_cli(cmd)
         print(out, flush=True)
@@ -112,7 +113,8 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
             env = {}
             if args.cold:
                 env["AUGTRAIN_CACHE"] = tempfile.mkdtemp(prefix="cold-cache-")
-            cmd = ["train", "--data", args.data, "--preset", args.preset, "--seed", str(i)]
+            seed = args.first_seed + i
+            cmd = ["train", "--data", args.data, "--preset", args.preset, "--seed", str(seed)]
             cmd += ["--time-budget", text, "--runs-dir", str(runs_dir), "--name", name]
             cmd += ["--verbose", "1", *args.extra]
             seconds, stdout = run_cli(cmd, env)
@@ -123,7 +125,7 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
             row = {
                 "budget": text,
                 "budget_s": budget,
-                "seed": i,
+                "seed": seed,
                 "wall_s": round(seconds, 1),
                 "over_budget": round(seconds / budget - 1, 4),
                 "predicted_total_s": choice.get("predicted_total_s"),
@@ -317,6 +319,7 @@ def main() -> None:
     ap.add_argument(
         "--time-budget", nargs="+", metavar="T", help="budget mode: these budgets (3m 10m 30m)"
     )
+    ap.add_argument("--first-seed", type=int, default=0, help="CPU and budget modes: run i's seed")
     ap.add_argument("--cold", action="store_true", help="budget mode: a fresh cache per run")
     ap.add_argument(
         "--grid", nargs="+", metavar="W:E[:P]", help="grid mode: fixed (width, epochs, bf16|fp32)"
