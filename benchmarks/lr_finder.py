@@ -90,7 +90,8 @@ def train_at(
 
 def reused_grid(path: str, grid: list[float], recipe: dict) -> tuple[list[dict], dict]:
     """The grid's rows from an earlier record of the same recipe, and where they came from."""
-    old = json.loads(Path(path).read_text())
+    record_ = json.loads(Path(path).read_text())
+    old = record_.get("figures", record_)  # older records kept their figures at the top
     defaults = {"momentum": 0.0, "nesterov": False, "test_images": None, "threads": 1}
     differ = {
         k: (old["recipe"].get(k, defaults.get(k)), v)
@@ -105,7 +106,8 @@ def reused_grid(path: str, grid: list[float], recipe: dict) -> tuple[list[dict],
         if not found:
             raise SystemExit(f"--reuse-grid {path}: no run at lr {lr:g}")
         rows.append({**found[0], "reused": True})
-    return rows, {"file": Path(path).name, "commit": old.get("commit"), "date": old.get("date")}
+    source = {"file": Path(path).name, "commit": record_.get("commit"), "date": record_.get("date")}
+    return rows, source
 
 
 def main() -> None:
