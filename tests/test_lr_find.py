@@ -66,6 +66,7 @@ def test_finder_restores_the_network_exactly_and_suggests_a_tested_rate():
     assert max(result.losses) - min(result.losses) > 0.05
     assert result.rule == "minimum/3"
     i = int(np.argmin(finder.judged(result.lrs, result.smoothed)[1])) + len(result.lrs) // 10
+    assert finder.lowest(result.lrs, result.smoothed) == i
     assert result.suggestion == pytest.approx(result.lrs[i] / 3)  # a third of a tested rate
 
 
@@ -181,6 +182,9 @@ def test_result_renders_in_a_notebook():
     )
     fig = result.plot()
     assert fig.axes[0].get_xscale() == "log"
+    # minimum/3 marks the lowest point its suggestion is a third of
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "lowest" in labels and "suggestion 0.001 (minimum/3)" in labels
     assert result._repr_png_().startswith(b"\x89PNG")
     assert "suggested lr 0.001" in result.describe() and "diverged" in result.describe()
 

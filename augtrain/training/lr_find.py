@@ -115,6 +115,9 @@ class LRFinderResult:
             label=f"suggestion {self.suggestion:.3g} ({self.rule})",
         )
         ax.axvline(self.suggestion, color="#d62728", lw=0.8, ls="--")
+        if self.rule.startswith("minimum/") and self.lrs:  # the point it is a fraction of
+            low = lowest(self.lrs, self.smoothed)
+            ax.plot([self.lrs[low]], [self.smoothed[low]], "x", color="#d62728", label="lowest")
         ax.set_xscale("log")
         # the curve's interesting part: the diverging tail can be orders of magnitude higher
         finite = [v for v in self.smoothed if math.isfinite(v)]
@@ -231,15 +234,27 @@ def valley(losses: list[float]) -> int:
     return max(0, max_start + int(sections) + int(sections / 2))
 
 
-def judged(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[float]]:
-    """The part of the curve a rule judges, as fastai: without its first tenth (the
+def judged_range(n: int) -> tuple[int, int]:
+    """Which of a curve's n points a rule judges, as fastai: without its first tenth (the
     lowest rates, where nothing trains) and its last 5 points (where it diverges); a short
-    curve whole."""
-    skip_start, skip_end = len(lrs) // 10, 5
-    if len(lrs) - skip_start - skip_end < 5:
+    curve whole. Returns (start, end), end excluded."""
+    skip_start, skip_end = n // 10, 5
+    if n - skip_start - skip_end < 5:
         skip_start, skip_end = 0, 0
-    end = len(lrs) - skip_end
-    return lrs[skip_start:end], smoothed[skip_start:end]
+    return skip_start, n - skip_end
+
+
+def judged(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[float]]:
+    """The part of the curve a rule judges (`judged_range`)."""
+    start, end = judged_range(len(lrs))
+    return lrs[start:end], smoothed[start:end]
+
+
+def lowest(lrs: list[float], smoothed: list[float]) -> int:
+    """The index of the judged curve's lowest point (the minimum rules' reference)."""
+    start, end = judged_range(len(lrs))
+    finite = [v if math.isfinite(v) else math.inf for v in smoothed[start:end]]
+    return start + int(np.argmin(finite))
 
 
 def steepest(lrs: list[float], losses: list[float]) -> int:
@@ -256,12 +271,12 @@ def suggest(lrs: list[float], smoothed: list[float], rule: str = RULE) -> float:
     """The rate `rule` suggests on the judged part of the curve: minimum/3 and minimum/10 a
     third and a tenth of the rate at the curve's lowest point, valley and steepest as
     fastai's."""
+    if rule.startswith("minimum/"):
+        return lrs[lowest(lrs, smoothed)] / float(rule.partition("/")[2])
     window_lrs, window = judged(lrs, smoothed)
     finite = [v if math.isfinite(v) else math.inf for v in window]
     if rule == "valley":
         return window_lrs[valley(finite)]
-    if rule.startswith("minimum/"):
-        return window_lrs[int(np.argmin(finite))] / float(rule.partition("/")[2])
     return window_lrs[steepest(window_lrs, finite)]
 
 
