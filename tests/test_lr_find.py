@@ -158,6 +158,13 @@ def test_centred_smoothing_is_a_weighted_mean_without_lag():
     blown = finder.centred(lrs, [2.0] * 60 + [math.nan], cap=8.0)
     assert all(math.isfinite(v) for v in blown) and blown[-1] <= 8.0
     assert blown[30] == pytest.approx(2.0) and blown[-2] > 2.0
+    assert finder.centred([], [], cap=8.0) == []
+    # a long test is smoothed a block at a time, as one
+    many = [10.0**k for k in np.linspace(-6, 1, 3000)]
+    noisy = list(2 + np.random.default_rng(0).normal(0, 0.1, 3000))
+    x = np.log10(many)
+    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / finder.SMOOTHING_DECADES) ** 2)
+    assert finder.centred(many, noisy, cap=8.0) == pytest.approx(list(w @ noisy / w.sum(1)))
 
 
 def test_default_steps_follow_the_range_and_the_data():

@@ -18,7 +18,7 @@ Gaussian over log lr), not the running average: that lags by some 50 steps, so i
 point and its steepest fall sit at the blow-up. The suggestion ("minimum/3", the default)
 is a third of the rate at the smoothed loss's lowest point: the lowest point is the
 largest rate that still makes progress, and a constant rate trains best some way below
-it (Smith's rule of thumb: a third to a quarter of the largest). Unlike fastai's "valley"
+it (Smith, 2015, puts a cycle's lowest rate at a third to a quarter of its largest). Unlike fastai's "valley"
 (the middle of the longest stretch over which the loss keeps falling) it does not depend
 on where the fall starts: a model trained from scratch falls over two decades and more,
 fastest where it first learns, and valley and "steepest" (where the smoothed loss falls
@@ -208,13 +208,16 @@ def centred(
     sits where the loss is lowest. Losses above `cap` (the divergence threshold) and
     non-finite ones count as `cap`, so a blow-up raises its neighbours without swamping
     them."""
-    if not lrs:
-        return []
     x = np.log10(np.asarray(lrs, dtype=np.float64))
     y = np.asarray(losses, dtype=np.float64)
+    if not math.isfinite(cap):  # nothing finite to stop on: the largest finite loss
+        cap = float(np.max(y[np.isfinite(y)], initial=0.0))
     y = np.where(np.isfinite(y), np.minimum(y, cap), cap)
-    weights = np.exp(-0.5 * ((x[:, None] - x[None, :]) / width) ** 2)
-    return [float(v) for v in weights @ y / weights.sum(axis=1)]
+    out: list[float] = []
+    for rows in np.array_split(x, max(1, len(x) // 1024)):  # a block of rows at a time
+        weights = np.exp(-0.5 * ((rows[:, None] - x[None, :]) / width) ** 2)
+        out.extend(float(v) for v in weights @ y / weights.sum(axis=1))
+    return out
 
 
 def valley(losses: list[float]) -> int:
