@@ -14,7 +14,8 @@ fixed random permutation (seed 0) of the 50,000 training images. The grid's trai
 the finder runs, then the suggestion's: the accuracies compare, the wall times do not.
 --reuse-grid RECORD takes the grid's accuracies from an earlier record of the same recipe
 (they are deterministic: seeded, on the CPU, one thread each) and trains only the
-suggestion. Writes benchmarks/results/lr_finder.json.
+suggestion. --fastai-cost times fastai's range (1e-7 -> 10 over 100 steps) beside the
+default one, both before the suggestion trains. Writes benchmarks/results/lr_finder.json.
 """
 
 from __future__ import annotations
@@ -124,6 +125,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=3, help="trainings run side by side")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
     ap.add_argument(
+        "--fastai-cost",
+        action="store_true",
+        help="also time fastai's range test (1e-7 -> 10 over 100 steps, valley) on the recipe",
+    )
+    ap.add_argument(
         "--reuse-grid",
         metavar="RECORD",
         help="take the grid's accuracies from this earlier record of the same recipe",
@@ -163,6 +169,19 @@ def main() -> None:
     suggestion = float(result.suggestion)
     others = result.other_rules()
     print(f"{result.describe()} in {finder_seconds:.0f} s; other rules: {others}", flush=True)
+    fastai = None
+    if args.fastai_cost:  # before the suggestion trains, so the two tests time alike
+        t0 = time.perf_counter()
+        old = augtrain.lr_find(
+            data=data, verbose=0, steps=100, start_lr=1e-7, end_lr=10.0, rule="valley", **RECIPE
+        )
+        fastai = {
+            "seconds": time.perf_counter() - t0,
+            "steps_taken": len(old.lrs),
+            "suggestion": old.suggestion,
+            "other_rules": old.other_rules(),
+        }
+        print(f"fastai's range: {old.describe()} in {fastai['seconds']:.0f} s", flush=True)
     suggested_job = pool.submit(train_at, suggestion, True, args, runs, RECIPE)
     rows = reused + [job.result() for job in grid_jobs] + [suggested_job.result()]
     pool.shutdown()
@@ -209,6 +228,7 @@ def main() -> None:
                 "curve": [list(p) for p in zip(result.lrs, result.smoothed)],
                 "losses": result.losses,  # each step's raw loss
             },
+            "fastai_range_test": fastai,
             "runs": rows,
             "nearest_grid_lr": nearest["lr"],
             "best_two": [r["lr"] for r in best_two],
