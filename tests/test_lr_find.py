@@ -57,14 +57,17 @@ def test_finder_restores_the_network_exactly_and_suggests_a_tested_rate():
     assert not net.training and all(not m.training for m in net.modules())
     assert all(p.grad is None for p in net.parameters())
     assert torch.equal(torch.get_rng_state(), rng_before)
-    # and the test did train it: the loss moved, the rate rose exponentially from 1e-7
+    # and the test did train it: the loss moved, the rate rose exponentially from 1e-6
     assert len(result.lrs) == len(result.losses) == len(result.smoothed) <= 30
-    assert result.lrs[0] == pytest.approx(1e-7)
+    assert len(result.running) == len(result.lrs)
+    assert result.lrs[0] == pytest.approx(1e-6)
     ratios = np.diff(np.log(result.lrs))
-    assert np.allclose(ratios, math.log(10 / 1e-7) / 29)
+    assert np.allclose(ratios, math.log(10 / 1e-6) / 29)
     assert max(result.losses) - min(result.losses) > 0.05
-    assert result.lrs[0] <= result.suggestion <= result.lrs[-1]
-    assert result.suggestion in result.lrs and result.rule == "valley"
+    assert result.rule == "minimum/3"
+    i = int(np.argmin(finder.judged(result.lrs, result.smoothed)[1])) + len(result.lrs) // 10
+    assert finder.lowest(result.lrs, result.smoothed) == i
+    assert result.suggestion == pytest.approx(result.lrs[i] / 3)  # a third of a tested rate
 
 
 def test_divergence_stops_the_test_early():
@@ -79,12 +82,17 @@ def test_divergence_stops_the_test_early():
     )
     assert result.diverged
     assert len(result.lrs) < 80
-    last = result.smoothed[-1]
-    assert not math.isfinite(last) or last > finder.DIVERGENCE * min(result.smoothed[:-1])
+    # the running average decides the stop, as fastai's
+    assert result.running == pytest.approx(finder.smooth(result.losses), nan_ok=True)
+    last = result.running[-1]
+    assert not math.isfinite(last) or last > finder.DIVERGENCE * min(result.running[:-1])
     assert all(
-        v <= finder.DIVERGENCE * min(result.smoothed[: i + 1])
-        for i, v in enumerate(result.smoothed[:-1])
+        v <= finder.DIVERGENCE * min(result.running[: i + 1])
+        for i, v in enumerate(result.running[:-1])
     )
+    # the judged curve is capped at the stop's threshold: a blow-up does not swamp it
+    assert all(math.isfinite(v) for v in result.smoothed)
+    assert max(result.smoothed) <= finder.DIVERGENCE * min(result.running) + 1e-9
     assert result.lrs[0] <= result.suggestion < result.lrs[-1]
 
 
@@ -96,23 +104,76 @@ def test_smoothing_and_valley_rule_as_fastai():
     assert 20 <= finder.valley(curve) <= 30
     lrs = [finder.lr_at(i, len(curve), 1e-7, 10.0) for i in range(len(curve))]
     assert lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10.0)
-    assert 20 <= lrs.index(finder.suggest(lrs, curve)) <= 30
+    assert 20 <= lrs.index(finder.suggest(lrs, curve, "valley")) <= 30
     # steepest: the step of the fastest fall; a steeper drop at 30 -> 31 is the one
     curve[31] -= 0.3
     assert lrs.index(finder.suggest(lrs, curve, "steepest")) == 30
     result = finder.LRFinderResult(lrs, curve, curve, finder.suggest(lrs, curve), 51, 1e-7, 10, 0)
-    assert result.rule == "valley"
+    assert result.rule == "minimum/3"
+    assert result.suggestion == pytest.approx(lrs[39] / 3)  # the end of the fall, its lowest
     others = result.other_rules()
-    assert others.keys() == {"steepest", "minimum/10"} and others["steepest"] == lrs[30]
-    assert others["minimum/10"] == pytest.approx(lrs[int(np.argmin(curve))] / 10)
+    assert others.keys() == {"valley", "steepest", "minimum/10"} and others["steepest"] == lrs[30]
+    assert others["minimum/10"] == pytest.approx(lrs[39] / 10)
+    assert 20 <= lrs.index(others["valley"]) <= 30
 
 
-def test_default_steps_follow_the_data():
-    assert finder.default_steps(1000) == 100
-    assert finder.default_steps(10) == 50  # five passes
-    assert finder.default_steps(1) == 20  # but never fewer than 20
+def from_scratch_curve(seed=0, noise=0.03):
+    """A range test's raw losses as a model trained from scratch gives them, 40 steps a
+    decade from 1e-6: flat at 2.3 up to 1e-4, falling (fastest at first) to its lowest, 1.9,
+    at 10**-2.5, climbing back by 1e-2 and blowing up after."""
+    lrs = [finder.lr_at(i, 281, 1e-6, 10.0) for i in range(181)]
+    x = np.log10(lrs)
+    fall = 2.3 - 0.4 * np.sqrt(np.clip((x + 4) / 1.5, 0, 1))
+    climb = np.where(x > -2.5, 0.4 * ((x + 2.5) / 0.5) ** 2, 0.0)
+    loss = fall + climb + np.where(x > -2, 10 ** (4 * (x + 2)) - 1, 0.0)
+    loss = loss + np.random.default_rng(seed).normal(0, noise, len(lrs))
+    return lrs, [float(v) for v in loss]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_centred_smoothing_finds_the_lowest_point_where_the_running_average_lags(seed):
+    lrs, losses = from_scratch_curve(seed)
+    running = finder.smooth(losses)
+    cap = finder.DIVERGENCE * min(running)
+    smoothed = finder.centred(lrs, losses, cap)
+    low = 10**-2.5
+    lowest = lrs[int(np.argmin(finder.judged(lrs, smoothed)[1])) + len(lrs) // 10]
+    assert low / 1.5 <= lowest <= low * 1.5
+    assert finder.suggest(lrs, smoothed) == pytest.approx(lowest / 3)
+    # the running average's lowest point sits on the climb, at twice the rate and more
+    assert lrs[int(np.argmin(running))] > 1.9 * low
+    # valley and steepest read the start of the fall, about a decade below the lowest
+    assert finder.suggest(lrs, smoothed, "valley") <= low / 9
+    assert finder.suggest(lrs, smoothed, "steepest") <= low / 9
+
+
+def test_centred_smoothing_is_a_weighted_mean_without_lag():
+    lrs = [10.0**k for k in np.linspace(-6, 0, 61)]
+    flat = finder.centred(lrs, [2.0] * 61, cap=8.0)
+    assert flat == pytest.approx([2.0] * 61)
+    # a straight line in log lr stays itself away from the ends: no shift to the right
+    line = [1.0 - 0.1 * k for k in np.linspace(-6, 0, 61)]
+    assert finder.centred(lrs, line, cap=8.0)[10:51] == pytest.approx(line[10:51])
+    # a blow-up counts as the cap, so its neighbours rise but stay finite
+    blown = finder.centred(lrs, [2.0] * 60 + [math.nan], cap=8.0)
+    assert all(math.isfinite(v) for v in blown) and blown[-1] <= 8.0
+    assert blown[30] == pytest.approx(2.0) and blown[-2] > 2.0
+    assert finder.centred([], [], cap=8.0) == []
+    # a long test is smoothed a block at a time, as one
+    many = [10.0**k for k in np.linspace(-6, 1, 3000)]
+    noisy = list(2 + np.random.default_rng(0).normal(0, 0.1, 3000))
+    x = np.log10(many)
+    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / finder.SMOOTHING_DECADES) ** 2)
+    assert finder.centred(many, noisy, cap=8.0) == pytest.approx(list(w @ noisy / w.sum(1)))
+
+
+def test_default_steps_follow_the_range_and_the_data():
+    assert finder.default_steps(1000) == 280  # 40 a decade from 1e-6 to 10
+    assert finder.default_steps(1000, 1e-4, 1e-1) == 120
+    assert finder.default_steps(10) == 80  # but at most eight passes
+    assert finder.default_steps(1) == 20  # and never fewer than 20
     result = augtrain.lr_find(data=arrays(), network=tiny_net(), **COMMON)  # 6 steps a pass
-    assert result.steps == 30
+    assert result.steps == 48
 
 
 def test_result_renders_in_a_notebook():
@@ -128,6 +189,9 @@ def test_result_renders_in_a_notebook():
     )
     fig = result.plot()
     assert fig.axes[0].get_xscale() == "log"
+    # minimum/3 marks the lowest point its suggestion is a third of
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "lowest" in labels and "suggestion 0.001 (minimum/3)" in labels
     assert result._repr_png_().startswith(b"\x89PNG")
     assert "suggested lr 0.001" in result.describe() and "diverged" in result.describe()
 
@@ -140,7 +204,7 @@ def test_result_renders_in_a_notebook():
         ({"start_lr": 0.0}, "--start-lr 0.0: must be a number > 0"),
         ({"start_lr": 1.0, "end_lr": 0.1}, "--end-lr 0.1 must be above --start-lr 1"),
         ({"head": "logistic", "features": "f.npz"}, "--head logistic has no learning rate"),
-        ({"rule": "best"}, "--rule 'best': choose from valley, steepest, minimum/10"),
+        ({"rule": "best"}, "--rule 'best': choose from minimum/3, valley, steepest, minimum/10"),
         ({"lr": "fast"}, None),  # the finder ignores lr=, whatever it is
     ],
 )
@@ -211,7 +275,7 @@ def test_cli_writes_png_and_csv_and_nothing_else(tmp_path, monkeypatch, capsys):
     assert main([*argv, "--steps", "12", "--out", "found", "--verbose", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
     (line,) = [x for x in out if x.startswith("suggested lr ")]
-    assert "valley rule; 12 steps from 1e-07 to 10" in line
+    assert "minimum/3 rule; 12 steps from 1e-06 to 10" in line
     assert (tmp_path / "found" / "lr_find.png").read_bytes().startswith(b"\x89PNG")
     rows = (tmp_path / "found" / "lr_find.csv").read_text().splitlines()
     assert rows[0] == "step,lr,loss,smoothed_loss" and 2 <= len(rows) - 1 <= 12

@@ -1,9 +1,10 @@
 """`augtrain lr-find`: the learning-rate range test on the model and data `augtrain train`
 would train with the same flags. The rate rises exponentially from --start-lr to --end-lr
 over --steps optimizer steps (stopping early when the loss diverges), the suggestion
-(--rule: fastai's valley rule by default) is printed in one line, and the curve is written to
-OUT/lr_find.png and OUT/lr_find.csv. No run folder, checkpoint or history is made:
-train afterwards with --lr NUMBER, or let `augtrain train --lr auto` do both."""
+(--rule: by default a third of the rate at the smoothed loss's lowest point) is printed in
+one line, and the curve is written to OUT/lr_find.png and OUT/lr_find.csv. No run folder,
+checkpoint or history is made: train afterwards with --lr NUMBER, or let
+`augtrain train --lr auto` do both."""
 
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def register(sub: Any) -> None:
         "--steps",
         type=int,
         metavar="N",
-        help="optimizer steps from --start-lr to --end-lr (default 100; on a small training "
-        "set at most 5 passes over it, and at least 20 steps)",
+        help="optimizer steps from --start-lr to --end-lr (default 40 a decade, 280; on a "
+        "small training set at most 8 passes over it, and at least 20 steps)",
     )
     g.add_argument("--start-lr", type=float, default=START_LR, metavar="LR")
     g.add_argument("--end-lr", type=float, default=END_LR, metavar="LR")
@@ -57,8 +58,9 @@ def register(sub: Any) -> None:
         "--rule",
         choices=RULES,
         default=RULE,
-        help="valley: the middle of the smoothed loss's longest fall (fastai's default); "
-        "steepest: where it falls fastest; minimum/10: a tenth of the rate at its lowest",
+        help="minimum/3: a third of the rate at the smoothed loss's lowest point (the "
+        "default); valley: the middle of its longest fall (fastai's default); steepest: where "
+        "it falls fastest; minimum/10: a tenth of the rate at its lowest",
     )
     g.add_argument(
         "--out",

@@ -5,23 +5,27 @@
 
 The configured model trains on the configured data and augmentation, one optimizer step
 per batch (of batch_size x accumulate, as training's), while the learning rate rises
-exponentially from `start_lr` to `end_lr` over `steps` steps. The loss is smoothed as
-fastai does (an exponential moving average, beta 0.98, with bias correction) and the test
-stops early once the smoothed loss exceeds 4 x the best so far (it diverged). Afterwards
-the model is as it was: weights, batch-norm statistics, requires_grad flags, train/eval
-mode and the random-number generators are put back, and the test's optimizer is thrown
-away; nothing is written but the outputs asked for.
+exponentially from `start_lr` (1e-6) to `end_lr` (10) over `steps` steps (40 a decade,
+280; fastai's 100 from 1e-7 take 12 a decade, too few for a model trained from scratch,
+whose loss then only starts to fall where it already diverges). The test stops early once
+fastai's running average of the loss (beta 0.98, bias-corrected) exceeds 4 x its best (it
+diverged). Afterwards the model is as it was: weights, batch-norm statistics,
+requires_grad flags, train/eval mode and the random-number generators are put back, and
+the test's optimizer is thrown away; nothing is written but the outputs asked for.
 
-The suggestion is fastai's "valley" rule (its default since fastai 2.5): the middle of
-the longest stretch over which the smoothed loss keeps falling, on the curve without its
-first tenth and last 5 points (as fastai judges it). "steepest" (where the smoothed loss
-falls fastest against log lr) and "minimum/10" are there too (`rule=`, `--rule`;
-`result.other_rules()` gives them on the same curve). Why valley: its miss is a slow run,
-steepest's can be a failed one (BENCHMARKS.md, "Training staples", has both recipes).
-The smoothed loss lags the raw one, so its steepest fall can sit just below the blow-up,
-a rate that trains to NaN. Valley's known miss is a model trained from scratch whose loss
-is flat for much of the test: the smoothed loss drifts down through the flat part as its
-average settles, valley counts the drift as descent and suggests too low a rate.
+The curve that is plotted and judged is the loss smoothed without lag (`centred`: a
+Gaussian over log lr), not the running average: that lags by some 50 steps, so its lowest
+point and its steepest fall sit at the blow-up. The suggestion ("minimum/3", the default)
+is a third of the rate at the smoothed loss's lowest point: the lowest point is the
+largest rate that still makes progress, and a constant rate trains best some way below
+it (Smith, 2015, puts a cycle's lowest rate at a third to a quarter of its largest). Unlike fastai's "valley"
+(the middle of the longest stretch over which the loss keeps falling) it does not depend
+on where the fall starts: a model trained from scratch falls over two decades and more,
+fastest where it first learns, and valley and "steepest" (where the smoothed loss falls
+fastest against log lr) then suggest the slow start of the fall. They and "minimum/10"
+are there too (`rule=`, `--rule`; `result.other_rules()` gives them on the same curve).
+BENCHMARKS.md ("Learning-rate finder against a grid of fixed rates") trains each rule's
+suggestion against a grid of rates.
 
 `augtrain train --lr auto` runs this before training (`resolve_auto_lr`) and trains with
 the suggestion, which config.json records as a number.
@@ -33,7 +37,7 @@ import csv
 import io
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +49,18 @@ from ..errors import AugtrainError
 from ..io import make_folder, write_text
 from .config import TrainConfig, check_number
 
-START_LR = 1e-7
+START_LR = 1e-6
 END_LR = 10.0
-# fastai's num_it; a small training set gets fewer (see default_steps)
-DEFAULT_STEPS = 100
+# the default resolution: a from-scratch model needs this many steps a decade for its loss to
+# follow the rate (fastai's 100 steps over 8 decades mostly measure how fast it first learns)
+STEPS_PER_DECADE = 40
 MIN_DEFAULT_STEPS = 20
-MAX_DEFAULT_PASSES = 5  # the default never passes over the training data more often
-SMOOTHING = 0.98  # fastai's beta
-DIVERGENCE = 4.0  # stop once the smoothed loss exceeds this multiple of its best
-RULES = ("valley", "steepest", "minimum/10")
-RULE = "valley"
+MAX_DEFAULT_PASSES = 8  # the default never passes over the training data more often
+SMOOTHING = 0.98  # fastai's beta, for the running average that decides when to stop
+DIVERGENCE = 4.0  # stop once the running average exceeds this multiple of its best
+SMOOTHING_DECADES = 0.1  # the centred smoothing's width (a Gaussian's sigma, in log10 lr)
+RULES = ("minimum/3", "valley", "steepest", "minimum/10")
+RULE = "minimum/3"
 PNG, CSV = "lr_find.png", "lr_find.csv"
 
 
@@ -64,13 +70,14 @@ class LRFinderResult:
 
     lrs: list[float]  # the rate of each step taken
     losses: list[float]  # each step's training loss
-    smoothed: list[float]  # their bias-corrected moving average (what is plotted and judged)
+    smoothed: list[float]  # their centred smoothing (`centred`: what is plotted and judged)
     suggestion: float
     steps: int  # steps asked for; len(lrs) is fewer when it diverged
     start_lr: float
     end_lr: float
     diverged: bool
     rule: str = RULE
+    running: list[float] = field(default_factory=list)  # fastai's running average: the stop
 
     @property
     def suggestion_index(self) -> int:
@@ -108,6 +115,9 @@ class LRFinderResult:
             label=f"suggestion {self.suggestion:.3g} ({self.rule})",
         )
         ax.axvline(self.suggestion, color="#d62728", lw=0.8, ls="--")
+        if self.rule.startswith("minimum/") and self.lrs:  # the point it is a fraction of
+            low = lowest(self.lrs, self.smoothed)
+            ax.plot([self.lrs[low]], [self.smoothed[low]], "x", color="#d62728", label="lowest")
         ax.set_xscale("log")
         # the curve's interesting part: the diverging tail can be orders of magnitude higher
         finite = [v for v in self.smoothed if math.isfinite(v)]
@@ -163,11 +173,14 @@ def check_range(steps: int | None, start_lr: float, end_lr: float, rule: str = R
         )
 
 
-def default_steps(steps_per_pass: int) -> int:
-    """fastai's 100 steps, but at most MAX_DEFAULT_PASSES passes over a small training set
-    (a test that repeats a few dozen images many times measures their memorisation), and
-    never fewer than MIN_DEFAULT_STEPS (fewer points give no curve to judge)."""
-    return min(DEFAULT_STEPS, max(MIN_DEFAULT_STEPS, MAX_DEFAULT_PASSES * steps_per_pass))
+def default_steps(steps_per_pass: int, start_lr: float = START_LR, end_lr: float = END_LR) -> int:
+    """STEPS_PER_DECADE steps for each decade from start_lr to end_lr (280 by default; the
+    test usually stops well before, at the divergence), but at most MAX_DEFAULT_PASSES passes
+    over a small training set (a test that repeats a few dozen images many times measures
+    their memorisation), and never fewer than MIN_DEFAULT_STEPS (fewer points give no curve
+    to judge)."""
+    wanted = round(STEPS_PER_DECADE * math.log10(end_lr / start_lr))
+    return max(MIN_DEFAULT_STEPS, min(wanted, MAX_DEFAULT_PASSES * steps_per_pass))
 
 
 def lr_at(step: int, steps: int, start_lr: float, end_lr: float) -> float:
@@ -176,11 +189,34 @@ def lr_at(step: int, steps: int, start_lr: float, end_lr: float) -> float:
 
 
 def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:
-    """fastai's smoothed loss: a moving average debiased by 1 - beta^(i + 1)."""
+    """fastai's smoothed loss: a moving average debiased by 1 - beta^(i + 1). It lags the
+    loss by about 1 / (1 - beta) steps, so the test stops on it but the rules judge
+    `centred`."""
     average, out = 0.0, []
     for i, loss in enumerate(losses):
         average = beta * average + (1 - beta) * loss
         out.append(average / (1 - beta ** (i + 1)))
+    return out
+
+
+def centred(
+    lrs: list[float], losses: list[float], cap: float, width: float = SMOOTHING_DECADES
+) -> list[float]:
+    """The loss smoothed without lag: at each rate, the mean of every step's loss weighted by
+    a Gaussian in log10(lr) of sigma `width` (whatever the test's steps per decade). A
+    running average's lowest point sits late, where the loss already climbs back; this one's
+    sits where the loss is lowest. Losses above `cap` (the divergence threshold) and
+    non-finite ones count as `cap`, so a blow-up raises its neighbours without swamping
+    them."""
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
+    y = np.asarray(losses, dtype=np.float64)
+    if not math.isfinite(cap):  # nothing finite to stop on: the largest finite loss
+        cap = float(np.max(y[np.isfinite(y)], initial=0.0))
+    y = np.where(np.isfinite(y), np.minimum(y, cap), cap)
+    out: list[float] = []
+    for rows in np.array_split(x, max(1, len(x) // 1024)):  # a block of rows at a time
+        weights = np.exp(-0.5 * ((rows[:, None] - x[None, :]) / width) ** 2)
+        out.extend(float(v) for v in weights @ y / weights.sum(axis=1))
     return out
 
 
@@ -201,14 +237,27 @@ def valley(losses: list[float]) -> int:
     return max(0, max_start + int(sections) + int(sections / 2))
 
 
-def judged(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[float]]:
-    """The part of the curve a rule judges, as fastai: without its first tenth (the
-    average warming up) and its last 5 points (where it diverges); a short curve whole."""
-    skip_start, skip_end = len(lrs) // 10, 5
-    if len(lrs) - skip_start - skip_end < 5:
+def judged_range(n: int) -> tuple[int, int]:
+    """Which of a curve's n points a rule judges, as fastai: without its first tenth (the
+    lowest rates, where nothing trains) and its last 5 points (where it diverges); a short
+    curve whole. Returns (start, end), end excluded."""
+    skip_start, skip_end = n // 10, 5
+    if n - skip_start - skip_end < 5:
         skip_start, skip_end = 0, 0
-    end = len(lrs) - skip_end
-    return lrs[skip_start:end], smoothed[skip_start:end]
+    return skip_start, n - skip_end
+
+
+def judged(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[float]]:
+    """The part of the curve a rule judges (`judged_range`)."""
+    start, end = judged_range(len(lrs))
+    return lrs[start:end], smoothed[start:end]
+
+
+def lowest(lrs: list[float], smoothed: list[float]) -> int:
+    """The index of the judged curve's lowest point (the minimum rules' reference)."""
+    start, end = judged_range(len(lrs))
+    finite = [v if math.isfinite(v) else math.inf for v in smoothed[start:end]]
+    return start + int(np.argmin(finite))
 
 
 def steepest(lrs: list[float], losses: list[float]) -> int:
@@ -222,13 +271,15 @@ def steepest(lrs: list[float], losses: list[float]) -> int:
 
 
 def suggest(lrs: list[float], smoothed: list[float], rule: str = RULE) -> float:
-    """The rate `rule` suggests on the judged part of the curve."""
+    """The rate `rule` suggests on the judged part of the curve: minimum/3 and minimum/10 a
+    third and a tenth of the rate at the curve's lowest point, valley and steepest as
+    fastai's."""
+    if rule.startswith("minimum/"):
+        return lrs[lowest(lrs, smoothed)] / float(rule.partition("/")[2])
     window_lrs, window = judged(lrs, smoothed)
     finite = [v if math.isfinite(v) else math.inf for v in window]
     if rule == "valley":
         return window_lrs[valley(finite)]
-    if rule == "minimum/10":
-        return window_lrs[int(np.argmin(finite))] / 10
     return window_lrs[steepest(window_lrs, finite)]
 
 
@@ -251,7 +302,7 @@ def range_test(
     n, batch = len(split), config.batch_size
     step_size = batch * config.accumulate
     per_pass = max(1, n // step_size)  # full steps only (fastai drops the last batch)
-    steps = default_steps(per_pass) if steps is None else steps
+    steps = default_steps(per_pass, start_lr, end_lr) if steps is None else steps
     # The test's own Trainer on the same model, groups and pipeline: its optimizer is thrown
     # away after; nothing is averaged, scheduled or compiled, no run folder is involved.
     from .resolved import make_pipeline
@@ -284,7 +335,7 @@ def range_test(
         )
         lrs: list[float] = []
         losses: list[float] = []
-        smoothed: list[float] = []
+        running: list[float] = []
         average, best, diverged = 0.0, math.inf, False
         bar = _bar(steps, verbose)
         trainer.callbacks.train_begin({})
@@ -307,21 +358,22 @@ def range_test(
             lrs.append(lr)
             losses.append(value)
             average = SMOOTHING * average + (1 - SMOOTHING) * value  # as `smooth`
-            smoothed.append(average / (1 - SMOOTHING ** len(losses)))
+            running.append(average / (1 - SMOOTHING ** len(losses)))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(f"lr {lr:.2e} loss {smoothed[-1]:.4f}")
-            best = min(best, smoothed[-1])
-            if not math.isfinite(smoothed[-1]) or smoothed[-1] > DIVERGENCE * best:
+                bar.set_postfix_str(f"lr {lr:.2e} loss {running[-1]:.4f}")
+            best = min(best, running[-1])
+            if not math.isfinite(running[-1]) or running[-1] > DIVERGENCE * best:
                 diverged = True
                 break
         if bar is not None:
             bar.close()
     finally:
         saved.restore(model)
+    smoothed = centred(lrs, losses, DIVERGENCE * best)
     suggestion = suggest(lrs, smoothed, rule)
     return LRFinderResult(
-        lrs, losses, smoothed, suggestion, steps, start_lr, end_lr, diverged, rule
+        lrs, losses, smoothed, suggestion, steps, start_lr, end_lr, diverged, rule, running
     )
 
 
@@ -388,10 +440,11 @@ def lr_find(
 ) -> LRFinderResult:
     """The learning-rate range test on the model and data `augtrain.train` would train
     with the same arguments (see `TrainConfig`): the rate rises exponentially from
-    `start_lr` to `end_lr` over `steps` optimizer steps (100, fewer on a small training
-    set), stopping early when the loss diverges. Returns the curve and a suggested rate
-    (`rule`: steepest, valley or minimum/10; see the module's docstring); `network=` is left with the weights it came with, and nothing
-    is written (`result.save(folder)` writes lr_find.png and lr_find.csv)."""
+    `start_lr` to `end_lr` over `steps` optimizer steps (40 a decade, fewer on a small
+    training set), stopping early when the loss diverges. Returns the curve and a
+    suggested rate (`rule`: minimum/3, valley, steepest or minimum/10; see the module's
+    docstring); `network=` is left with the weights it came with, and nothing is written
+    (`result.save(folder)` writes lr_find.png and lr_find.csv)."""
     from ..device import DevicePolicy, resolve_device
     from .job import prepare_job, settle_config
 
