@@ -366,13 +366,14 @@ def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatc
         torch.set_num_threads(threads)
 
 
-def fake_measure(rates: dict[tuple[str, str], list[float]]):
-    """A `measure` whose training rate (img/s) is `rates[precision][candidate index]`."""
+def fake_measure(rates: dict[tuple[str, str], list[float]], slower=lambda images: 1.0):
+    """A `measure` whose training rate (img/s) is `rates[precision][candidate index]`, divided
+    by `slower(images a step)`."""
 
-    def measure(candidate, config, spec, train_x, train_y, eval_x, device, batch, clock, p):
+    def measure(candidate, config, spec, train_x, train_y, eval_x, device, batch, clock, p, **k):
         precision = p or (config.amp, config.channels_last)
         index = CANDIDATES.index(candidate)
-        per_image = 1 / rates[precision][index]
+        per_image = slower(len(train_y)) / rates[precision][index]
         return budget.Measured(candidate, per_image, per_image / 3, per_image * batch, precision)
 
     return measure
@@ -452,3 +453,32 @@ def test_speednet_is_timed_in_its_early_and_later_steps(monkeypatch):
     n = 1 + budget.TIMED_STEPS
     assert states == [False] * n + [True] * n  # the later epochs' steps, then the first ones'
     assert m.early_epochs == 3 and m.early_s_per_image is not None
+
+
+def test_the_pick_is_timed_again_at_its_batch_and_the_rule_applied_again(monkeypatch):
+    from augtrain.data import load_data
+
+    data = load_data(arrays(n=4096, size=8))  # batch_for: 256, more than the screen's 128
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 60.0}, cuda=False))
+    spec = {"name": "speednet", "options": config.model_options, "num_classes": 3}
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:3])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    own = (config.amp, config.channels_last)
+    # a full batch trains at half the screen's rate: 24/96/96 fits 10 epochs screened, 5 timed
+    # at its batch; 16/64/64 then fits 13 at its batch (26 screened)
+    rates = {own: [4000.0, 2000.0, 800.0]}
+    monkeypatch.setattr(
+        budget, "measure", fake_measure(rates, slower=lambda n: 1.0 if n <= 128 else 2.0)
+    )
+    given = {"time_budget", "amp", "channels_last"}
+    out = budget.fit_to_budget(
+        config, given, data, spec, torch.device("cpu"), 0.0, now=fake_clock(0.001)
+    )
+    record = out.budget_choice
+    assert record["chosen"]["widths"] == "16/64/64" and 10 <= out.epochs <= 13
+    assert record["confirmed_at_images"] == 256 and out.batch_size == 256
+    rows = record["rates"]
+    assert "screened_img_per_s" not in rows[0] and rows[0]["train_img_per_s"] == 4000.0
+    assert (rows[1]["screened_img_per_s"], rows[1]["train_img_per_s"]) == (2000.0, 1000.0)
+    assert (rows[2]["screened_img_per_s"], rows[2]["train_img_per_s"]) == (800.0, 400.0)
+    assert rows[2]["epochs_fit"] < budget.MIN_EPOCHS <= rows[1]["epochs_fit"]

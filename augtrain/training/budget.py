@@ -11,6 +11,9 @@ calibration, training, the final evaluation with TTA and the run folder's files.
    batch. A step's first call is not timed: it creates oneDNN/cuDNN primitives once.
    A net with dearer first epochs (`early_epochs`: speednet's whitening bias trains for 3)
    is timed in both kinds of step, and the plan counts each epoch at its own rate.
+   On a CPU these steps are small (a screen); the candidate the rule then picks is timed
+   again at the batch it will train with, and the rule applied again with that rate, until
+   it picks a candidate so confirmed.
    It stops at the first candidate that cannot reach `MIN_EPOCHS` (every wider one is
    slower), or when it has spent `CALIBRATION_SHARE` of the budget.
    On a CPU, unless the user chose --amp or --channels-last, each candidate is timed in
@@ -65,6 +68,7 @@ SAFETY_SHARE = 0.03
 # matplotlib's import and two figures dominate it on a CPU.
 TAIL_SECONDS = 4.0
 TIMED_STEPS = 3  # after one untimed step
+CONFIRM_STEPS = 2  # the chosen candidate's full-batch steps (fewer, longer: less noisy)
 # Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
 # few hundred, and a full 1024-image step of a wide net would cost seconds per candidate.
 CPU_CALIBRATION_IMAGES = 128
@@ -312,8 +316,9 @@ def measure(
     batch_size: int,
     clock: Callable[[], float] = time.perf_counter,
     precision_setting: tuple[str, str] | None = None,
+    steps: int | None = None,
 ) -> Measured:
-    """Time TIMED_STEPS training steps (after one untimed) and one inference batch of a
+    """Time `steps` (TIMED_STEPS) training steps (after one untimed) and one inference batch of a
     candidate on real images (`train_x` uint8 NHWC, on the device), through the run's
     pipeline, optimizer groups and precision (the config's, or `precision_setting`'s
     (amp, channels_last))."""
@@ -357,7 +362,7 @@ def measure(
         trainer.train_step(index, 0)  # untimed: primitive creation, allocator warm-up
         sync(device)
         times = []
-        for _ in range(TIMED_STEPS):
+        for _ in range(steps or TIMED_STEPS):
             t0 = clock()
             trainer.train_step(index, 0)
             sync(device)
@@ -420,9 +425,15 @@ def fit_to_budget(
         batch = batch_for(n_train, config.batch_size)
     cal_n = min(batch, n_train) if device.type != "cpu" else min(batch, CPU_CALIBRATION_IMAGES)
     cal_n = max(1, min(cal_n, n_train))
-    pick = torch.linspace(0, n_train - 1, cal_n).long()  # spread: a folder is class-sorted
-    train_x = torch.from_numpy(data.train.x[pick.numpy()]).to(device)
-    train_y = torch.from_numpy(data.train.y[pick.numpy()]).to(device)
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = torch.linspace(0, n_train - 1, n).long().numpy()  # spread: a folder is sorted
+        return (
+            torch.from_numpy(data.train.x[pick]).to(device),
+            torch.from_numpy(data.train.y[pick]).to(device),
+        )
+
+    train_x, train_y = sample(cal_n)
     eval_src = split.x if split is not None else data.train.x
     eval_x = torch.from_numpy(eval_src[: min(len(eval_src), EVAL_CALIBRATION_IMAGES)]).to(device)
 
@@ -470,10 +481,7 @@ def fit_to_budget(
         needed = config.epochs if fixed_epochs else MIN_EPOCHS
         if fit < needed or now() - cal_start > calibration_cap:
             break  # wider candidates are slower still, or calibration has had its share
-    torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
-    calibration_s = now() - cal_start
     # Every candidate is planned with the time left now: the later ones saw less left.
-    left = budget_s - (now() - started) - TAIL_SECONDS
     tta = config.tta
     if "tta" not in given:  # the TTA whose evaluation the budget can afford
         for tta in dict.fromkeys((config.tta, "flip", "none")):
@@ -482,12 +490,50 @@ def fit_to_budget(
                 break
     views = views_of(tta)
     epochs = config.epochs if fixed_epochs else None
-    final = [plan(m, left, n_train, n_eval, views, epochs) for m in measured_list]
-    chosen, fits = choose(final, fixed_epochs, n_train)
-    trained = chosen.epochs * (chosen.train_images or n_train)
-    if "batch_size" not in given and config.preset and trained < MIN_STEPS * batch:
-        # a short run: more, smaller steps (the lr follows the batch, derive_recipe_values)
-        batch = min(batch, max(32, 2 ** int(math.log2(max(trained / MIN_STEPS, 1)))))
+
+    def decide() -> tuple[list[Plan], Plan, bool, int]:
+        left = now_left()
+        final = [plan(m, left, n_train, n_eval, views, epochs) for m in measured_list]
+        chosen, fits = choose(final, fixed_epochs, n_train)
+        trained = chosen.epochs * (chosen.train_images or n_train)
+        run_batch = batch
+        if "batch_size" not in given and config.preset and trained < MIN_STEPS * batch:
+            # a short run: more, smaller steps (the lr follows the batch, derive_recipe_values)
+            run_batch = min(batch, max(32, 2 ** int(math.log2(max(trained / MIN_STEPS, 1)))))
+        return final, chosen, fits, run_batch
+
+    def now_left() -> float:
+        return budget_s - (now() - started) - TAIL_SECONDS
+
+    # The screen's small steps misjudge a full batch (on a CPU a 1,024-image step of float32
+    # activations no longer fits the caches): the chosen candidate is timed again at the
+    # batch it will train with, and the choice made again with that rate, until the chosen
+    # one is a confirmed one (a narrower one when the confirmed rate no longer fits).
+    screened: dict[int, float] = {}
+    while True:
+        final, chosen, fits, run_batch = decide()
+        index = next(i for i, m in enumerate(measured_list) if m is chosen.measured)
+        confirm_n = min(run_batch, n_train)
+        if index in screened or confirm_n <= cal_n:
+            break
+        screened[index] = measured_list[index].train_s_per_image
+        full_x, full_y = sample(confirm_n)
+        measured_list[index] = measure(
+            chosen.measured.candidate,
+            config,
+            spec,
+            full_x,
+            full_y,
+            eval_x,
+            device,
+            run_batch,
+            clock,
+            chosen.measured.precision,
+            steps=CONFIRM_STEPS,
+        )
+    torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
+    calibration_s = now() - cal_start
+    batch = run_batch
     elapsed = now() - started
     amp, channels_last = chosen.measured.precision
     changes: dict[str, Any] = {
@@ -512,6 +558,7 @@ def fit_to_budget(
         "elapsed_before_training_s": round(elapsed, 2),
         "calibration_s": round(calibration_s, 2),
         "calibration_images": cal_n,
+        "confirmed_at_images": min(batch, n_train) if screened else None,
         "threads": threads,
         "train_images_all": n_train,
         "device": str(device),
@@ -520,6 +567,7 @@ def fit_to_budget(
                 "widths": None if p.measured.candidate is None else p.measured.candidate.label,
                 "precision": precision_label(*p.measured.precision),
                 "train_img_per_s": round(1 / p.measured.train_s_per_image, 1),
+                **({"screened_img_per_s": round(1 / screened[i], 1)} if i in screened else {}),
                 **(
                     {"early_img_per_s": round(1 / p.measured.early_s_per_image, 1)}
                     if p.measured.early_s_per_image
