@@ -68,7 +68,10 @@ SAFETY_SHARE = 0.03
 # matplotlib's import and two figures dominate it on a CPU.
 TAIL_SECONDS = 4.0
 TIMED_STEPS = 3  # after one untimed step
-CONFIRM_STEPS = 2  # the chosen candidate's full-batch steps (fewer, longer: less noisy)
+# The chosen candidate's full-batch timing: its first steps also pay for fresh memory (a
+# full batch's activations are new pages until the allocator reuses them), so two untimed.
+CONFIRM_STEPS = 3
+CONFIRM_WARMUP = 2
 # Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
 # few hundred, and a full 1024-image step of a wide net would cost seconds per candidate.
 CPU_CALIBRATION_IMAGES = 128
@@ -317,6 +320,7 @@ def measure(
     clock: Callable[[], float] = time.perf_counter,
     precision_setting: tuple[str, str] | None = None,
     steps: int | None = None,
+    warmup: int = 1,
 ) -> Measured:
     """Time `steps` (TIMED_STEPS) training steps (after one untimed) and one inference batch of a
     candidate on real images (`train_x` uint8 NHWC, on the device), through the run's
@@ -359,7 +363,8 @@ def measure(
     trainer.set_lr(0.5)
 
     def timed_step() -> float:
-        trainer.train_step(index, 0)  # untimed: primitive creation, allocator warm-up
+        for _ in range(warmup):  # untimed: primitive creation, allocator warm-up
+            trainer.train_step(index, 0)
         sync(device)
         times = []
         for _ in range(steps or TIMED_STEPS):
@@ -530,6 +535,7 @@ def fit_to_budget(
             clock,
             chosen.measured.precision,
             steps=CONFIRM_STEPS,
+            warmup=CONFIRM_WARMUP,
         )
     torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
     calibration_s = now() - cal_start
