@@ -29,9 +29,10 @@ calibration, training, the final evaluation with TTA and the run folder's files.
 3. The choice rule (`choose`, a pure function): the widest candidate that fits at least
    `MIN_EPOCHS`, with as many epochs as fit up to `MAX_EPOCHS`; if none does, the
    narrowest with as many as fit (at least one, with a note that the budget is short).
-   airbench's recipes train 10 epochs at their width (airbench94) and gain more from
-   width than from epochs beyond that; speed-cpu's tuned 13 epochs at half width sit on
-   the same side of the rule.
+   airbench's recipes train ~10 epochs at their width (airbench94) and gain more from
+   width than from epochs beyond that. A grid of fixed recipes at 10 minutes on a 2-core
+   CPU put the line lower: 9 epochs at a width beat 12 at the next narrower and 22 at the
+   one below that, in less or about the same time (BENCHMARKS.md, "Time budget").
 
 The choice is printed in one line and kept in config.json as `budget_choice` beside the
 chosen values (widths, epochs, batch size, lr), so `--resume` and `--config config.json`
@@ -58,7 +59,7 @@ from ..errors import AugtrainError
 from .config import parse_duration
 
 # Fewer epochs than this at a width: a narrower net with more epochs does better (see above).
-MIN_EPOCHS = 10
+MIN_EPOCHS = 9
 MAX_EPOCHS = 40  # airbench96's count; beyond it the schedule gains nothing worth the time
 # Calibration may spend at most this share of the budget (it is part of the budget).
 CALIBRATION_SHARE = 0.05
