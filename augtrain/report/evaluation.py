@@ -134,22 +134,23 @@ def evaluate_dataset(
     folder = run is not None and Path(run).is_dir()
     run_dir = Path(run) if folder else None
     source = checkpoint if folder or run is None else str(run)  # metrics' "checkpoint"
-    if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
-        return multilabel.evaluate(
-            run_dir, source, ckpt, model, arrays, split, label, checkpoint, dev, batch_size,
-            policy, tta,
-        )  # fmt: skip
+    # a multi-label model's views average each label's sigmoid (report/inference.py)
     logits = predict_tta(model, arrays.x, dev, tta, batch_size, policy=policy)
-    classes = list(ckpt["classes"])
-    metrics = classification_metrics(logits, arrays.y, classes)
-    report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)
-    metrics = {
+    header = {
         "split": split,
         "data": label,
         "checkpoint": source,
         "tta": tta,
         "tta_views": len(tta_views(tta)),
         "run_tta": run_tta,
+    }
+    if multilabel.is_multilabel(ckpt["model"]):  # sigmoid per label: report/multilabel.py
+        return multilabel.evaluation(run_dir, ckpt, arrays, logits, header, checkpoint)
+    classes = list(ckpt["classes"])
+    metrics = classification_metrics(logits, arrays.y, classes)
+    report = per_class_report(arrays.y, logits.argmax(1).numpy(), classes)
+    metrics = {
+        **header,
         **metrics,
         "per_class": report,
         "averages": averages(report),

@@ -266,45 +266,28 @@ class MultiLabelEvaluation:
         return self.probs > self.threshold
 
 
-def evaluate(
+def evaluation(
     run_dir: Path | None,
-    source: str,
     ckpt: dict[str, Any],
-    model: nn.Module,
     arrays: Any,
-    split: str,
-    label: str,
+    logits: torch.Tensor,
+    header: dict[str, Any],
     checkpoint: str,
-    device: torch.device,
-    batch_size: int,
-    policy: Any,
-    tta: str = "none",
 ) -> MultiLabelEvaluation:
-    """report.evaluation.evaluate_dataset for a multi-label run: `run_dir` the run folder
-    (None for a checkpoint file or no run), `source` what metrics name as the checkpoint,
-    `tta` the test-time views (each label's sigmoid averaged over them)."""
-    from .tta import predict_tta, tta_views
-
+    """report.evaluation.evaluate_dataset's result for a multi-label run: `logits` its
+    prediction of `arrays` (each label's sigmoid averaged over the TTA views), `header` the
+    metrics every evaluation starts with (split, data, checkpoint, TTA)."""
     threshold = float(ckpt["config"].get("threshold", 0.5))
     classes = list(ckpt["classes"])
     if np.ndim(arrays.y) == 1:  # single-label data evaluated by a multi-label model
         arrays.y = np.eye(len(classes), dtype=np.float32)[np.asarray(arrays.y, np.int64)]
-    logits = predict_tta(model, arrays.x, device, tta, batch_size, policy=policy)
-    metrics = {
-        "split": split,
-        "data": label,
-        "checkpoint": source,
-        "tta": tta,
-        "tta_views": len(tta_views(tta)),
-        "run_tta": ckpt["config"].get("tta", "none"),
-        **multilabel_metrics(logits, arrays.y, classes, threshold),
-    }
+    metrics = {**header, **multilabel_metrics(logits, arrays.y, classes, threshold)}
     return MultiLabelEvaluation(
         run_dir,
         checkpoint,
-        tta,
-        split,
-        label,
+        header["tta"],
+        header["split"],
+        header["data"],
         classes,
         arrays.x,
         arrays.y,
