@@ -36,6 +36,19 @@ def restore_threads():
     torch.set_num_threads(threads)
 
 
+def speednet_spec(config, size=12):
+    """The model spec calibration builds speednet from, for 3-class RGB `size` images."""
+    return {
+        "name": "speednet",
+        "options": config.model_options,
+        "num_classes": 3,
+        "in_channels": 3,
+        "input_size": [size, size],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+    }
+
+
 def arrays(n=96, size=12, seed=0):
     x, y = synthetic_images(n, size, 3, seed)
     xt, yt = synthetic_images(24, size, 3, seed + 1)
@@ -189,16 +202,7 @@ def test_calibration_on_tiny_data_with_an_injected_clock(monkeypatch):
 
     data = load_data(arrays())
     config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
-    spec = {
-        "name": "speednet",
-        "options": config.model_options,
-        "num_classes": 3,
-        "in_channels": 3,
-        "input_size": [12, 12],
-        "mean": [0.5] * 3,
-        "std": [0.25] * 3,
-        "label_mode": "categorical",
-    }
+    spec = {**speednet_spec(config), "label_mode": "categorical"}
     monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:3])
     now = fake_clock(0.001)
     state = torch.get_rng_state()
@@ -224,15 +228,7 @@ def test_a_short_budget_drops_tta_it_cannot_afford_and_takes_smaller_batches(mon
 
     data = load_data(arrays(n=96))
     config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
-    spec = {
-        "name": "speednet",
-        "options": config.model_options,
-        "num_classes": 3,
-        "in_channels": 3,
-        "input_size": [12, 12],
-        "mean": [0.5] * 3,
-        "std": [0.25] * 3,
-    }
+    spec = speednet_spec(config)
     monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
     monkeypatch.setattr(budget, "EVAL_SHARE", 0.03)  # 0.9 s of the 30
     monkeypatch.setattr(budget, "MIN_STEPS", 10_000)
@@ -331,15 +327,7 @@ def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatc
     torch.set_num_threads(threads)
     data = load_data(arrays())
     config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
-    spec = {
-        "name": "speednet",
-        "options": config.model_options,
-        "num_classes": 3,
-        "in_channels": 3,
-        "input_size": [12, 12],
-        "mean": [0.5] * 3,
-        "std": [0.25] * 3,
-    }
+    spec = speednet_spec(config)
     monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
     elapsed = [0.0]
 
@@ -428,15 +416,7 @@ def test_speednet_is_timed_in_its_early_and_later_steps(monkeypatch):
 
     data = load_data(arrays())
     config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
-    spec = {
-        "name": "speednet",
-        "options": config.model_options,
-        "num_classes": 3,
-        "in_channels": 3,
-        "input_size": [12, 12],
-        "mean": [0.5] * 3,
-        "std": [0.25] * 3,
-    }
+    spec = speednet_spec(config)
     states = []
     from augtrain.training.loop import Trainer
 

@@ -14,23 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fixtures import synthetic_images
+from test_loggers import arrays, train  # the same tiny run as the fake-module tests
 
 import augtrain
 from augtrain.cli import main
-
-
-def arrays() -> dict[str, np.ndarray]:
-    x, y = synthetic_images(32, 16, 3, 0)
-    xt, yt = synthetic_images(12, 16, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
-
-
-def train(tmp_path: Path, **kw: Any) -> Any:
-    opts = dict(
-        data=arrays(), epochs=2, batch_size=8, runs_dir=str(tmp_path), name="run", verbose=0
-    )
-    return augtrain.train(**{**opts, **kw})
 
 
 def resume(tmp_path: Path, epochs: int) -> Any:
