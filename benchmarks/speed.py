@@ -69,8 +69,7 @@ def cpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         cmd += ["--runs-dir", str(runs_dir), "--name", name, "--verbose", "2", *args.extra]
         seconds, out = run_cli(cmd)
         print(out, flush=True)
-        metrics = json.loads((runs_dir / name / "metrics.json").read_text())
-        config = json.loads((runs_dir / name / "config.json").read_text())["config"]
+        metrics, config, _ = finished(runs_dir / name)
         rows.append((metrics["accuracy"], metrics.get("accuracy_without_tta"), seconds))
         keys = ("accuracy", "accuracy_without_tta", "wall_s")
         record(
@@ -119,8 +118,7 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
             cmd += ["--verbose", "1", *args.extra]
             seconds, stdout = run_cli(cmd, env)
             choice_line = next((x for x in stdout.splitlines() if x.startswith("time budget")), "")
-            metrics = json.loads((runs_dir / name / "metrics.json").read_text())
-            config = json.loads((runs_dir / name / "config.json").read_text())["config"]
+            metrics, config, epoch_seconds = finished(runs_dir / name)
             choice = config.get("budget_choice") or {}
             row = {
                 "budget": text,
@@ -135,11 +133,7 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
                 "rates": choice.get("rates"),
                 "accuracy": metrics["accuracy"],
                 "accuracy_without_tta": metrics.get("accuracy_without_tta"),
-                "epoch_seconds": [
-                    float(r["seconds"])
-                    for r in csv_rows(runs_dir / name / "history.csv")
-                    if r.get("seconds")
-                ],
+                "epoch_seconds": epoch_seconds,
                 "choice_line": choice_line,
                 "load_average": os.getloadavg()[0],
             }
@@ -163,11 +157,16 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         )
 
 
-def csv_rows(path: Path) -> list[dict[str, str]]:
+def finished(run: Path) -> tuple[dict, dict, list[float]]:
+    """A finished run folder's metrics.json, config.json's config and each epoch's seconds
+    (history.csv)."""
     import csv
 
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    metrics = json.loads((run / "metrics.json").read_text())
+    config = json.loads((run / "config.json").read_text())["config"]
+    with open(run / "history.csv", newline="") as f:
+        seconds = [float(r["seconds"]) for r in csv.DictReader(f) if r.get("seconds")]
+    return metrics, config, seconds
 
 
 # --grid's precisions: the calibration's two CPU paths (budget.precisions_for)
@@ -189,17 +188,12 @@ def grid_mode(args: argparse.Namespace, runs_dir: Path) -> None:
         cmd += [*(GRID_PRECISIONS[precision[0]] if precision else [])]
         cmd += ["--name", name, "--verbose", "2", *args.extra]
         seconds, _ = run_cli(cmd)
-        metrics = json.loads((runs_dir / name / "metrics.json").read_text())
-        config = json.loads((runs_dir / name / "config.json").read_text())["config"]
+        metrics, config, epoch_seconds = finished(runs_dir / name)
         row = {"width": int(width), "epochs": int(epochs), "wall_s": round(seconds, 1)}
         row["amp"], row["channels_last"] = config["amp"], config["channels_last"]
         row["accuracy"] = metrics["accuracy"]
         row["accuracy_without_tta"] = metrics.get("accuracy_without_tta")
-        row["epoch_seconds"] = [
-            float(r["seconds"])
-            for r in csv_rows(runs_dir / name / "history.csv")
-            if r.get("seconds")
-        ]
+        row["epoch_seconds"] = epoch_seconds
         row["load_average"] = os.getloadavg()[0]
         report["runs"].append(row)
         record("speed_grid", report, path)
