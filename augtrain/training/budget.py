@@ -444,6 +444,10 @@ def fit_to_budget(
     eval_x = torch.from_numpy(eval_src[: min(len(eval_src), EVAL_CALIBRATION_IMAGES)]).to(device)
 
     fixed_epochs = "epochs" in given
+
+    def now_left() -> float:  # the budget less what is spent and the fixed tail
+        return budget_s - (now() - started) - TAIL_SECONDS
+
     cal_start = now()
     calibration_cap = CALIBRATION_SHARE * budget_s
     measured_list: list[Measured] = []
@@ -481,7 +485,7 @@ def fit_to_budget(
             else:
                 torch.set_num_threads(threads)
         measured_list.append(measured)
-        left = budget_s - (now() - started) - TAIL_SECONDS
+        left = now_left()
         least = views_of(config.tta if "tta" in given else "none")  # TTA is chosen below
         fit = plan(measured, left, n_train, n_eval, least).fit
         needed = config.epochs if fixed_epochs else MIN_EPOCHS
@@ -507,9 +511,6 @@ def fit_to_budget(
             # a short run: more, smaller steps (the lr follows the batch, derive_recipe_values)
             run_batch = min(batch, max(32, 2 ** int(math.log2(max(trained / MIN_STEPS, 1)))))
         return final, chosen, fits, run_batch
-
-    def now_left() -> float:
-        return budget_s - (now() - started) - TAIL_SECONDS
 
     # The screen's small steps misjudge a full batch (on a CPU a 1,024-image step of float32
     # activations no longer fits the caches): the chosen candidate is timed again at the
