@@ -397,6 +397,15 @@ def stage_smoke(c: Check, limit: float) -> dict:
     return report
 
 
+def settle(report: dict[str, Any], step: dict[str, Any], script: str) -> dict[str, Any]:
+    """A stage's report after its step: status ok, or the failure naming `script` with the
+    tail of its output."""
+    report["status"] = "ok" if step["rc"] == 0 else failure(step, script)
+    if step["rc"] != 0:
+        report["output"] = tail(step["output"])
+    return report
+
+
 def child_record(path: Path) -> dict[str, Any]:
     """A stage script's JSON record (_common.record) as the stage's report: its figures and
     the commit they were measured at; {} when the script wrote none."""
@@ -432,9 +441,7 @@ def stage_speed(c: Check, limit: float) -> dict:
             **spread("train_s", [r["train_s"] for r in report["runs"]]),
             **spread("fit_s", [r["fit_s"] for r in report["runs"]]),
         }
-    report["status"] = "ok" if step["rc"] == 0 else failure(step, "speed.py")
-    if step["rc"] != 0:
-        report["output"] = tail(step["output"])
+    settle(report, step, "speed.py")
     # --time-budget 5s on the whole tree: calibration, choice and the wall time against it
     budget_json = c.work / "speed_budget.json"
     budget = c.python(str(HERE / "speed.py"), "--time-budget", "5s", "--runs", "1")
@@ -503,9 +510,7 @@ def stage_peer(c: Check, limit: float) -> dict:
     cmd = c.plan([*cmd, "--workdir", str(c.work / "airbench")], ["--runs", "1"])
     step = c.run("peer", cmd, limit - check["seconds"])
     report = parse_peer(step["output"])
-    report["status"] = "ok" if step["rc"] == 0 else failure(step, "peer_airbench.py")
-    if step["rc"] != 0:
-        report["output"] = tail(step["output"])
+    settle(report, step, "peer_airbench.py")
     return report
 
 
@@ -520,9 +525,7 @@ def stage_augment(c: Check, limit: float) -> dict:
         cmd += ["--device", "cpu"]
     step = c.run("augment", cmd, limit, env={"CIFAR_JPEG": c.args.data})
     report = child_record(out)
-    report["status"] = "ok" if step["rc"] == 0 else failure(step, "augment_speed.py")
-    if step["rc"] != 0:
-        report["output"] = tail(step["output"])
+    settle(report, step, "augment_speed.py")
     return report
 
 
@@ -537,9 +540,7 @@ def stage_ddp(c: Check, limit: float) -> dict:
         cmd += ["--device", "cpu"]
     step = c.run("ddp", cmd, limit)
     report = child_record(out)
-    report["status"] = "ok" if step["rc"] == 0 else failure(step, "ddp_scaling.py --wrapper")
-    if step["rc"] != 0:
-        report["output"] = tail(step["output"])
+    settle(report, step, "ddp_scaling.py --wrapper")
     return report
 
 
@@ -576,9 +577,7 @@ def stage_photo(c: Check, limit: float) -> dict:
     cmd += ["--device", "cuda" if c.cuda else "cpu"]
     step = c.run("photo", cmd, limit)
     report = child_record(out)
-    report["status"] = "ok" if step["rc"] == 0 else failure(step, "photo_folder.py")
-    if step["rc"] != 0:
-        report["output"] = tail(step["output"])
+    settle(report, step, "photo_folder.py")
     return report
 
 
