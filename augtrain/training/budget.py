@@ -56,6 +56,7 @@ import numpy as np
 import torch
 
 from ..errors import AugtrainError
+from .callbacks.base import Callback
 from .config import parse_duration
 
 # Fewer epochs than this at a width: a narrower net with more epochs does better (see above).
@@ -597,6 +598,10 @@ def fit_to_budget(
             "train_images": chosen.train_images or n_train,
             "tta": tta,
             "precision": precision_label(amp, channels_last),
+            # what the guard (BudgetGuard) needs to re-plan the epochs as training goes
+            "eval_s": round(chosen.eval_s, 2),
+            "early_epochs": chosen.measured.early_epochs,
+            "later_over_early": round(later_over_early(chosen.measured), 4),
         },
         "predicted_total_s": round(elapsed + chosen.predicted_s + TAIL_SECONDS, 1),
         "fits": fits,
@@ -614,6 +619,125 @@ def fit_to_budget(
                 flush=True,
             )
     return out
+
+
+def later_over_early(m: Measured) -> float:
+    """A later epoch's cost over a first one's (1 for a net without dearer first epochs)."""
+    if not m.early_epochs or not m.early_s_per_image:
+        return 1.0
+    return m.train_s_per_image / m.early_s_per_image
+
+
+# ------------------------------------------------------------------ the guard
+def guard_epochs(
+    done: int,
+    planned: int,
+    early_walls: Sequence[float],
+    later_walls: Sequence[float],
+    early_epochs: int,
+    later_over_early: float,
+    left_s: float,
+    spare_s: float,
+    most: int = MAX_EPOCHS,
+) -> int:
+    """The epochs the run should have, `done` trained and `planned` planned, from the wall
+    seconds its epochs took (the first `early_epochs` apart: they cost more) and `left_s`
+    seconds left for epochs. Fewer when the plan would overrun `left_s`; more when one
+    more fits with `spare_s` to spare; else `planned` (the gap between the two keeps noise
+    from moving the plan back and forth). `done` (stop now) only when no epoch fits."""
+    if not early_walls and not later_walls:
+        return planned
+    ratio = later_over_early if later_over_early > 0 else 1.0
+    later = statistics.fmean(later_walls[-2:]) if later_walls else early_walls[-1] * ratio
+    early = early_walls[-1] if early_walls else later / ratio
+
+    def cost(epochs: int) -> float:
+        return sum(early if e < early_epochs else later for e in range(done, epochs))
+
+    fits = done
+    while fits < max(planned, most) and cost(fits + 1) <= left_s - spare_s:
+        fits += 1
+    if cost(planned) > left_s:
+        return min(fits, planned)
+    return max(fits, planned)
+
+
+class BudgetGuard(Callback):
+    """--time-budget's clock while training. The calibration's rates forecast the epochs;
+    a machine shared with other work, or one whose speed drifts, then runs them slower or
+    faster (BENCHMARKS.md, time budget: ~20% between runs an hour apart on quiet cores).
+    After each epoch this compares the plan with the epochs' own wall times and, where the
+    plan would overrun the budget or leave an epoch's time unused, re-plans the run's length
+    (`Trainer.replan`: the rest of the schedule squeezed or stretched, the change kept in
+    config.json, so a rerun from it, or --resume, is exact and is never re-timed)."""
+
+    def __init__(
+        self,
+        budget_s: float,
+        started: float,
+        choice: dict[str, Any],
+        now: Callable[[], float] = time.monotonic,
+        verbose: int = 1,
+    ) -> None:
+        chosen = choice["chosen"]
+        self.budget_s, self.started, self.now, self.verbose = budget_s, started, now, verbose
+        self.eval_s = float(chosen.get("eval_s") or 0.0)
+        self.early_epochs = int(chosen.get("early_epochs") or 0)
+        self.later_over_early = float(chosen.get("later_over_early") or 1.0)
+        self.early_walls: list[float] = []
+        self.later_walls: list[float] = []
+        self.last = 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.last = self.now()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from . import distributed
+
+        trainer = self.trainer
+        now = self.now()
+        (self.early_walls if epoch < self.early_epochs else self.later_walls).append(
+            now - self.last
+        )
+        self.last = now
+        done, planned = trainer.epoch, trainer.config.epochs
+        if done >= planned or trainer.stop_training:
+            return
+        if self.early_epochs and not self.later_walls and planned > self.early_epochs:
+            return  # the later epochs' cost is seen after the first of them, not guessed
+        left = self.budget_s - (now - self.started)
+        epochs = guard_epochs(
+            done,
+            planned,
+            self.early_walls,
+            self.later_walls,
+            self.early_epochs,
+            self.later_over_early,
+            left - TAIL_SECONDS - self.eval_s,
+            SAFETY_SHARE * max(left, 0.0),
+        )
+        epochs = distributed.broadcast_object(epochs, trainer.dist)  # rank 0's clock decides
+        if epochs == planned:
+            return
+        trainer.replan(epochs)
+        if self.verbose and trainer.is_main:
+            walls = self.later_walls or self.early_walls
+            print(
+                f"time budget: {planned} epochs -> {epochs} (epochs take {walls[-1]:.0f} s, "
+                f"{format_duration(max(left, 0.0))} left)",
+                flush=True,
+            )
+
+
+def guard_for(config: Any, given: set[str], started: float) -> BudgetGuard | None:
+    """The guard of a run the calibration has just fitted (None where the epochs are the
+    user's, or the budget affords less than one epoch: nothing then to re-plan)."""
+    choice = config.budget_choice or {}
+    chosen = choice.get("chosen") or {}
+    n = choice.get("train_images_all")
+    if "epochs" in given or (chosen.get("train_images") or n) != n:
+        return None
+    return BudgetGuard(float(choice["budget_s"]), started, choice, verbose=config.verbose)
 
 
 def apply_choice(config: Any, data: Any) -> Any:

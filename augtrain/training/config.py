@@ -726,6 +726,11 @@ class TrainConfig:
     budget_choice: dict[str, Any] | None = setting(
         None, MODEL, "the recipe --time-budget chose and the rates it measured", recorded=True
     )
+    # [after_epoch, from_epochs, to_epochs] each time the --time-budget guard changed the
+    # run's length (the rest of the schedule stretched to the new end: optim.replanned_progress)
+    replans: list[list[int]] = setting(
+        [], MODEL, "where the --time-budget guard changed the run's length", recorded=True
+    )
     # ------------------------------------------------------------------ checkpoints
     # auto never picks a test_* figure: that would select on the test set
     monitor: str = setting(
@@ -846,6 +851,20 @@ class TrainConfig:
             raise AugtrainError(
                 f"budget_choice must be a dict (as config.json has it), got {self.budget_choice!r}"
             )
+        replans = self.replans
+        ok = isinstance(replans, list) and all(
+            isinstance(r, (list, tuple))
+            and len(r) == 3
+            and all(isinstance(v, int) for v in r)
+            and 0 <= r[0] <= min(r[1], r[2])
+            for r in replans
+        )
+        if not ok:
+            raise AugtrainError(
+                f"replans must be a list of [after_epoch, from_epochs, to_epochs] (as "
+                f"config.json has it), got {replans!r}"
+            )
+        self.replans = [list(r) for r in replans]
         from ..data.arrays import Dataset
 
         data = self.data

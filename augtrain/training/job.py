@@ -22,7 +22,7 @@ from ..device import DevicePolicy, resolve_device
 from ..errors import AugtrainError
 from ..report import multilabel
 from . import checkpoint, distributed
-from .budget import apply_choice, command_start, fit_to_budget, given_settings
+from .budget import apply_choice, command_start, fit_to_budget, given_settings, guard_for
 from .callbacks import Callback
 from .config import TrainConfig, unknown_keywords
 from .loggers import check_installed as check_loggers_installed
@@ -266,6 +266,7 @@ class TrainingJob:
     run_dir: Path | None
     ckpt: dict | None
     lr_finder: Any = None  # --lr auto: the range test's result (lr_find.LRFinderResult)
+    budget_guard: Callback | None = None  # --time-budget: re-plans the epochs as they run
 
 
 def csv_reading(config: TrainConfig, given: set[str] | None, resumed: bool) -> bool | None:
@@ -356,6 +357,7 @@ def prepare_job(
         "label_mode": config.label_mode,
     }
     budget = config.time_budget is not None and config.budget_choice is None
+    guard = None
     if budget and not resumed and started is not None:
         # the recipe's scale for the budget, from a calibration on this data and machine
         # (rank 0's under torchrun: every rank must train the same recipe)
@@ -366,6 +368,7 @@ def prepare_job(
         )
         config = distributed.broadcast_object(fitted, dist_info)
         model_spec["options"] = config.model_options
+        guard = guard_for(config, given or set(), started)
         # the calibration may have chosen the other CPU precision (budget.precisions_for)
         precision = DevicePolicy.resolve(device, config.amp, config.channels_last)
     data = apply_choice(config, data)  # the budget's threads; short of an epoch: part of the data
@@ -428,6 +431,7 @@ def prepare_job(
         [*transfer_callbacks, *recipe_callbacks],
         run_dir,
         ckpt,
+        budget_guard=guard,
     )
 
 

@@ -63,7 +63,10 @@ class Lookahead(Callback):
             f.copy_(s)
 
     def decay(self, step: int) -> float:
-        progress = min(step / max(self.total_steps(), 1), 1.0)
+        if getattr(self.trainer, "steps_per_epoch", None):  # loop.Trainer: re-plans included
+            progress = self.trainer.schedule_fraction(step)
+        else:
+            progress = min(step / max(self.total_steps(), 1), 1.0)
         return self.base**self.every * progress**self.power
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:

@@ -60,7 +60,12 @@ from .callbacks import Callback, CallbackList
 from .config import TrainConfig
 from .ema import ModelEma
 from .losses import ClassifierLoss, MultiLabelLoss, default_loss  # noqa: F401
-from .optim import build_momentum_schedule, build_optimizer, build_schedule
+from .optim import (
+    build_momentum_schedule,
+    build_optimizer,
+    build_schedule,
+    replanned_progress,
+)
 from .sources import Batch, BatchSource, DeviceSource, Step  # noqa: F401
 
 
@@ -208,8 +213,17 @@ class Trainer:
             group.setdefault("base_lr", group["lr"])
             group.setdefault("lr_mult", 1.0)
         self.steps_per_epoch = self.source.steps()  # optimizer steps; None: until exhausted
+        # Where the --time-budget guard changed the run's length (`replan`): the schedules
+        # are built over the length first planned and read through `planned`. A resume that
+        # set another --epochs plans the whole run over that, as without re-plans.
+        ends = bool(config.replans) and config.replans[-1][2] == config.epochs
+        self.replans = [list(r) for r in config.replans] if ends else []
+        self.planned_epochs = self.replans[0][1] if self.replans else config.epochs
+        self.planned = replanned_progress(self.replans)
         if schedule is None:
-            schedule, momentum_schedule = self._config_schedules(config, self.steps_per_epoch)
+            schedule, momentum_schedule = self._config_schedules(
+                config, self.steps_per_epoch, self.planned_epochs
+            )
         self.schedule, self.momentum_schedule = schedule, momentum_schedule
         # --label-mode binary: one logit, as two-class logits whose cross-entropy is the
         # binary cross-entropy (report.metrics.class_logits)
@@ -269,11 +283,13 @@ class Trainer:
         )
 
     @staticmethod
-    def _config_schedules(config: TrainConfig, steps_per_epoch: int | None) -> tuple[Any, Any]:
-        """--schedule's lr factor, and onecycle's momentum (Adam's beta1) beside it."""
+    def _config_schedules(
+        config: TrainConfig, steps_per_epoch: int | None, epochs: int
+    ) -> tuple[Any, Any]:
+        """--schedule's lr factor over `epochs`, and onecycle's momentum (Adam's beta1)."""
         schedule = build_schedule(
             config.schedule,
-            config.epochs,
+            epochs,
             config.gamma,
             config.step_size,
             config.warmup_epochs,
@@ -287,7 +303,7 @@ class Trainer:
         momentum = (
             build_momentum_schedule(
                 config.schedule,
-                config.epochs,
+                epochs,
                 config.warmup_epochs,
                 steps_per_epoch=steps_per_epoch,
                 pct_start=config.pct_start,
@@ -514,6 +530,7 @@ class Trainer:
         """The rate of every group: base lr x schedule(progress) x lr_scale, unless a
         LearningRateScheduler set `lr_override`, which then is the rate; and onecycle's
         momentum."""
+        progress = self.planned(progress)
         factor = self.schedule(progress) * self.lr_scale
         momentum = None if self.momentum_schedule is None else self.momentum_schedule(progress)
         for group in self.optimizer.param_groups:
@@ -526,6 +543,31 @@ class Trainer:
                     group["betas"] = (momentum, *group["betas"][1:])
                 elif "momentum" in group:
                     group["momentum"] = momentum
+
+    def schedule_fraction(self, step: int) -> float:
+        """How far optimizer step `step` is through the run's schedule, 0 to 1 (re-plans
+        included: Lookahead's ramp ends where the lr's does)."""
+        steps = self.steps_per_epoch or 1
+        return min(self.planned(step / steps) / max(self.planned_epochs, 1), 1.0)
+
+    def replan(self, epochs: int) -> None:
+        """Make the run `epochs` long from the end of the epoch just trained: the rest of
+        the schedule is stretched or squeezed to end there (optim.replanned_progress) and
+        the change is kept in the config (`replans`), so that a rerun from config.json, or
+        --resume, trains the same steps at the same rates. `epochs` == the epochs done
+        ends the run now."""
+        done = self.epoch
+        if self.batch_in_epoch or epochs < done:
+            raise AugtrainError(f"replan({epochs}): only between epochs, after {done} done")
+        if epochs == self.config.epochs:
+            return
+        self.replans.append([done, self.config.epochs, epochs])
+        self.planned = replanned_progress(self.replans)
+        self.config = self.config.replace(epochs=epochs, replans=[list(r) for r in self.replans])
+        if self.checkpoint_meta.get("config") is not None:
+            self.checkpoint_meta["config"] = self.config.to_dict()
+        for cb in self.callbacks:  # Keras' params: the epochs now planned
+            cb.set_params(self.params())
 
     @property
     def current_lr(self) -> float:

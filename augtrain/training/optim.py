@@ -9,7 +9,7 @@ the loop sets every group's lr and momentum each step from (epoch, step).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -195,3 +195,23 @@ def one_cycle(
         return anneal(a, b, min(max(pct, 0.0), 1.0))
 
     return value
+
+
+# ------------------------------------------------------------------ re-planned runs
+def replanned_progress(
+    replans: Sequence[Sequence[int]],
+) -> Callable[[float], float]:
+    """Progress on the run as trained (epochs, fractional) -> progress on the schedule it
+    was planned with: each re-plan [after_epoch k, from E, to E'] keeps the schedule up to
+    epoch k and stretches (E' > E) or squeezes (E' < E) the rest of it, so that it ends at
+    E' as it would have ended at E. The --time-budget guard re-plans a run that falls
+    behind or ahead of its clock (training/budget.py, BudgetGuard)."""
+    steps = [(float(k), float(old), float(new)) for k, old, new in replans]
+
+    def planned(t: float) -> float:
+        for k, old, new in reversed(steps):  # the last re-plan maps onto the one before it
+            if t > k:
+                t = k + (t - k) * (old - k) / (new - k) if new > k else k
+        return t
+
+    return planned

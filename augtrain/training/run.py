@@ -129,6 +129,11 @@ class RunFolder(MonitorCallback):
             self.claim = None
 
     def __call__(self, trainer: Trainer, reason: str) -> None:  # the trainer's checkpoint hook
+        if trainer.config is not self.config:  # re-planned (Trainer.replan): config.json too
+            self.config = trainer.config
+            if trainer.dist.is_main:
+                record = runfolder.read_config(self.path)
+                runfolder.write_config(self.path, {**record, "config": self.config.to_dict()})
         if reason == "epoch" and self.config.save_freq == "end":
             if trainer.dist.is_main:
                 runfolder.write_history(self.path, trainer.history)
@@ -242,6 +247,7 @@ def train(
     all_callbacks: list[Callback] = [history_cb, *job.setup_callbacks]
     all_callbacks += flag_callbacks
     all_callbacks += callbacks or []
+    all_callbacks += [job.budget_guard] if job.budget_guard is not None else []
     all_callbacks += [folder]
     trainer = Trainer(
         classifier,
@@ -297,6 +303,7 @@ def train(
         raise
     if claim is not None:
         claim.commit()
+    config = trainer.config  # with the epochs a --time-budget guard re-planned
 
     metrics: dict[str, Any] = {}
     ema = None if trainer.ema is None else trainer.ema.module
