@@ -100,6 +100,9 @@ def cpu_mode(args: argparse.Namespace, runs_dir: Path) -> None:
     )
 
 
+ISA_HOLDS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "NUMBA_CPU_NAME")
+
+
 def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
     from augtrain.training.budget import format_duration
     from augtrain.training.config import parse_duration
@@ -130,12 +133,18 @@ def budget_mode(args: argparse.Namespace, runs_dir: Path) -> None:
                 "calibration_s": choice.get("calibration_s"),
                 "elapsed_before_training_s": choice.get("elapsed_before_training_s"),
                 "chosen": choice.get("chosen"),
+                # the guard's re-plans (budget.BudgetGuard): the epochs trained in the end
+                "trained_epochs": config["epochs"],
+                "replans": config.get("replans") or [],
+                "guard_lines": [x for x in stdout.splitlines() if " epochs -> " in x],
                 "rates": choice.get("rates"),
                 "accuracy": metrics["accuracy"],
                 "accuracy_without_tta": metrics.get("accuracy_without_tta"),
                 "epoch_seconds": epoch_seconds,
                 "choice_line": choice_line,
                 "load_average": os.getloadavg()[0],
+                # benchmarks/cpu_class.sh's imitation of an AVX2-only CPU, when it is set
+                "isa_held": {k: os.environ[k] for k in ISA_HOLDS if k in os.environ},
             }
             report["runs"].append(row)
             record("speed_budget", report, args.json)
