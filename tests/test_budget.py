@@ -433,6 +433,13 @@ def test_speednet_is_timed_in_its_early_and_later_steps(monkeypatch):
     n = 1 + budget.TIMED_STEPS
     assert states == [False] * n + [True] * n  # the later epochs' steps, then the first ones'
     assert m.early_epochs == 3 and m.early_s_per_image is not None
+    # the confirmation's: later steps only, the first epochs' cost from the screen's ratio
+    states.clear()
+    m = budget.measure(
+        CANDIDATES[0], config, spec, x, y, x, torch.device("cpu"), 16, early_ratio=1.25
+    )
+    assert states == [False] * n
+    assert m.early_s_per_image == pytest.approx(1.25 * m.train_s_per_image)
 
 
 def test_the_pick_is_timed_again_at_its_batch_and_the_rule_applied_again(monkeypatch):

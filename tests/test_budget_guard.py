@@ -220,9 +220,9 @@ def test_a_budget_run_is_guarded_its_replan_recorded_and_the_rerun_is_exact(
     config = json.loads((path / "config.json").read_text())["config"]
     planned = config["budget_choice"]["chosen"]["epochs"]
     assert planned > 6  # tiny data: many epochs fit
-    # speednet's first 3 epochs are dearer: the guard waits for a later one
-    assert seen[0] == (4, planned)
-    assert config["epochs"] == 6 and config["replans"] == [[4, planned, 6]]
+    # speednet's first 3 epochs are dearer: the guard waits for two later ones
+    assert seen[0] == (5, planned)
+    assert config["epochs"] == 6 and config["replans"] == [[5, planned, 6]]
     assert f"time budget: {planned} epochs -> 6" in out
     history = (path / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 6

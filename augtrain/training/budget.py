@@ -72,7 +72,10 @@ TAIL_SECONDS = 4.0
 TIMED_STEPS = 3  # after one untimed step
 # The chosen candidate's full-batch timing: its first steps also pay for fresh memory (a
 # full batch's activations are new pages until the allocator reuses them), so two untimed.
-CONFIRM_STEPS = 3
+# Five timed later-epoch steps, the first epochs' cost scaled from the screen's ratio: the
+# median of three rated 24/96/96 12-15% below its epochs in two of three runs and ruled it
+# or 32/128/128 out (BENCHMARKS.md, time budget); later steps are most of a run.
+CONFIRM_STEPS = 5
 CONFIRM_WARMUP = 2
 # Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
 # few hundred, and a full 1024-image step of a wide net would cost seconds per candidate.
@@ -323,11 +326,13 @@ def measure(
     precision_setting: tuple[str, str] | None = None,
     steps: int | None = None,
     warmup: int = 1,
+    early_ratio: float | None = None,
 ) -> Measured:
     """Time `steps` (TIMED_STEPS) training steps (after one untimed) and one inference batch of a
     candidate on real images (`train_x` uint8 NHWC, on the device), through the run's
     pipeline, optimizer groups and precision (the config's, or `precision_setting`'s
-    (amp, channels_last))."""
+    (amp, channels_last)). A net with dearer first epochs is timed in both kinds of step,
+    unless `early_ratio` (a first epoch's cost over a later one's, timed before) is given."""
     from . import checkpoint
     from .loop import DeviceSplit, Trainer
     from .presets import init_from_data, recipe_setup
@@ -381,7 +386,9 @@ def measure(
         net.set_epoch(10**9)  # the later epochs' steps: most of the run
     step_s = timed_step()
     early_step_s = None
-    if early_epochs:
+    if early_epochs and early_ratio is not None:
+        early_step_s = step_s * early_ratio
+    elif early_epochs:
         net.set_epoch(0)
         early_step_s = timed_step()
     from ..report.metrics import predict_logits
@@ -524,8 +531,10 @@ def fit_to_budget(
         confirm_n = min(run_batch, n_train)
         if index in screened or confirm_n <= cal_n:
             break
-        screened[index] = measured_list[index].train_s_per_image
+        screen = measured_list[index]
+        screened[index] = screen.train_s_per_image
         full_x, full_y = sample(confirm_n)
+        early = screen.early_s_per_image
         measured_list[index] = measure(
             chosen.measured.candidate,
             config,
@@ -539,6 +548,7 @@ def fit_to_budget(
             chosen.measured.precision,
             steps=CONFIRM_STEPS,
             warmup=CONFIRM_WARMUP,
+            early_ratio=None if early is None else early / screen.train_s_per_image,
         )
     torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
     calibration_s = now() - cal_start
@@ -703,8 +713,11 @@ class BudgetGuard(Callback):
         done, planned = trainer.epoch, trainer.config.epochs
         if done >= planned or trainer.stop_training:
             return
-        if self.early_epochs and not self.later_walls and planned > self.early_epochs:
-            return  # the later epochs' cost is seen after the first of them, not guessed
+        if len(self.later_walls) < 2 and planned - done > 1:
+            # The later epochs' cost is read from two of them, not guessed from the dearer
+            # first ones or one alone: an AVX2-held run's first later epoch took 37 s, the
+            # next ones 31 s, and a re-plan on the first cut two epochs it then gave back.
+            return
         left = self.budget_s - (now - self.started)
         epochs = guard_epochs(
             done,
