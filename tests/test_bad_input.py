@@ -288,10 +288,15 @@ CASES: list[Case] = [
     flag_case("--warp-interpolation", "cubic", message="--warp-interpolation 'cubic' is not"),
     flag_case("--augment", "wild", message="unknown --augment preset 'wild'"),
     # optimizer, model, monitor: names and combinations
-    Case("nesterov-adam", [*TRAIN, "--nesterov"], 2, "--nesterov needs --optimizer sgd"),
+    Case(
+        "nesterov-adam",
+        [*TRAIN, "--nesterov", "--optimizer", "adam"],
+        2,
+        "--nesterov needs --optimizer sgd",
+    ),
     Case(
         "nesterov-no-momentum",
-        [*TRAIN, "--nesterov", "--optimizer", "sgd"],
+        [*TRAIN, "--nesterov", "--optimizer", "sgd", "--momentum", "0"],
         2,
         "--nesterov needs --momentum > 0",
     ),
@@ -311,7 +316,7 @@ CASES: list[Case] = [
     flag_case("--head", "logistic", message="--head logistic needs --features"),
     flag_case("--features", "{tmp}/none.npz", message="none.npz"),
     flag_case("--model-option", "nokey", message="expected KEY=VALUE"),
-    flag_case("--model-option", "width=3", message="model 'cnn4'"),
+    flag_case("--model-option", "width=3", message="model 'speednet'"),  # the default job's
     Case(
         "model-too-small-input",
         [*FOLDER, "--model", "lenet5"],
@@ -753,7 +758,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_saves(
     assert (runs / "r" / "last.pt").read_bytes() != old
     assert sorted(p.name for p in runs.iterdir()) == ["r"]  # no aside copy left
     config = json.loads((runs / "r" / "config.json").read_text())
-    assert config["config"]["epochs"] == 1 and config["model"]["name"] == "cnn4"
+    assert config["config"]["epochs"] == 1 and config["model"]["name"] == "speednet"
 
 
 def test_resume_applies_config_json_edits(

@@ -171,14 +171,28 @@ def test_speed_on_a_cpu_has_a_ten_minute_budget_unless_sized_by_the_user():
     assert apply_preset("speed", {"time_budget": 90.0}, cuda=True)["time_budget"] == 90.0
 
 
-def test_a_budget_without_model_or_preset_is_the_default_job():
+def test_no_model_and_no_preset_is_the_default_job():
     out = with_preset(None, {"time_budget": 60.0}, lambda d: False)
     assert out["preset"] == "general" and out["model"] == "speednet"
+    assert out["time_budget"] == 60.0 and out["model_options"]["widths"] == [32, 128, 128]
     assert with_preset(None, {"time_budget": 60.0, "model": "cnn4"}, lambda d: False) == {
         "time_budget": 60.0,
         "model": "cnn4",
     }
-    assert with_preset(None, {}, lambda d: False) == {}  # no budget: TrainConfig's defaults
+    # no budget: on a CPU speed-cpu's recipe fitted to 10 minutes, unless sized by the user
+    cpu = with_preset(None, {}, lambda d: False)
+    assert cpu["preset"] == "general" and cpu["time_budget"] == DEFAULT_CPU_BUDGET
+    sized = with_preset(None, {"epochs": 2}, lambda d: False)
+    assert sized["epochs"] == 2 and "time_budget" not in sized
+    assert sized["model_options"]["widths"] == [32, 128, 128]
+    # on a GPU airbench94's recipe, fixed
+    gpu = with_preset(None, {}, lambda d: True)
+    assert gpu["preset"] == "general" and "time_budget" not in gpu
+    assert gpu["model_options"]["widths"] == [64, 256, 256] and gpu["epochs"] == 10
+    # the user's own network (train's network=) or a model: no default job
+    assert with_preset(None, {"epochs": 1}, lambda d: False, own_network=True) == {"epochs": 1}
+    assert with_preset(None, {"model": "cnn4"}, lambda d: False) == {"model": "cnn4"}
+    assert with_preset(None, {}, lambda d: False, own_network=True) == {}
 
 
 def test_tutorial_preset_is_the_plain_defaults():

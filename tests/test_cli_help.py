@@ -27,13 +27,15 @@ def test_train_help_shows_trainconfig_defaults(capsys):
         ("--epochs EPOCHS", "10"),
         ("--batch-size BATCH_SIZE", "32"),
         ("--optimizer {sgd,adam,adamw,adamax,rmsprop}", "adam"),
-        ("--model MODEL", "cnn4"),
         ("--seed SEED", "0"),
         ("--verbose {0,1,2}", "1"),
     ]:
         assert re.search(
             re.escape(flag) + r" [^-]*\(default: " + re.escape(default) + r"\)", text
         ), flag
+    # the model: the default job's, not TrainConfig's cnn4 (the tutorials' recipe, named)
+    assert "given neither a model nor a preset, the default job runs (preset general)" in text
+    assert "The defaults shown below are TrainConfig's own: the tutorials' recipe" in text
     assert "--nesterov (default" not in text  # False is no default worth a word
     assert "(default: None)" not in text and "(default: [])" not in text
     assert text.count("(default: the optimizer's usual)") == 1  # the help's own, not twice

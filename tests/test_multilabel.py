@@ -628,7 +628,7 @@ def test_training_on_class_names_with_spaces(tmp_path, capsys):
     path = write_breeds_csv(tmp_path)
     base = ["train", "--labels", str(path), "--epochs", "1", "--batch-size", "6"]
     base += ["--validation-split", "0.5", "--augment", "none", "--runs-dir", str(tmp_path / "r")]
-    base += ["--cache-dir", str(tmp_path / "c")]
+    base += ["--cache-dir", str(tmp_path / "c"), "--model", "cnn4"]
     assert main([*base, "--name", "breeds"]) == 0
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note: --labels")]

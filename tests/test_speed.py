@@ -219,7 +219,10 @@ def test_with_preset_from_a_config_object_keeps_what_differs_from_defaults():
     # keyword overrides beat the config object, and the preset
     out = with_preset(config, {"epochs": 5, "label_smoothing": 0.0}, lambda d: True)
     assert out["epochs"] == 5 and out["label_smoothing"] == 0.0 and out["preset"] == "speed"
-    assert with_preset(None, {"epochs": 1}, lambda d: True) == {"epochs": 1}
+    assert with_preset(None, {"epochs": 1, "model": "cnn4"}, lambda d: True) == {
+        "epochs": 1,
+        "model": "cnn4",
+    }
 
 
 def test_triangle_start_and_end_factors():

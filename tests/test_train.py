@@ -287,3 +287,15 @@ def test_channel_stats_are_kept_beside_a_cached_split(tmp_path, monkeypatch):
         loop.channel_stats(ImageArrays(x[:10], y[:10], fingerprint="abc"), tmp_path)
     with pytest.raises(TypeError):  # arrays from memory have no key: always computed
         loop.channel_stats(ImageArrays(x, y), tmp_path)
+
+
+def test_a_diverged_run_says_so_in_one_line_and_keeps_its_folder(tmp_path, capsys):
+    x, y = synthetic_images(32, 8, 3, 0)
+    np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x[:8], y_test=y[:8])
+    args = ["train", "--data", str(tmp_path / "d.npz"), "--model", "cnn4", "--epochs", "1"]
+    args += ["--optimizer", "sgd", "--lr", "1e30", "--runs-dir", str(tmp_path / "runs")]
+    assert main([*args, "--name", "nan", "--verbose", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "outputs on the test split are not finite: training diverged" in err
+    assert (tmp_path / "runs" / "nan" / "last.pt").is_file()  # the run is kept, to look at

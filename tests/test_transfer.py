@@ -325,7 +325,7 @@ def test_features_from_state_dict_file(tmp_path, capsys):
     "extra,message",
     [
         (["--init-from", "{tmp}/missing.pth"], "missing.pth: no such run folder or weights file"),
-        (["--init-from", "{tmp}/r.pth"], "no tensor matches model cnn4"),
+        (["--init-from", "{tmp}/r.pth"], "no tensor matches model speednet"),  # the default job
         (["--unfreeze-after", "2"], "--unfreeze-after needs --freeze base"),
         (["--freeze", "base", "--base-lr-mult", "0"], "--base-lr-mult 0.0: must be a number > 0"),
         (["--head", "logistic"], "--head logistic needs --features"),

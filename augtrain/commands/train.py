@@ -1,4 +1,9 @@
-"""`augtrain train`: train a classifier and write its run folder."""
+"""`augtrain train`: train a classifier and write its run folder.
+
+With no --model and no --preset it runs the default job (--preset general: the speed
+recipe; on a CPU fitted to 10 minutes, or to --time-budget, on this machine). The defaults
+shown below are TrainConfig's own: the tutorials' recipe (--preset tutorial), which a
+preset or --model replaces or fills in."""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from ..training.config import GPUS, GROUPS, MODEL, RUN, TrainConfig, argparse_op
 from ._augment_flags import add_augment_arguments, augment_from_args
 
 EXAMPLES = """examples:
-  augtrain train                                   # CIFAR-10, downloaded once, default recipe
+  augtrain train                                   # CIFAR-10, downloaded once, the default job
+  augtrain train --data photos/ --time-budget 30m  # the best recipe that ends within 30 minutes
+  augtrain train --preset tutorial                 # the tutorials' cnn4, Adam, batch 32
   augtrain train --data ~/cifar-10-python.tar.gz   # local copy of the official tarball
   augtrain train --data photos/ --target-size 64 64 --validation-split 0.2
   augtrain train --model cnn4 --optimizer adamax --lr 5e-3 --schedule exponential --gamma 0.9 \\

@@ -493,7 +493,8 @@ class TrainConfig:
         "cnn4",
         MODEL,
         "registered model name (see `augtrain models`), or your own network factory "
-        "module:function (called with num_classes, in_channels, input_size where it takes them)",
+        "module:function (called with num_classes, in_channels, input_size where it takes "
+        "them); given neither a model nor a preset, the default job runs (preset general)",
     )
     model_options: dict[str, Any] = setting(
         {},
@@ -700,7 +701,8 @@ class TrainConfig:
         None,
         MODEL,
         "named recipe filling in what is not given: speed (airbench94; speed-cpu without "
-        "CUDA), speed-cpu, speed95, speed96",
+        "CUDA), speed-cpu, speed95, speed96, general (the default job without --model: "
+        "speed, on a CPU fitted to 10m), tutorial (cnn4, Adam, batch 32)",
         type=str,
         metavar="NAME",
     )
@@ -717,8 +719,7 @@ class TrainConfig:
         None,
         MODEL,
         "the whole command's wall time (90s, 10m, 1h): a short calibration on this machine "
-        "fits the recipe's scale to it; with no --model or --preset, the default job "
-        "(--preset general); on a CPU --preset speed has 10m",
+        "fits the recipe's scale to it; on a CPU the default job and --preset speed have 10m",
         type=str,  # parsed by validate: '10m' -> 600.0, a bad one a one-line error
         metavar="DURATION",
         by_hand=True,

@@ -231,7 +231,10 @@ def settle_config(
     else:
         unknown_keywords(overrides)
         overrides = with_preset(
-            config, overrides, lambda d: resolve_device(d).type in ("cuda", "mps")
+            config,
+            overrides,
+            lambda d: resolve_device(d).type in ("cuda", "mps"),
+            own_network=network is not None,
         )
         config = (
             (config or TrainConfig()).replace(**overrides)

@@ -9,16 +9,17 @@ the user did not give: every explicit flag or keyword wins over the preset.
     speed95     airbench95's: wider (128/384/384), 15 epochs
     speed96     airbench96's: wider (128/512/512), 3 convs per block with a residual,
                 translate 4 + cutout 12, 40 epochs
-    general     the default job of `--time-budget` on any folder (no --model, no --preset):
-                the speed recipe, its scale chosen for the budget (training/budget.py)
-    tutorial    the plain recipe of the tutorial and of `augtrain train` without a preset:
-                cnn4, Adam, batch 32, random crop + flip, 10 epochs
+    general     the default job: `augtrain train --data DIR` with no --model and no
+                --preset. On a GPU airbench94's recipe; on a CPU speed-cpu's, fitted to a
+                10-minute budget (or to --time-budget) on the machine that runs it
+    tutorial    the plain recipe of the Keras and PyTorch tutorials (TrainConfig's own
+                defaults): cnn4, Adam, batch 32, random crop + flip, 10 epochs
 
 --time-budget DURATION fits a speed recipe's scale (widths, epochs, batch) to the budget on
-the machine that runs it (training/budget.py). On a CPU `--preset speed` without a budget,
---epochs, --batch-size or --model-option has a budget of 10 minutes (DEFAULT_CPU_BUDGET):
-its fixed recipe was tuned on one CPU and takes five times that on another. `speed-cpu`
-stays that fixed recipe; on a GPU `speed` is airbench94's, unchanged.
+the machine that runs it (training/budget.py). On a CPU `--preset speed` (and the default
+job) without a budget, --epochs, --batch-size or --model-option has a budget of 10 minutes
+(DEFAULT_CPU_BUDGET): its fixed recipe was tuned on one CPU and takes five times that on
+another. `speed-cpu` stays that fixed recipe; on a GPU `speed` is airbench94's, unchanged.
 
 The recipes' numbers are airbench's (Keller Jordan, 2024), restated for augtrain's
 mean-reduced loss (airbench sums the loss over the batch):
@@ -58,6 +59,8 @@ DEFAULT_CPU_BUDGET = 600.0
 # Settings that fix the recipe's scale: given any of them, the speed preset's implicit
 # CPU budget does not apply (the user has sized the run).
 SCALE_SETTINGS = ("epochs", "batch_size", "model_options")
+# Presets that on a CPU are speed-cpu's recipe fitted to DEFAULT_CPU_BUDGET.
+CPU_BUDGETED = ("speed", "general")
 
 
 def speed_recipe(
@@ -123,9 +126,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "speed96": speed_recipe(
         (128, 512, 512), 40, 9.0, translate=4, cutout=12, depth=3, description="airbench96"
     ),
-    # The default job of a budget: speed-cpu's recipe as the start; the budget sets its scale.
+    # The default job (no --model, no --preset): airbench94's recipe on a GPU, speed-cpu's
+    # on a CPU (`recipe_of`), where a budget sets its scale.
     "general": speed_recipe(
-        (32, 128, 128), 13, 11.5, description="default job of --time-budget on any folder"
+        (64, 256, 256), 10, 11.5, description="the default job: speed, fitted to 10m on a CPU"
     ),
     # TrainConfig's own defaults, named: the tutorial's plain recipe.
     "tutorial": {
@@ -153,6 +157,13 @@ def resolve_name(name: str, cuda: bool) -> str:
     return name
 
 
+def recipe_of(resolved: str, cuda: bool) -> dict[str, Any]:
+    """A resolved preset's recipe: the default job on a CPU is speed-cpu's."""
+    if resolved == "general" and not cuda:
+        return PRESETS["speed-cpu"]
+    return PRESETS[resolved]
+
+
 def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, Any]:
     """TrainConfig values: the preset's, overridden by `explicit` (what the user gave).
 
@@ -161,12 +172,12 @@ def apply_preset(name: str, explicit: dict[str, Any], cuda: bool) -> dict[str, A
     final batch size, momentum and epochs unless given.
     """
     resolved = resolve_name(name, cuda)
-    recipe = PRESETS[resolved]
+    recipe = recipe_of(resolved, cuda)
     values = dict(recipe["values"])
     speed = recipe["lr_per_1024"] is not None
     if speed and not cuda and device.cpu_has_fast_bf16():
         values.update(amp="bf16", channels_last="on")  # oneDNN's bf16 convs want NHWC
-    if name == "speed" and not cuda and not any(k in explicit for k in SCALE_SETTINGS):
+    if name in CPU_BUDGETED and not cuda and not any(k in explicit for k in SCALE_SETTINGS):
         values["time_budget"] = DEFAULT_CPU_BUDGET
     out = {**values, **explicit, "preset": resolved}
     if out["model"] == recipe["values"]["model"]:
@@ -191,8 +202,8 @@ def derive_recipe_values(
     out = dict(values)
     if lr_per_1024 is None:
         return out
-    if "lr" not in given:
-        momentum = out["momentum"]
+    momentum = out["momentum"]
+    if "lr" not in given and 0 <= momentum < 1:  # else validate names --momentum, not the lr
         out["lr"] = lr_per_1024 * out["batch_size"] / 1024 / (1 + 1 / (1 - momentum))
     if "weight_decay" not in given:
         out["weight_decay"] = WEIGHT_DECAY_PER_1024 / lr_per_1024
@@ -207,9 +218,14 @@ def describe() -> str:
 
 # ------------------------------------------------------------ hooks used by run.train
 def with_preset(
-    config: Any, overrides: dict[str, Any], is_cuda: Callable[[str], bool]
+    config: Any,
+    overrides: dict[str, Any],
+    is_cuda: Callable[[str], bool],
+    own_network: bool = False,
 ) -> dict[str, Any]:
-    """The overrides for `TrainConfig.replace`, with the preset (if any) filled in.
+    """The overrides for `TrainConfig.replace`, with the preset (if any) filled in: with no
+    model and no preset (and no `own_network`, train's network=), the default job
+    `general`.
 
     What counts as given: every keyword override, and every field of a passed config
     that differs from TrainConfig's default. `is_cuda(device_name)` says whether the
@@ -218,12 +234,11 @@ def with_preset(
     from .config import TrainConfig
 
     name = overrides.get("preset") or (config.preset if config is not None else None)
-    budget = overrides.get("time_budget") or (config.time_budget if config is not None else None)
     model_given = "model" in overrides or (
         config is not None and config.model != TrainConfig().model
     )
-    if not name and budget is not None and not model_given:
-        name = "general"  # a budget and no model: the default job (budget.py fits it)
+    if not name and not model_given and not own_network:
+        name = "general"
     if not name:
         return overrides
     explicit: dict[str, Any] = {}

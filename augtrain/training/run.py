@@ -340,6 +340,17 @@ def write_config(
     )
 
 
+def finite(logits: torch.Tensor, split_name: str) -> torch.Tensor:
+    """The final model's outputs, or one line saying that training diverged (a NaN or an
+    infinity there would otherwise surface as a metric library's traceback)."""
+    if not bool(torch.isfinite(torch.as_tensor(logits)).all()):
+        raise AugtrainError(
+            f"the trained model's outputs on the {split_name} split are not finite: training "
+            "diverged (try a lower --lr or --lr auto, a larger --batch-size, or --preset tutorial)"
+        )
+    return logits
+
+
 def final_evaluation(
     model: torch.nn.Module,
     data: Dataset,
@@ -366,7 +377,7 @@ def final_evaluation(
     elif ema is not None:
         other = ema
     if split is not None and multi:  # sigmoid per label: no second model's figures
-        logits = predict_logits(model, split.x, device, policy=precision)
+        logits = finite(predict_logits(model, split.x, device, policy=precision), split_name)
         tta_logits = None
         if config.tta != "none":  # the same views as `augtrain evaluate --tta`
             from ..report.tta import predict_tta
@@ -376,7 +387,7 @@ def final_evaluation(
             logits, split_name, split.y, data.classes, config, ema is not None, tta_logits
         )
     elif split is not None:
-        logits = predict_logits(model, split.x, device, policy=precision)
+        logits = finite(predict_logits(model, split.x, device, policy=precision), split_name)
         metrics = {
             "split": split_name,
             "checkpoint": runfolder.LAST,
