@@ -115,6 +115,22 @@ def torchrun(workdir: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def torchrun_to_end(workdir: Path, *args: str, fresh: Path | None = None) -> str:
+    """`torchrun(...)` run to its end; its stdout. A rank that dies at once with GLOO_ABORT
+    (the open bug of the --gpus test below; in 2 of 3 full runs of 2026-12-01 it hit the
+    accumulation test's ranks too, never a rerun alone) gets one more try, `fresh` (its run
+    folder) removed first."""
+    for attempt in (1, 2):
+        proc = torchrun(workdir, *args)
+        out, err = proc.communicate(timeout=300)
+        if proc.returncode == 0 or GLOO_ABORT not in err or attempt == 2:
+            break
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+    assert proc.returncode == 0, err[-6000:]
+    return out
+
+
 def close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-4 * max(1.0, abs(b))
 
@@ -141,9 +157,7 @@ def test_two_gloo_processes_match_one_and_resume(tmp_path):
     assert (state["global_step"], state["epoch"], state["batch_in_epoch"]) == (8, 1, 2)
     assert state["partial"][2].item() == 32  # 2 batches of 16 seen, over both ranks
 
-    proc = torchrun(tmp_path, "resume", "0")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-6000:]
+    out = torchrun_to_end(tmp_path, "resume", "0")  # a second try resumes from last.pt again
     assert out.count("epoch 3/3") == 1  # only rank 0 prints
 
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
@@ -165,9 +179,7 @@ def test_two_gloo_processes_accumulating_match_one(tmp_path):
     of the averaged gradients and the EMA: as one process with the step's whole batch."""
     write_data(tmp_path)
     one = train_tiny(tmp_path, "one", **STAPLES)
-    proc = torchrun(tmp_path, "accumulate", "0")
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-6000:]
+    torchrun_to_end(tmp_path, "accumulate", "0", fresh=tmp_path / "acc")
     state = torch.load(tmp_path / "acc" / "last.pt", weights_only=True)["trainer"]
     assert state["global_step"] == one.trainer.global_step == EPOCHS * 6
     for k, v in one.trainer.model.state_dict().items():
