@@ -456,6 +456,17 @@ def test_speednet_is_timed_in_its_early_and_later_steps(monkeypatch):
     assert m.early_s_per_image == pytest.approx(1.25 * m.train_s_per_image)
 
 
+def test_the_confirmation_takes_the_first_epochs_cost_from_every_width_screened():
+    def m(later: float, early: float | None) -> Measured:
+        return Measured(
+            None, later, 0.0, 0.0, early_epochs=3 if early else 0, early_s_per_image=early
+        )
+
+    screen = [m(1.0, 1.25), m(2.0, 2.8), m(1.0, 1.1), m(4.0, None)]
+    assert budget.screened_early_ratio(screen) == pytest.approx(1.25)  # the median of 3
+    assert budget.screened_early_ratio([m(1.0, None)]) is None
+
+
 def test_the_pick_is_timed_again_at_its_batch_and_the_rule_applied_again(monkeypatch):
     from augtrain.data import load_data
 

@@ -72,9 +72,10 @@ TAIL_SECONDS = 4.0
 TIMED_STEPS = 3  # after one untimed step
 # The chosen candidate's full-batch timing: its first steps also pay for fresh memory (a
 # full batch's activations are new pages until the allocator reuses them), so two untimed.
-# Five timed later-epoch steps, the first epochs' cost scaled from the screen's ratio: the
-# median of three rated 24/96/96 12-15% below its epochs in two of three runs and ruled it
-# or 32/128/128 out (BENCHMARKS.md, time budget); later steps are most of a run.
+# Five timed later-epoch steps, the first epochs' cost scaled by the screen's ratio
+# (`screened_early_ratio`): the median of three rated 24/96/96 12-15% below its epochs in
+# two of three runs and ruled it or 32/128/128 out (BENCHMARKS.md, time budget); later steps
+# are most of a run.
 CONFIRM_STEPS = 5
 CONFIRM_WARMUP = 2
 # Images per timed step on a CPU: its per-image cost hardly depends on the batch beyond a
@@ -525,16 +526,15 @@ def fit_to_budget(
     # batch it will train with, and the choice made again with that rate, until the chosen
     # one is a confirmed one (a narrower one when the confirmed rate no longer fits).
     screened: dict[int, float] = {}
+    early_ratio = screened_early_ratio(measured_list)
     while True:
         final, chosen, fits, run_batch = decide()
         index = next(i for i, m in enumerate(measured_list) if m is chosen.measured)
         confirm_n = min(run_batch, n_train)
         if index in screened or confirm_n <= cal_n:
             break
-        screen = measured_list[index]
-        screened[index] = screen.train_s_per_image
+        screened[index] = measured_list[index].train_s_per_image
         full_x, full_y = sample(confirm_n)
-        early = screen.early_s_per_image
         measured_list[index] = measure(
             chosen.measured.candidate,
             config,
@@ -548,7 +548,7 @@ def fit_to_budget(
             chosen.measured.precision,
             steps=CONFIRM_STEPS,
             warmup=CONFIRM_WARMUP,
-            early_ratio=None if early is None else early / screen.train_s_per_image,
+            early_ratio=early_ratio,
         )
     torch.set_rng_state(rng_state)  # calibration leaves the run's randomness as it found it
     calibration_s = now() - cal_start
@@ -629,6 +629,14 @@ def fit_to_budget(
                 flush=True,
             )
     return out
+
+
+def screened_early_ratio(screen: Sequence[Measured]) -> float | None:
+    """A first epoch's cost over a later one's, for the confirmation: the median over every
+    screened width. One width's screen alone put it at 1.09x to 1.41x in one run, where whole
+    runs' epochs held 1.20x to 1.27x at every width (BENCHMARKS.md, time budget)."""
+    ratios = [m.early_s_per_image / m.train_s_per_image for m in screen if m.early_s_per_image]
+    return statistics.median(ratios) if ratios else None
 
 
 def later_over_early(m: Measured) -> float:
