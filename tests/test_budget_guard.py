@@ -79,8 +79,11 @@ def test_the_later_epochs_are_averaged_and_the_early_ones_costed_apart():
     need = 60 + 3 * 48
     assert guard_epochs(2, 6, [60.0, 60.0], [], 3, 0.8, need, 0.0) == 6
     assert guard_epochs(2, 6, [60.0, 60.0], [], 3, 0.8, need - 1, 0.0) == 5
-    # the later rate is the mean of the last two later epochs, not an outlier alone
-    assert guard_epochs(5, 8, [], [40.0, 60.0, 40.0], 0, 1.0, 3 * 50.0, 0.0) == 8
+    # the later rate: the median of the last three, not an outlier among them
+    assert guard_epochs(5, 8, [], [40.0, 90.0, 40.0], 0, 1.0, 3 * 41.0, 0.0) == 8
+    assert guard_epochs(5, 8, [], [90.0, 90.0, 40.0], 0, 1.0, 3 * 41.0, 0.0) == 6
+    # two: the faster one (a passing process slowed the second), so no cut on it alone
+    assert guard_epochs(5, 12, [], [45.0, 122.0], 0, 1.0, 7 * 46.0, 10.0) == 12
 
 
 def test_nothing_fits_stops_now_and_no_walls_keeps_the_plan():
