@@ -633,7 +633,7 @@ def fit_to_budget(
 
 def screened_early_ratio(screen: Sequence[Measured]) -> float | None:
     """A first epoch's cost over a later one's, for the confirmation: the median over every
-    screened width. One width's screen alone put it at 1.09x to 1.41x in one run, where whole
+    screened width. One width's screen alone put it at 1.09x to 1.46x in one run, where whole
     runs' epochs held 1.20x to 1.27x at every width (BENCHMARKS.md, time budget)."""
     ratios = [m.early_s_per_image / m.train_s_per_image for m in screen if m.early_s_per_image]
     return statistics.median(ratios) if ratios else None
