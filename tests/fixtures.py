@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import signal
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +39,27 @@ def synthetic_images(
         rows = slice(c * 2 * band, c * 2 * band + band)
         x[y == c, rows, :, c % 3] = 250
     return x, y.astype(np.int64)
+
+
+def synthetic_arrays(n: int, size: int = 16, n_test: int = 16, seed: int = 0) -> dict:
+    """`augtrain.train(data=...)`'s arrays: `n` training and `n_test` test images of 3
+    classes (r, g, b), the test ones from the next seed."""
+    x, y = synthetic_images(n, size, 3, seed)
+    xt, yt = synthetic_images(n_test, size, 3, seed + 1)
+    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+
+
+def signal_at(step: int, signum: int = signal.SIGINT) -> Any:
+    """A callback that sends this process `signum` (Ctrl-C by default) after optimizer step
+    `step`, as a user's interrupt arrives mid-run."""
+    from augtrain.training.callbacks import Callback
+
+    class SignalAt(Callback):
+        def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if self.trainer.global_step == step:
+                os.kill(os.getpid(), signum)
+
+    return SignalAt()
 
 
 def write_image_folder(

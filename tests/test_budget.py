@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images, write_image_folder
+from fixtures import synthetic_arrays, write_image_folder
 
 import augtrain
 from augtrain.cli import main
@@ -50,9 +50,7 @@ def speednet_spec(config, size=12):
 
 
 def arrays(n=96, size=12, seed=0):
-    x, y = synthetic_images(n, size, 3, seed)
-    xt, yt = synthetic_images(24, size, 3, seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, size, 24, seed)
 
 
 # ------------------------------------------------------------------ durations

@@ -5,13 +5,10 @@ config.json and last.pt, and exact reruns and resumes of a re-planned run."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 
-import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images, write_image_folder
+from fixtures import signal_at, synthetic_arrays, write_image_folder
 
 import augtrain
 from augtrain.cli import main
@@ -96,9 +93,7 @@ N, BATCH = 64, 16  # 4 steps an epoch
 
 
 def arrays():
-    x, y = synthetic_images(N, 12, 3, 0)
-    xt, yt = synthetic_images(16, 12, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(N, 12)
 
 
 def opts(tmp_path, **kw):
@@ -136,15 +131,6 @@ class ReplanAfter(Callback):
             self.trainer.replan(self.epochs)
 
 
-class SignalAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_batch_end(self, batch, logs=None):
-        if self.trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_replan_squeezes_the_lr_and_is_kept_in_config_json_and_last_pt(tmp_path):
     plain, cut = Record(), Record()
     augtrain.train(name="plain", callbacks=[plain], **opts(tmp_path))
@@ -175,7 +161,7 @@ def test_a_resume_after_a_replan_continues_the_replanned_schedule_exactly(tmp_pa
     first, second = Record(), Record()
     with pytest.raises(KeyboardInterrupt):
         augtrain.train(
-            name="stopped", callbacks=[first, ReplanAfter(2, 3), SignalAt(10)], **opts(tmp_path)
+            name="stopped", callbacks=[first, ReplanAfter(2, 3), signal_at(10)], **opts(tmp_path)
         )
     capsys.readouterr()
     resumed = augtrain.train(resume=tmp_path / "stopped", data=arrays(), callbacks=[second])

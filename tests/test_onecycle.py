@@ -3,13 +3,10 @@ also across a resume; the linear warm-up/decay lives on as `triangle`."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images
+from fixtures import signal_at, synthetic_arrays, synthetic_images
 
 import augtrain
 from augtrain.cli import build_parser, main
@@ -137,19 +134,8 @@ class Record(Callback):
         self.seen.append((self.trainer.global_step, g["lr"], mom))
 
 
-class SignalAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_batch_end(self, batch, logs=None):
-        if self.trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def data():
-    x, y = synthetic_images(N, 16, 3, 0)
-    xt, yt = synthetic_images(16, 16, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(N, 16)
 
 
 def opts(tmp_path, **kw):
@@ -180,7 +166,7 @@ def test_trainer_follows_torch_and_resume_mid_cycle_is_exact(tmp_path, capsys):
     with pytest.raises(KeyboardInterrupt):
         augtrain.train(
             name="cut",
-            callbacks=[first, SignalAt(6)],
+            callbacks=[first, signal_at(6)],
             **opts(tmp_path, optimizer="sgd", lr=lr, momentum=0.9),
         )
     capsys.readouterr()

@@ -330,13 +330,9 @@ def small_arrays():
 def test_signal_stops_at_a_batch_boundary_in_process(tmp_path, capsys, signum):
     """The same through the Python API: SIGTERM (as torchrun and cluster schedulers send)
     stops as Ctrl-C does; KeyboardInterrupt reaches the caller after last.pt is saved."""
-    import augtrain
-    from augtrain.training.callbacks import Callback
+    from fixtures import signal_at
 
-    class SignalAt(Callback):
-        def on_batch_end(self, batch, logs=None):
-            if self.trainer.global_step == 5:
-                os.kill(os.getpid(), signum)
+    import augtrain
 
     opts = dict(
         data=small_arrays(),
@@ -349,7 +345,7 @@ def test_signal_stops_at_a_batch_boundary_in_process(tmp_path, capsys, signum):
     ref = augtrain.train(name="ref", **opts)
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        augtrain.train(name="x", callbacks=[SignalAt()], **opts)
+        augtrain.train(name="x", callbacks=[signal_at(5, signum)], **opts)
     err = capsys.readouterr().err
     assert f"Resume with: augtrain train --resume {tmp_path / 'x'}" in err
     state = load(tmp_path / "x" / "last.pt")["trainer"]
