@@ -699,14 +699,14 @@ class BudgetGuard(Callback):
 
     def __init__(
         self,
-        budget_s: float,
         started: float,
         choice: dict[str, Any],
         now: Callable[[], float] = time.monotonic,
         verbose: int = 1,
     ) -> None:
         chosen = choice["chosen"]
-        self.budget_s, self.started, self.now, self.verbose = budget_s, started, now, verbose
+        self.budget_s = float(choice["budget_s"])
+        self.started, self.now, self.verbose = started, now, verbose
         self.eval_s = float(chosen.get("eval_s") or 0.0)
         self.early_epochs = int(chosen.get("early_epochs") or 0)
         self.later_over_early = float(chosen.get("later_over_early") or 1.0)
@@ -766,7 +766,7 @@ def guard_for(config: Any, given: set[str], started: float) -> BudgetGuard | Non
     n = choice.get("train_images_all")
     if "epochs" in given or (chosen.get("train_images") or n) != n:
         return None
-    return BudgetGuard(float(choice["budget_s"]), started, choice, verbose=config.verbose)
+    return BudgetGuard(started, choice, verbose=config.verbose)
 
 
 def apply_choice(config: Any, data: Any) -> Any:
