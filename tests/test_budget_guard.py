@@ -14,9 +14,10 @@ import augtrain
 from augtrain.cli import main
 from augtrain.errors import AugtrainError
 from augtrain.training import budget
-from augtrain.training.budget import CANDIDATES, MAX_EPOCHS, guard_epochs
+from augtrain.training.budget import CANDIDATES, MAX_EPOCHS, BudgetGuard, guard_epochs
 from augtrain.training.callbacks import Callback
 from augtrain.training.config import TrainConfig
+from augtrain.training.distributed import DistInfo
 from augtrain.training.optim import replanned_progress
 
 
@@ -86,6 +87,37 @@ def test_the_later_epochs_are_averaged_and_the_early_ones_costed_apart():
 def test_nothing_fits_stops_now_and_no_walls_keeps_the_plan():
     assert guard_epochs(4, 11, [], [50.0], 0, 1.0, 10.0, 1.0) == 4
     assert guard_epochs(0, 11, [], [], 0, 1.0, 10.0, 1.0) == 11
+
+
+class FakeTrainer:
+    """What BudgetGuard reads of a Trainer, and its replan call."""
+
+    def __init__(self, planned: int) -> None:
+        self.epoch, self.stop_training, self.is_main = 0, False, True
+        self.dist = DistInfo()
+        self.config = TrainConfig(epochs=planned)
+        self.replans: list[int] = []
+
+    def replan(self, epochs: int) -> None:
+        self.replans.append(epochs)
+        self.config.epochs = epochs
+
+
+def test_the_guard_prints_the_pace_it_decided_on_not_the_last_epoch(capsys):
+    # 12 planned epochs of 45 s, on plan until the fourth is slowed to 122 s by a passing
+    # process: the guard cuts, on the median of the last three (45 s), and says so
+    walls = [45.0, 45.0, 45.0, 122.0]
+    clock = iter([0.0] + [sum(walls[: i + 1]) for i in range(len(walls))])
+    budget_s = 2 * 45.0 + 10 * 45.0 + budget.TAIL_SECONDS + 5.0
+    choice = {"budget_s": budget_s, "chosen": {"eval_s": 0.0, "early_epochs": 0}}
+    guard, trainer = BudgetGuard(0.0, choice, now=lambda: next(clock)), FakeTrainer(12)
+    guard.set_trainer(trainer)
+    guard.on_train_begin()
+    for epoch in range(len(walls)):
+        trainer.epoch = epoch + 1
+        guard.on_epoch_end(epoch)
+    assert trainer.replans == [10]
+    assert "time budget: 12 epochs -> 10 (epochs take 45 s," in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------ Trainer.replan

@@ -647,6 +647,25 @@ def later_over_early(m: Measured) -> float:
 
 
 # ------------------------------------------------------------------ the guard
+def epoch_costs(
+    early_walls: Sequence[float], later_walls: Sequence[float], later_over_early: float
+) -> tuple[float, float]:
+    """The wall seconds of an early and of a later epoch, as the guard reckons them from
+    the epochs run so far (at least one). A later epoch's cost is the median of the last
+    three, the faster of two before that: one epoch slowed by a passing process (122 s among
+    45-51 s ones) is not the machine's pace, and a cut made on it (12 -> 7 epochs, a run 20%
+    short) is never given back."""
+    ratio = later_over_early if later_over_early > 0 else 1.0
+    if len(later_walls) >= 3:
+        later = statistics.median(later_walls[-3:])
+    elif later_walls:
+        later = min(later_walls)
+    else:
+        later = early_walls[-1] * ratio
+    early = early_walls[-1] if early_walls else later / ratio
+    return early, later
+
+
 def guard_epochs(
     done: int,
     planned: int,
@@ -663,19 +682,10 @@ def guard_epochs(
     seconds left for epochs. Fewer when the plan would overrun `left_s`; more when one
     more fits with `spare_s` to spare; else `planned` (the gap between the two keeps noise
     from moving the plan back and forth). `done` (stop now) only when no epoch fits.
-    A later epoch's cost is the median of the last three, the faster of two before that: one
-    epoch slowed by a passing process (122 s among 45-51 s ones) is not the machine's pace,
-    and a cut made on it (12 -> 7 epochs, a run 20% short) is never given back."""
+    The epochs' costs are `epoch_costs`."""
     if not early_walls and not later_walls:
         return planned
-    ratio = later_over_early if later_over_early > 0 else 1.0
-    if len(later_walls) >= 3:
-        later = statistics.median(later_walls[-3:])
-    elif later_walls:
-        later = min(later_walls)
-    else:
-        later = early_walls[-1] * ratio
-    early = early_walls[-1] if early_walls else later / ratio
+    early, later = epoch_costs(early_walls, later_walls, later_over_early)
 
     def cost(epochs: int) -> float:
         return sum(early if e < early_epochs else later for e in range(done, epochs))
@@ -750,9 +760,10 @@ class BudgetGuard(Callback):
             return
         trainer.replan(epochs)
         if self.verbose and trainer.is_main:
-            walls = self.later_walls or self.early_walls
+            early, later = epoch_costs(self.early_walls, self.later_walls, self.later_over_early)
+            pace = later if self.later_walls else early
             print(
-                f"time budget: {planned} epochs -> {epochs} (epochs take {walls[-1]:.0f} s, "
+                f"time budget: {planned} epochs -> {epochs} (epochs take {pace:.0f} s, "
                 f"{format_duration(max(left, 0.0))} left)",
                 flush=True,
             )
