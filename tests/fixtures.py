@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,14 @@ def synthetic_images(
     return x, y.astype(np.int64)
 
 
-def synthetic_arrays(n: int, size: int = 16, n_test: int = 16, seed: int = 0) -> dict:
-    """`augtrain.train(data=...)`'s arrays: `n` training and `n_test` test images of 3
-    classes (r, g, b), the test ones from the next seed."""
-    x, y = synthetic_images(n, size, 3, seed)
-    xt, yt = synthetic_images(n_test, size, 3, seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+def synthetic_arrays(
+    n: int, size: int = 16, n_test: int = 16, seed: int = 0, names: Sequence[str] = "rgb"
+) -> dict:
+    """`augtrain.train(data=...)`'s arrays: `n` training and `n_test` test images of one
+    class per name (r, g, b by default), the test ones from the next seed."""
+    x, y = synthetic_images(n, size, len(names), seed)
+    xt, yt = synthetic_images(n_test, size, len(names), seed + 1)
+    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(list(names))}
 
 
 def signal_at(step: int, signum: int = signal.SIGINT) -> Any:

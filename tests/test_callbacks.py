@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images
+from fixtures import synthetic_arrays, synthetic_images
 
 import augtrain
 from augtrain.cli import main
@@ -29,19 +29,8 @@ from augtrain.training.checkpoint import load_model
 
 
 def arrays(n=64, size=16):
-    x, y = synthetic_images(n, size, 3, 0)
-    xt, yt = synthetic_images(32, size, 3, 1)
     xv, yv = synthetic_images(24, size, 3, 2)  # a validation split: val_* is monitored
-    classes = np.array(["r", "g", "b"])
-    return {
-        "x": x,
-        "y": y,
-        "x_test": xt,
-        "y_test": yt,
-        "x_val": xv,
-        "y_val": yv,
-        "classes": classes,
-    }
+    return {**synthetic_arrays(n, size, 32, 0), "x_val": xv, "y_val": yv}
 
 
 def train(tmp_path, callbacks=(), name="run", **kw):

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images, write_image_folder
+from fixtures import synthetic_arrays, synthetic_images, write_image_folder
 
 import augtrain
 from augtrain import device as dp
@@ -24,9 +24,7 @@ GIB = 1 << 30
 
 
 def arrays(n=48, size=16, seed=0):
-    x, y = synthetic_images(n, size, 3, seed)
-    xt, yt = synthetic_images(24, size, 3, seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, size, 24, seed)
 
 
 def train_small(tmp_path, name="run", **kw):

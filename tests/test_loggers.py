@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fixtures import synthetic_images
+from fixtures import synthetic_arrays
 
 import augtrain
 from augtrain.cli import main
@@ -24,9 +24,7 @@ from augtrain.training.loggers import build_loggers
 
 
 def arrays() -> dict[str, np.ndarray]:
-    x, y = synthetic_images(32, 16, 3, 0)
-    xt, yt = synthetic_images(12, 16, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(32, 16, 12, 0)
 
 
 def train(tmp_path: Path, **kw: Any) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from fixtures import synthetic_images, write_image_folder
+from fixtures import synthetic_arrays, write_image_folder
 
 import augtrain
 from augtrain.cli import main
@@ -18,9 +18,7 @@ from augtrain.training import lr_find as finder
 
 
 def arrays(n=48, size=8):
-    x, y = synthetic_images(n, size, 3, 0)
-    xt, yt = synthetic_images(12, size, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, size, 12, 0)
 
 
 def tiny_net(num_classes=3, in_channels=3):

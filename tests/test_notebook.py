@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch.nn as nn
-from fixtures import synthetic_images, write_image_folder
+from fixtures import synthetic_arrays, synthetic_images, write_image_folder
 
 import augtrain
 from augtrain import progress
@@ -35,9 +35,7 @@ def fake_kernel(monkeypatch, widgets: bool):
 
 
 def tiny_data(n=32):
-    x, y = synthetic_images(n, 16, 3, 0)
-    xt, yt = synthetic_images(24, 16, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, 16, 24, 0)
 
 
 def train_tiny(tmp_path, **kw):

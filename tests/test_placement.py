@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images, write_image_folder
+from fixtures import synthetic_arrays, synthetic_images, write_image_folder
 
 import augtrain
 from augtrain import device as dp
@@ -32,9 +32,7 @@ CPU = torch.device("cpu")
 
 
 def arrays(n=40, size=12, seed=0):
-    x, y = synthetic_images(n, size, 3, seed)
-    xt, yt = synthetic_images(12, size, 3, seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, size, 12, seed)
 
 
 def train_small(tmp_path, name, **kw):

@@ -29,15 +29,11 @@ EPOCHS, STEPS_PER_EPOCH, SAVE_FREQ = 3, 6, 4
 
 def write_data(folder: Path) -> Path:
     sys.path.insert(0, str(HERE))
-    from fixtures import synthetic_images
+    from fixtures import synthetic_arrays, synthetic_images
 
-    x, y = synthetic_images(96, 16, 3, 0)
-    xt, yt = synthetic_images(48, 16, 3, 1)
     xv, yv = synthetic_images(24, 16, 3, 2)  # a validation split: what val_loss monitors
     path = folder / "d.npz"
-    np.savez(
-        path, x=x, y=y, x_test=xt, y_test=yt, x_val=xv, y_val=yv, classes=np.array(["r", "g", "b"])
-    )
+    np.savez(path, **synthetic_arrays(96, 16, 48, 0), x_val=xv, y_val=yv)
     return path
 
 
@@ -319,11 +315,9 @@ def test_ctrl_c_saves_says_how_to_resume_and_resume_is_exact(tmp_path):
 
 def small_arrays():
     sys.path.insert(0, str(HERE))
-    from fixtures import synthetic_images
+    from fixtures import synthetic_arrays
 
-    x, y = synthetic_images(64, 16, 3, 0)
-    xt, yt = synthetic_images(32, 16, 3, 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(64, 16, 32, 0)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

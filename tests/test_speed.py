@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images, write_image_folder
+from fixtures import synthetic_arrays, write_image_folder
 
 import augtrain
 from augtrain.augment import Compose, build_pipeline
@@ -24,9 +24,7 @@ SMALL = {"widths": [8, 16, 16]}
 
 
 def arrays(n=128, size=16, seed=0):
-    x, y = synthetic_images(n, size, 3, seed)
-    xt, yt = synthetic_images(48, size, 3, seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, size, 48, seed)
 
 
 # ------------------------------------------------------------------ speednet

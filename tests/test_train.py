@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images, write_cifar_tarball, write_image_folder
+from fixtures import synthetic_arrays, synthetic_images, write_cifar_tarball, write_image_folder
 
 import augtrain
 from augtrain.cli import main
@@ -14,9 +14,7 @@ from augtrain.training.optim import build_schedule
 
 
 def arrays(n=96, size=16, seed=0):
-    x, y = synthetic_images(n, size, 3, seed)
-    xt, yt = synthetic_images(48, size, 3, seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(["r", "g", "b"])}
+    return synthetic_arrays(n, size, 48, seed)
 
 
 def train_small(tmp_path, name="run", **kw):

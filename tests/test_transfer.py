@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_images
+from fixtures import synthetic_arrays
 
 import augtrain
 from augtrain.cli import main
@@ -19,11 +19,8 @@ from augtrain.training.features import extract_features
 from augtrain.training.unfreeze import FreezeBase
 
 
-def arrays(classes=3, n=96, size=16, seed=0, names=None):
-    x, y = synthetic_images(n, size, classes, seed)
-    xt, yt = synthetic_images(48, size, classes, seed + 1)
-    names = names or [f"c{i}" for i in range(classes)]
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(names)}
+def arrays(classes=3, n=96, size=16, seed=0):
+    return synthetic_arrays(n, size, 48, seed, [f"c{i}" for i in range(classes)])
 
 
 def train(tmp_path, name, **kw):
