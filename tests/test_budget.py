@@ -366,6 +366,36 @@ def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatc
         torch.set_num_threads(threads)
 
 
+def test_one_thread_only_slightly_faster_leaves_the_default_threads(monkeypatch):
+    import os
+
+    from augtrain.data import load_data
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU core: nothing to compare")
+    torch.set_num_threads(2)
+    data = load_data(arrays())
+    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
+    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
+    elapsed = [0.0]
+
+    def clock():  # one thread's steps 1.2x faster: a blip's size, not a loaded machine's
+        elapsed[0] += 0.01 * (1.0 if torch.get_num_threads() == 1 else 1.2)
+        return elapsed[0]
+
+    out = budget.fit_to_budget(
+        config,
+        {"time_budget"},
+        data,
+        speednet_spec(config),
+        torch.device("cpu"),
+        0.0,
+        clock=clock,
+        now=fake_clock(0.001),
+    )
+    assert out.budget_choice["threads"] == 2 and torch.get_num_threads() == 2
+
+
 def fake_measure(rates: dict[tuple[str, str], list[float]], slower=lambda images: 1.0):
     """A `measure` whose training rate (img/s) is `rates[precision][candidate index]`, divided
     by `slower(images a step)`."""
