@@ -17,6 +17,7 @@ import tempfile
 import time
 from typing import Any
 
+import torch
 from _common import CIFAR_JPEG, record
 
 import augtrain.training.budget as budget
@@ -33,7 +34,12 @@ def main() -> None:
     ap.add_argument("--data", default=str(CIFAR_JPEG))
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--json", help="the record (default .bench/confirmation_steps.json)")
+    ap.add_argument(
+        "--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) first"
+    )
     args = ap.parse_args()
+    if args.flush_denormal:  # are denormal floats what slows a fresh net's steps? (no)
+        torch.set_flush_denormal(True)
     measure, fit_to_budget = budget.measure, job.fit_to_budget
     traces: dict[str, list[float]] = {}
 
@@ -68,7 +74,12 @@ def main() -> None:
         choice = done.args[0]
         record(
             "confirmation_steps",
-            {"steps": traces, "threads": choice["threads"], "rates": choice["rates"]},
+            {
+                "steps": traces,
+                "threads": choice["threads"],
+                "flush_denormal": args.flush_denormal,
+                "rates": choice["rates"],
+            },
             args.json,
         )
 
