@@ -43,13 +43,22 @@ def synthetic_images(
 
 
 def synthetic_arrays(
-    n: int, size: int = 16, n_test: int = 16, seed: int = 0, names: Sequence[str] = "rgb"
+    n: int,
+    size: int = 16,
+    n_test: int = 16,
+    seed: int = 0,
+    names: Sequence[str] = "rgb",
+    n_val: int = 0,
 ) -> dict:
     """`augtrain.train(data=...)`'s arrays: `n` training and `n_test` test images of one
-    class per name (r, g, b by default), the test ones from the next seed."""
+    class per name (r, g, b by default), the test ones from the next seed, and with `n_val`
+    a validation split from the seed after that."""
     x, y = synthetic_images(n, size, len(names), seed)
     xt, yt = synthetic_images(n_test, size, len(names), seed + 1)
-    return {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(list(names))}
+    arrays = {"x": x, "y": y, "x_test": xt, "y_test": yt, "classes": np.array(list(names))}
+    if n_val:
+        arrays["x_val"], arrays["y_val"] = synthetic_images(n_val, size, len(names), seed + 2)
+    return arrays
 
 
 def signal_at(step: int, signum: int = signal.SIGINT) -> Any:

@@ -328,45 +328,9 @@ def test_resume_never_recalibrates(tmp_path, monkeypatch):
     assert len(more.history) == run.config.epochs + 1
 
 
-def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatch):
-    import os
-
-    from augtrain.data import load_data
-
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("one CPU core: nothing to compare")
-    threads = 2
-    torch.set_num_threads(threads)
-    data = load_data(arrays())
-    config = TrainConfig(**apply_preset("speed", {"time_budget": 30.0}, cuda=False))
-    spec = speednet_spec(config)
-    monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
-    elapsed = [0.0]
-
-    def contended_clock():  # each read costs more with more threads: one thread wins
-        elapsed[0] += 0.01 * torch.get_num_threads()
-        return elapsed[0]
-
-    try:
-        out = budget.fit_to_budget(
-            config,
-            {"time_budget"},
-            data,
-            spec,
-            torch.device("cpu"),
-            0.0,
-            clock=contended_clock,
-            now=fake_clock(0.001),
-        )
-        assert out.budget_choice["threads"] == 1 and torch.get_num_threads() == 1
-        torch.set_num_threads(threads)
-        budget.apply_choice(out, data)  # a rerun from config.json sets it again
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(threads)
-
-
-def test_one_thread_only_slightly_faster_leaves_the_default_threads(monkeypatch):
+def fit_on_two_threads(monkeypatch, step_s: dict[int, float]):
+    """The budget's fit of the narrowest candidate from 2 threads, each clock read costing
+    `step_s[threads]`; returns (config, data)."""
     import os
 
     from augtrain.data import load_data
@@ -379,8 +343,8 @@ def test_one_thread_only_slightly_faster_leaves_the_default_threads(monkeypatch)
     monkeypatch.setattr(budget, "CANDIDATES", CANDIDATES[:1])
     elapsed = [0.0]
 
-    def clock():  # one thread's steps 1.2x faster: a blip's size, not a loaded machine's
-        elapsed[0] += 0.01 * (1.0 if torch.get_num_threads() == 1 else 1.2)
+    def clock():
+        elapsed[0] += step_s[torch.get_num_threads()]
         return elapsed[0]
 
     out = budget.fit_to_budget(
@@ -393,6 +357,21 @@ def test_one_thread_only_slightly_faster_leaves_the_default_threads(monkeypatch)
         clock=clock,
         now=fake_clock(0.001),
     )
+    return out, data
+
+
+def test_one_thread_is_kept_when_it_measures_faster_and_reruns_set_it(monkeypatch):
+    # each read costs more with more threads (contended cores): one thread wins by 2x
+    out, data = fit_on_two_threads(monkeypatch, {1: 0.01, 2: 0.02})
+    assert out.budget_choice["threads"] == 1 and torch.get_num_threads() == 1
+    torch.set_num_threads(2)
+    budget.apply_choice(out, data)  # a rerun from config.json sets it again
+    assert torch.get_num_threads() == 1
+
+
+def test_one_thread_only_slightly_faster_leaves_the_default_threads(monkeypatch):
+    # one thread's steps 1.2x faster: a blip's size, not a loaded machine's
+    out, _ = fit_on_two_threads(monkeypatch, {1: 0.01, 2: 0.012})
     assert out.budget_choice["threads"] == 2 and torch.get_num_threads() == 2
 
 

@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from fixtures import synthetic_arrays, synthetic_images
+from fixtures import synthetic_arrays
 
 import augtrain
 from augtrain.cli import main
@@ -29,8 +29,7 @@ from augtrain.training.checkpoint import load_model
 
 
 def arrays(n=64, size=16):
-    xv, yv = synthetic_images(24, size, 3, 2)  # a validation split: val_* is monitored
-    return {**synthetic_arrays(n, size, 32, 0), "x_val": xv, "y_val": yv}
+    return synthetic_arrays(n, size, 32, 0, n_val=24)  # a validation split: val_* is monitored
 
 
 def train(tmp_path, callbacks=(), name="run", **kw):
