@@ -33,13 +33,15 @@ AUGTRAIN_TEST_HOST_FREE_BYTES=N the available host memory (with or without the s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -445,3 +447,69 @@ def gather_to_device(host: torch.Tensor, index: torch.Tensor, device: torch.devi
     out = torch.empty((len(index), *host.shape[1:]), dtype=host.dtype, pin_memory=pin)
     torch.index_select(host, 0, index, out=out)
     return out.to(device, non_blocking=pin)
+
+
+# ------------------------------------------------------------------------- host memory
+# glibc's mallopt parameters (malloc.h) and its defaults, restored after a run.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+# A user's own glibc tuning is theirs: with any of these set nothing changes; nor with
+# AUGTRAIN_KEEP_FREED_MEMORY=0 (glibc as it is; benchmarks/heap_reuse.py compares the two).
+_USER_MALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+KEEP_FREED_MEMORY_ENV = "AUGTRAIN_KEEP_FREED_MEMORY"
+_kept_depth = 0
+
+
+def _glibc() -> Any:
+    """The process's glibc through ctypes, or None (musl, macOS, Windows, another malloc)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018  (glibc only)
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except (OSError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def freed_memory_kept() -> Iterator[bool]:
+    """Inside the block, memory that tensors free stays in the process heap for the next
+    tensors to reuse; after it, what is unused goes back to the system. Yields whether it
+    could (glibc, no MALLOC_* tuning of the user's, no AUGTRAIN_KEEP_FREED_MEMORY=0).
+
+    Why: glibc serves each block over 32 MiB with a fresh mmap and unmaps it when freed,
+    so every training step's large activations (a 1,024-image batch of 32-channel 32x32
+    float32 maps is 128 MiB a layer) are new pages the kernel faults in and zeroes: a
+    quarter of a CPU step's time went to the kernel, and full-batch steps of a 32/128/128
+    speednet ran ~1.6x faster with the heap reused (BENCHMARKS.md, "Host memory reuse").
+    Re-entrant: only the outermost block restores glibc's defaults."""
+    global _kept_depth
+    opted_out = os.environ.get(KEEP_FREED_MEMORY_ENV) == "0"
+    libc = None if opted_out or any(k in os.environ for k in _USER_MALLOC_ENV) else _glibc()
+    if libc is None:
+        yield False
+        return
+    if _kept_depth == 0:
+        libc.mallopt(_M_MMAP_MAX, 0)  # large blocks from the heap, not mmap
+        libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # a freed heap top stays mapped
+    _kept_depth += 1
+    try:
+        yield True
+    finally:
+        _kept_depth -= 1
+        if _kept_depth == 0:
+            libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+            libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+            libc.malloc_trim(0)
+
+
+def keeping_freed_memory(fn: Callable) -> Callable:
+    """`fn` run inside `freed_memory_kept` (training entry points: train, Keras' fit)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with freed_memory_kept():
+            return fn(*args, **kwargs)
+
+    return run

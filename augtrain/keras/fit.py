@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..device import DevicePolicy
+from ..device import DevicePolicy, freed_memory_kept
 from ..errors import AugtrainError
 from ..training.callbacks import Callback, History
 from ..training.config import TrainConfig
@@ -160,7 +160,8 @@ def fit(
         trainer.check_monitors()
     except AugtrainError as e:  # Keras raises ValueError for arguments
         raise ValueError(str(e)) from None
-    trainer.fit()
+    with freed_memory_kept():  # each step's activations reuse the last's pages (device.py)
+        trainer.fit()
     return history
 
 

@@ -20,7 +20,7 @@ import torch
 from .. import runfolder
 from .._version import __version__
 from ..data import Dataset
-from ..device import DevicePolicy, resolve_device
+from ..device import DevicePolicy, keeping_freed_memory, resolve_device
 from ..errors import AugtrainError
 from ..io import write_text
 from ..report import multilabel
@@ -172,6 +172,7 @@ def environment() -> dict[str, Any]:
     }
 
 
+@keeping_freed_memory  # each step's activations reuse the last's pages (device.py)
 def train(
     config: TrainConfig | None = None,
     callbacks: list[Callback] | None = None,
