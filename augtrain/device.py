@@ -480,9 +480,8 @@ def freed_memory_kept() -> Iterator[bool]:
 
     Why: glibc serves each block over 32 MiB with a fresh mmap and unmaps it when freed,
     so every training step's large activations (a 1,024-image batch of 32-channel 32x32
-    float32 maps is 128 MiB a layer) are new pages the kernel faults in and zeroes: a
-    quarter of a CPU step's time went to the kernel, and full-batch steps of a 32/128/128
-    speednet ran ~1.6x faster with the heap reused (BENCHMARKS.md, "Host memory reuse").
+    float32 maps is 128 MiB a layer) are new pages the kernel faults in and zeroes, on the
+    CPU's own time (BENCHMARKS.md, "Host memory reuse").
     Re-entrant: only the outermost block restores glibc's defaults."""
     global _kept_depth
     opted_out = os.environ.get(KEEP_FREED_MEMORY_ENV) == "0"
