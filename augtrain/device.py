@@ -23,6 +23,8 @@ how uint8 images become model input, and whether a data split lives on the devic
              stays memory-mapped from its cache file, each batch read by sorted index.
              device / host / mmap force one place. `data.placement.place_splits` says in
              one line where the splits went when not all are on the device.
+    host     while training, memory that tensors free stays in the process heap for the
+             next step's to reuse (`freed_memory_kept`, glibc only); given back after.
 
 AUGTRAIN_TEST_ACCELERATOR=1 makes the CPU count as an accelerator in every decision here
 (bf16 autocast, channels_last, the placement check, the torch route of the augmentation
