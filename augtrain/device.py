@@ -462,6 +462,7 @@ KEEP_FREED_MEMORY_ENV = "AUGTRAIN_KEEP_FREED_MEMORY"
 _kept_depth = 0
 
 
+@functools.cache  # looked up once a process, not at every train() call
 def _glibc() -> Any:
     """The process's glibc through ctypes, or None (musl, macOS, Windows, another malloc)."""
     import ctypes

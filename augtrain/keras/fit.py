@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..device import DevicePolicy, freed_memory_kept
+from ..device import DevicePolicy, keeping_freed_memory
 from ..errors import AugtrainError
 from ..training.callbacks import Callback, History
 from ..training.config import TrainConfig
@@ -60,6 +60,7 @@ LOSSES = (
 )
 
 
+@keeping_freed_memory  # each step's activations reuse the last's pages (device.py)
 def fit(
     model: nn.Module,
     x: Any = None,
@@ -160,8 +161,7 @@ def fit(
         trainer.check_monitors()
     except AugtrainError as e:  # Keras raises ValueError for arguments
         raise ValueError(str(e)) from None
-    with freed_memory_kept():  # each step's activations reuse the last's pages (device.py)
-        trainer.fit()
+    trainer.fit()
     return history
 
 
